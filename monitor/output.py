@@ -1,0 +1,112 @@
+"""The one place that formats: tables for people; JSON, CSV and JSON lines for programs."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+
+from .timeutil import format_duration
+
+FORMATS = ("table", "json", "csv", "nl")
+
+
+def _label(key: str) -> str:
+    if key.endswith("duration_ms"):
+        key = key[: -len("_ms")]
+    elif key.endswith("_ms"):
+        key = key[: -len("_ms")]
+    elif key.endswith("_usd"):
+        key = key[: -len("_usd")] + " $"
+    return key.replace("_", " ")
+
+
+def _cell(key: str, value: object) -> str:
+    """A value as a person reads it: durations, percentages, money, times, yes/no."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if key.endswith("_ms") and isinstance(value, (int, float)):
+        return format_duration(value)
+    if key.endswith("_rate") and isinstance(value, (int, float)):
+        return f"{value:.1f}%"
+    if key.endswith("_usd") and isinstance(value, (int, float)):
+        return f"{value:.4f}"
+    if (key.endswith("_at") or key == "since") and isinstance(value, str) and len(value) >= 19:
+        return value[:10] + " " + value[11:19]
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value) or "none"
+    if isinstance(value, str) and ("\n" in value or len(value) > 80):
+        first = value.strip().splitlines()[-1] if value.strip() else ""
+        return first[:77] + "..." if len(first) > 80 else first
+    return str(value)
+
+
+def _table(rows: Sequence[dict], columns: Sequence[str]) -> str:
+    from tabulate import tabulate  # imported here: JSON and CSV output never need it
+
+    return tabulate(
+        [[_cell(c, r.get(c)) for c in columns] for r in rows],
+        headers=[_label(c) for c in columns],
+        tablefmt="simple",
+        disable_numparse=True,
+    )
+
+
+def render_rows(
+    rows: Sequence[dict],
+    fmt: str,
+    columns: Sequence[str],
+    *,
+    table_columns: Sequence[str] | None = None,
+    empty: str = "Nothing found.",
+) -> str:
+    """A list of records. columns fixes JSON key order and the CSV header (even with no rows);
+    table_columns picks the readable subset for the table."""
+    if fmt == "json":
+        return json.dumps([{c: r.get(c) for c in columns} for r in rows], indent=2, ensure_ascii=False)
+    if fmt == "nl":
+        return "\n".join(json.dumps({c: r.get(c) for c in columns}, ensure_ascii=False) for r in rows)
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(columns)
+        for r in rows:
+            writer.writerow(["true" if r.get(c) is True else "false" if r.get(c) is False else r.get(c)
+                             for c in columns])
+        return buffer.getvalue().rstrip("\n")
+    if not rows:
+        return empty
+    return _table(rows, table_columns or columns)
+
+
+def render_record(record: dict, fmt: str, *, sections: dict[str, Sequence[str]] | None = None) -> str:
+    """One record (show, agent, health). Table: scalar fields as 'field  value' lines, then each
+    nested record or list as its own titled section; sections picks the columns of list sections."""
+    if fmt == "json":
+        return json.dumps(record, indent=2, ensure_ascii=False)
+    sections = sections or {}
+    scalars = [(k, v) for k, v in record.items() if not isinstance(v, (dict, list)) or
+               (isinstance(v, list) and not any(isinstance(i, dict) for i in v))]
+    parts = [_pairs(scalars)]
+    for key, value in record.items():
+        if isinstance(value, dict):
+            inner = render_record(value, fmt, sections=sections)
+            parts.append(f"{_label(key).capitalize()}\n{_indent(inner)}")
+        elif isinstance(value, list) and any(isinstance(i, dict) for i in value):
+            columns = sections.get(key) or list(value[0])
+            parts.append(f"{_label(key).capitalize()}\n{_indent(_table(value, columns))}")
+    return "\n\n".join(p for p in parts if p)
+
+
+def _pairs(items: Sequence[tuple[str, object]]) -> str:
+    if not items:
+        return ""
+    width = max(len(_label(k)) for k, _ in items)
+    return "\n".join(f"{_label(k):<{width}}  {_cell(k, v)}".rstrip() for k, v in items)
+
+
+def _indent(text: str) -> str:
+    return "\n".join("  " + line if line else line for line in text.splitlines())

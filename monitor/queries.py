@@ -1,0 +1,168 @@
+"""Reads: rows as plain dicts with JSON-ready types. No formatting here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from .db import Database
+from .errors import NotFound
+
+ORCHESTRATION_FIELDS = [
+    "id", "session_id", "task_description", "status", "started_at", "completed_at", "duration_ms",
+    "total_tasks", "completed_tasks", "failed_tasks", "git_commit_hash", "plan_file_path",
+    "progress_file_path",
+]
+EXECUTION_FIELDS = [
+    "id", "orchestration_id", "agent_session_id", "agent_name", "task_id", "task_number", "status",
+    "started_at", "completed_at", "duration_ms", "retry_count", "self_healed", "files_created",
+    "files_modified", "error_message", "summary_report_path", "session_log_path", "model",
+    "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cost_usd",
+    "exit_code",
+]
+#: Columns of `list`: the orchestration plus a roll-up of its executions.
+ORCHESTRATION_LIST_COLUMNS = [*ORCHESTRATION_FIELDS, "executions", "cost_usd"]
+#: Columns of `executions`: the execution plus its orchestration's session id.
+EXECUTION_LIST_COLUMNS = ["id", "session_id", *EXECUTION_FIELDS[1:]]
+
+_ORCHESTRATION_SELECT = ", ".join(f"o.{c}" for c in ORCHESTRATION_FIELDS)
+EXECUTION_SELECT = (
+    "e.id, o.session_id, " + ", ".join(f"e.{c}" for c in EXECUTION_FIELDS[1:])
+    + " FROM agent_executions e LEFT JOIN orchestrations o ON o.id = e.orchestration_id"
+)
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The filters report commands share. since is a stored-format timestamp; limit 0 or None = all."""
+
+    since: str | None = None
+    status: str | None = None
+    agent: str | None = None
+    limit: int | None = None
+
+
+def execution_dict(item: dict) -> dict:
+    """Booleans as booleans."""
+    if "self_healed" in item and item["self_healed"] is not None:
+        item["self_healed"] = bool(item["self_healed"])
+    return item
+
+
+def rows(db: Database, sql: str, params: tuple | dict = ()) -> list[dict]:
+    cursor = db.execute(sql, params)
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, r)) for r in cursor]
+
+
+def _where(clauses: list[str]) -> str:
+    return (" WHERE " + " AND ".join(clauses)) if clauses else ""
+
+
+def _limit(filters: Filters) -> str:
+    return f" LIMIT {int(filters.limit)}" if filters.limit else ""
+
+
+def list_orchestrations(db: Database, filters: Filters = Filters()) -> list[dict]:
+    """Orchestrations, newest first, with their execution count and total cost."""
+    clauses, params = [], []
+    if filters.since:
+        clauses.append("o.started_at >= ?")
+        params.append(filters.since)
+    if filters.status:
+        clauses.append("o.status = ?")
+        params.append(filters.status)
+    if filters.agent:
+        clauses.append(
+            "EXISTS (SELECT 1 FROM agent_executions a WHERE a.orchestration_id = o.id AND a.agent_name = ?)"
+        )
+        params.append(filters.agent)
+    inner = (
+        f"SELECT {_ORCHESTRATION_SELECT} FROM orchestrations o{_where(clauses)}"
+        f" ORDER BY o.started_at DESC, o.id DESC{_limit(filters)}"
+    )
+    return rows(
+        db,
+        f"SELECT o.*, (SELECT count(*) FROM agent_executions e WHERE e.orchestration_id = o.id) AS executions,"
+        f" (SELECT sum(cost_usd) FROM agent_executions e WHERE e.orchestration_id = o.id) AS cost_usd"
+        f" FROM ({inner}) o ORDER BY o.started_at DESC, o.id DESC",
+        params,
+    )
+
+
+def get_orchestration(db: Database, session_id: str) -> dict:
+    found = rows(db, f"SELECT {_ORCHESTRATION_SELECT} FROM orchestrations o WHERE o.session_id = ?",
+                 (session_id,))
+    if not found:
+        raise NotFound(f"no orchestration with session id {session_id!r} (see `monitor list`)")
+    return found[0]
+
+
+def list_executions(db: Database, session_id: str | None = None, filters: Filters = Filters()) -> list[dict]:
+    """Executions of one orchestration in the order they started, or of all, newest first."""
+    clauses: list[str] = []
+    params: list[object] = []
+    if session_id is not None:
+        clauses.append("e.orchestration_id = ?")
+        params.append(get_orchestration(db, session_id)["id"])
+    if filters.since:
+        clauses.append("e.started_at >= ?")
+        params.append(filters.since)
+    if filters.status:
+        clauses.append("e.status = ?")
+        params.append(filters.status)
+    if filters.agent:
+        clauses.append("e.agent_name = ?")
+        params.append(filters.agent)
+    order = "e.started_at, e.id" if session_id is not None else "e.started_at DESC, e.id DESC"
+    cursor = db.execute(f"SELECT {EXECUTION_SELECT}{_where(clauses)} ORDER BY {order}{_limit(filters)}",
+                        params)
+    names = [d[0] for d in cursor.description]
+    return [execution_dict(dict(zip(names, r))) for r in cursor]
+
+
+def iter_export(db: Database, session_id: str | None = None, since: str | None = None
+                ) -> Iterator[tuple[str, dict]]:
+    """('orchestration', row) each followed by its ('execution', row)s, then the ('unassigned', row)s:
+    executions with no orchestration. Streams: two cursors merged by orchestration id."""
+    o_clauses, o_params = [], []
+    if session_id is not None:
+        o_clauses.append("o.id = ?")
+        o_params.append(get_orchestration(db, session_id)["id"])
+    if since:
+        o_clauses.append("o.started_at >= ?")
+        o_params.append(since)
+    orchestrations = db.conn.execute(
+        f"SELECT {_ORCHESTRATION_SELECT} FROM orchestrations o{_where(o_clauses)} ORDER BY o.id", o_params
+    )
+    o_names = [d[0] for d in orchestrations.description]
+    e_clauses = ["e.orchestration_id IS NOT NULL"]
+    e_params: list[object] = []
+    if session_id is not None:
+        e_clauses = ["e.orchestration_id = ?"]
+        e_params = list(o_params[:1])
+    if since:
+        e_clauses.append("o.started_at >= ?")
+        e_params.append(since)
+    executions = db.conn.execute(
+        f"SELECT {EXECUTION_SELECT}{_where(e_clauses)} ORDER BY e.orchestration_id, e.started_at, e.id",
+        e_params,
+    )
+    e_names = [d[0] for d in executions.description]
+    pending = next(executions, None)
+    for o_row in orchestrations:
+        orchestration = dict(zip(o_names, o_row))
+        yield "orchestration", orchestration
+        while pending is not None and pending[2] < orchestration["id"]:
+            pending = next(executions, None)  # an execution whose orchestration the filter skipped
+        while pending is not None and pending[2] == orchestration["id"]:
+            yield "execution", execution_dict(dict(zip(e_names, pending)))
+            pending = next(executions, None)
+    if session_id is None:
+        u_clauses = ["e.orchestration_id IS NULL"]
+        u_params: list[object] = []
+        if since:
+            u_clauses.append("e.started_at >= ?")
+            u_params.append(since)
+        for row in db.conn.execute(f"SELECT {EXECUTION_SELECT}{_where(u_clauses)} ORDER BY e.id", u_params):
+            yield "unassigned", execution_dict(dict(zip(e_names, row)))

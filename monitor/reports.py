@@ -1,0 +1,262 @@
+"""Aggregates built on the tables: show, agent, performance, failures, health."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+
+from .db import Database
+from .errors import NotFound
+from .queries import EXECUTION_SELECT, Filters, execution_dict, get_orchestration, rows
+from .timeutil import format_duration, format_timestamp, parse_timestamp, utcnow
+
+#: One pass over a set of executions; every report that summarises executions uses it.
+_EXECUTION_STATS = """
+    count(*) AS executions,
+    coalesce(sum(status = 'completed'), 0) AS completed,
+    coalesce(sum(status = 'failed'), 0) AS failed,
+    coalesce(sum(status = 'in_progress'), 0) AS in_progress,
+    count(duration_ms) AS timed,
+    avg(duration_ms) AS avg_duration_ms,
+    min(duration_ms) AS min_duration_ms,
+    max(duration_ms) AS max_duration_ms,
+    coalesce(sum(retry_count), 0) AS retries,
+    coalesce(sum(self_healed), 0) AS self_healed,
+    coalesce(sum(files_created), 0) AS files_created,
+    coalesce(sum(files_modified), 0) AS files_modified,
+    sum(input_tokens) AS input_tokens,
+    sum(output_tokens) AS output_tokens,
+    sum(cache_read_tokens) AS cache_read_tokens,
+    sum(cache_write_tokens) AS cache_write_tokens,
+    sum(cost_usd) AS cost_usd
+"""
+PERFORMANCE_COLUMNS = [
+    "agent_name", "executions", "completed", "failed", "in_progress", "success_rate",
+    "avg_duration_ms", "p50_duration_ms", "p95_duration_ms", "min_duration_ms", "max_duration_ms",
+    "retries", "self_healed", "files_created", "files_modified", "input_tokens", "output_tokens",
+    "cache_read_tokens", "cache_write_tokens", "cost_usd",
+]
+FAILED_ORCHESTRATION_COLUMNS = [
+    "session_id", "status", "task_description", "total_tasks", "completed_tasks", "failed_tasks",
+    "completion_rate", "duration_ms", "started_at", "completed_at", "first_error",
+]
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(100.0 * part / whole, 1) if whole else None
+
+
+def _finish_stats(stats: dict, percentiles: dict[int, int | None]) -> dict:
+    """Add the success rate and percentiles; round the average and the cost."""
+    stats["success_rate"] = _rate(stats["completed"], stats["completed"] + stats["failed"])
+    if stats["avg_duration_ms"] is not None:
+        stats["avg_duration_ms"] = round(stats["avg_duration_ms"])
+    for p, value in percentiles.items():
+        stats[f"p{p}_duration_ms"] = value
+    if stats["cost_usd"] is not None:
+        stats["cost_usd"] = round(stats["cost_usd"], 6)
+    return stats
+
+
+def _percentiles(db: Database, where: str, params: tuple, count: int) -> dict[int, int | None]:
+    """Nearest-rank p50 and p95 of duration_ms; each is one indexed ORDER BY ... OFFSET."""
+    result: dict[int, int | None] = {}
+    for p in (50, 95):
+        if not count:
+            result[p] = None
+            continue
+        offset = max(0, math.ceil(p / 100 * count) - 1)
+        row = db.execute(
+            f"SELECT duration_ms FROM agent_executions WHERE {where} AND duration_ms IS NOT NULL"
+            f" ORDER BY duration_ms LIMIT 1 OFFSET {offset}",
+            params,
+        ).fetchone()
+        result[p] = row[0] if row else None
+    return result
+
+
+def _stats(db: Database, where: str, params: tuple) -> dict:
+    stats = rows(db, f"SELECT {_EXECUTION_STATS} FROM agent_executions WHERE {where}", params)[0]
+    return _finish_stats(stats, _percentiles(db, where, params, stats.pop("timed")))
+
+
+def orchestration_summary(db: Database, session_id: str) -> dict:
+    """`show`: the orchestration, a roll-up of its executions, and its agents."""
+    with db.snapshot():
+        orchestration = get_orchestration(db, session_id)
+        where, params = "orchestration_id = ?", (orchestration["id"],)
+        summary = {**orchestration, "executions": _stats(db, where, params)}
+        summary["agents"] = rows(
+            db,
+            "SELECT agent_name, count(*) AS executions, coalesce(sum(status = 'failed'), 0) AS failed,"
+            " sum(duration_ms) AS total_duration_ms, sum(cost_usd) AS cost_usd"
+            " FROM agent_executions WHERE orchestration_id = ? GROUP BY agent_name ORDER BY agent_name",
+            params,
+        )
+    return summary
+
+
+def agent_report(db: Database, agent_name: str, since: str | None = None, recent: int = 10) -> dict:
+    """`agent NAME`: one agent's statistics and its latest executions."""
+    where, params = "agent_name = ?", (agent_name,)
+    if since:
+        where, params = where + " AND started_at >= ?", (agent_name, since)
+    with db.snapshot():
+        stats = _stats(db, where, params)
+        if not stats["executions"]:
+            known = db.execute("SELECT 1 FROM agent_executions WHERE agent_name = ? LIMIT 1",
+                               (agent_name,)).fetchone()
+            if not known:
+                raise NotFound(f"no executions recorded for agent {agent_name!r} (see `monitor performance`)")
+        latest = db.execute(
+            f"SELECT {EXECUTION_SELECT} WHERE e.{where.replace(' AND ', ' AND e.')}"
+            f" ORDER BY e.started_at DESC, e.id DESC LIMIT {int(recent)}",
+            params,
+        )
+        names = [d[0] for d in latest.description]
+        recent_rows = [execution_dict(dict(zip(names, r))) for r in latest]
+    return {"agent_name": agent_name, "since": since, **stats, "recent_executions": recent_rows}
+
+
+def performance(db: Database, since: str | None = None) -> list[dict]:
+    """`performance`: per-agent statistics, including p50/p95 duration, busiest agent first."""
+    where, params = ("started_at >= ?", (since,)) if since else ("1", ())
+    with db.snapshot():
+        per_agent = rows(
+            db,
+            f"SELECT agent_name, {_EXECUTION_STATS} FROM agent_executions WHERE {where}"
+            " GROUP BY agent_name ORDER BY executions DESC, agent_name",
+            params,
+        )
+        result = []
+        for stats in per_agent:
+            agent_where = "agent_name = ?" + (" AND started_at >= ?" if since else "")
+            agent_params = (stats["agent_name"], *params)
+            stats = _finish_stats(stats, _percentiles(db, agent_where, agent_params, stats.pop("timed")))
+            result.append({c: stats[c] for c in PERFORMANCE_COLUMNS})
+    return result
+
+
+def failures(db: Database, limit: int = 50, filters: Filters = Filters(), executions: bool = False
+             ) -> list[dict]:
+    """`failures`: failed and partial orchestrations (or, with executions=True, failed executions),
+    newest first."""
+    clauses: list[str] = []
+    params: list[object] = []
+    if executions:
+        clauses.append("e.status = 'failed'")
+        if filters.since:
+            clauses.append("e.started_at >= ?")
+            params.append(filters.since)
+        if filters.agent:
+            clauses.append("e.agent_name = ?")
+            params.append(filters.agent)
+        cursor = db.execute(
+            f"SELECT {EXECUTION_SELECT} WHERE {' AND '.join(clauses)}"
+            f" ORDER BY e.started_at DESC, e.id DESC LIMIT {int(limit)}",
+            params,
+        )
+        names = [d[0] for d in cursor.description]
+        return [execution_dict(dict(zip(names, r))) for r in cursor]
+    statuses = [filters.status] if filters.status else ["failed", "partial"]
+    clauses.append(f"o.status IN ({', '.join('?' * len(statuses))})")
+    params.extend(statuses)
+    if filters.since:
+        clauses.append("o.started_at >= ?")
+        params.append(filters.since)
+    if filters.agent:
+        clauses.append("EXISTS (SELECT 1 FROM agent_executions a WHERE a.orchestration_id = o.id"
+                       " AND a.agent_name = ? AND a.status = 'failed')")
+        params.append(filters.agent)
+    return rows(
+        db,
+        "SELECT session_id, status, task_description, total_tasks, completed_tasks, failed_tasks,"
+        " CASE WHEN total_tasks > 0 THEN round(100.0 * completed_tasks / total_tasks, 1) END AS completion_rate,"
+        " duration_ms, started_at, completed_at,"
+        " (SELECT error_message FROM agent_executions e WHERE e.orchestration_id = f.id"
+        "  AND e.status = 'failed' ORDER BY e.started_at, e.id LIMIT 1) AS first_error"
+        f" FROM (SELECT o.* FROM orchestrations o WHERE {' AND '.join(clauses)}"
+        f"  ORDER BY o.started_at DESC, o.id DESC LIMIT {int(limit)}) f"
+        " ORDER BY started_at DESC, id DESC",
+        params,
+    )
+
+
+def health(
+    db: Database,
+    hours: float = 24,
+    *,
+    stale_after: timedelta = timedelta(hours=1),
+    warn_below: float = 95.0,
+    fail_below: float = 80.0,
+    now: datetime | None = None,
+    stale_shown: int = 20,
+) -> dict:
+    """`health`: activity over the last `hours`, executions stuck in progress, and a verdict.
+
+    unhealthy: success rate (finished executions in the window) below fail_below percent;
+    degraded: below warn_below, or any execution in progress for longer than stale_after;
+    healthy otherwise (including no activity at all).
+    """
+    now = now or utcnow()
+    since = format_timestamp(now - timedelta(hours=hours))
+    stale_before = format_timestamp(now - stale_after)
+    with db.snapshot():
+        orchestrations = rows(
+            db,
+            "SELECT count(*) AS total, coalesce(sum(status = 'running'), 0) AS running,"
+            " coalesce(sum(status = 'completed'), 0) AS completed,"
+            " coalesce(sum(status = 'partial'), 0) AS partial,"
+            " coalesce(sum(status = 'failed'), 0) AS failed"
+            " FROM orchestrations WHERE started_at >= ?",
+            (since,),
+        )[0]
+        executions = _stats(db, "started_at >= ?", (since,))
+        stale_count = db.execute(
+            "SELECT count(*) FROM agent_executions WHERE status = 'in_progress' AND started_at < ?",
+            (stale_before,),
+        ).fetchone()[0]
+        cursor = db.execute(
+            f"SELECT {EXECUTION_SELECT} WHERE e.status = 'in_progress' AND e.started_at < ?"
+            f" ORDER BY e.started_at LIMIT {int(stale_shown)}",
+            (stale_before,),
+        )
+        names = [d[0] for d in cursor.description]
+        stale_rows = [
+            {k: r[k] for k in ("session_id", "agent_name", "agent_session_id", "started_at")}
+            | {"running_ms": _age_ms(now, r["started_at"])}
+            for r in (dict(zip(names, row)) for row in cursor)
+        ]
+    reasons = []
+    rate = executions["success_rate"]
+    status = "healthy"
+    if rate is not None and rate < fail_below:
+        status = "unhealthy"
+        reasons.append(f"success rate {rate}% is below {fail_below:g}%")
+    elif rate is not None and rate < warn_below:
+        status = "degraded"
+        reasons.append(f"success rate {rate}% is below {warn_below:g}%")
+    if stale_count:
+        status = "degraded" if status == "healthy" else status
+        reasons.append(f"{stale_count} execution(s) in progress for over {_human(stale_after)}")
+    if not executions["executions"] and not orchestrations["total"]:
+        reasons.append(f"no activity in the last {hours:g}h")
+    return {
+        "status": status,
+        "reasons": reasons,
+        "window_hours": hours,
+        "since": since,
+        "generated_at": format_timestamp(now),
+        "orchestrations": orchestrations,
+        "executions": executions,
+        "stale": {"threshold_ms": round(stale_after.total_seconds() * 1000), "count": stale_count,
+                  "executions": stale_rows},
+    }
+
+
+def _age_ms(now: datetime, started_at: str) -> int:
+    return max(0, round((now - parse_timestamp(started_at)).total_seconds() * 1000))
+
+
+def _human(delta: timedelta) -> str:
+    return format_duration(delta.total_seconds() * 1000)

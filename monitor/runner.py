@@ -1,0 +1,130 @@
+"""`monitor run`: run a command as an agent execution, passing its input and output through."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Sequence
+from typing import BinaryIO
+
+from .tracker import Tracker
+
+ERROR_TAIL_LINES = 20
+ERROR_TAIL_BYTES = 4000
+
+
+class _StderrTee(threading.Thread):
+    """Copies the child's stderr to ours as it comes, keeping the last bytes for the error message."""
+
+    def __init__(self, source: BinaryIO, sink: BinaryIO) -> None:
+        super().__init__(daemon=True)
+        self.source, self.sink = source, sink
+        self.tail = bytearray()
+
+    def run(self) -> None:
+        fd = self.source.fileno()
+        while chunk := os.read(fd, 65536):
+            try:
+                self.sink.write(chunk)
+                self.sink.flush()
+            except (OSError, ValueError):
+                pass  # our stderr went away; keep draining so the child never blocks
+            self.tail += chunk
+            del self.tail[: -ERROR_TAIL_BYTES * 2]
+
+    def last_lines(self) -> str:
+        text = bytes(self.tail).decode("utf-8", errors="replace").rstrip()
+        return "\n".join(text.splitlines()[-ERROR_TAIL_LINES:])[-ERROR_TAIL_BYTES:]
+
+
+def exit_code_of(returncode: int) -> int:
+    """A child killed by signal N exits like a shell reports it: 128 + N."""
+    return returncode if returncode >= 0 else 128 - returncode
+
+
+def run_command(
+    tracker: Tracker,
+    argv: Sequence[str],
+    agent_name: str,
+    *,
+    session: str | None = None,
+    task_id: str | None = None,
+    agent_session_id: str | None = None,
+) -> int:
+    """Record argv's run as an execution of agent_name and return its exit code.
+
+    stdin and stdout are the child's own; stderr is copied through and its last lines become
+    the error message when the command fails. With session, the execution joins that
+    orchestration (started if new), whose status then follows its executions.
+    Ctrl-C or SIGTERM: the child is stopped, the execution recorded failed, 130/143 returned.
+    """
+    if session is not None:
+        tracker.start_orchestration(session)
+    agent_session_id = agent_session_id or f"{agent_name}-{uuid.uuid4().hex[:12]}"
+    tracker.start_agent_execution(agent_session_id, agent_name, session, task_id)
+
+    def finish(status: str, code: int, message: str | None) -> int:
+        tracker.complete_agent_execution(agent_session_id, status, message, exit_code=code)
+        if session is not None:
+            tracker.sync_orchestration(session)
+        return code
+
+    try:
+        child = subprocess.Popen(list(argv), stderr=subprocess.PIPE)
+    except FileNotFoundError:
+        return finish("failed", 127, f"command not found: {argv[0]}")
+    except PermissionError:
+        return finish("failed", 126, f"permission denied: {argv[0]}")
+    except OSError as exc:
+        return finish("failed", 126, f"cannot run {argv[0]}: {exc.strerror or exc}")
+
+    assert child.stderr is not None
+    tee = _StderrTee(child.stderr, sys.stderr.buffer)
+    tee.start()
+    received: list[int] = []
+
+    def on_term(signum: int, frame: object) -> None:
+        received.append(signum)
+        child.send_signal(signum)
+
+    previous = signal.signal(signal.SIGTERM, on_term) if _main_thread() else None
+    try:
+        try:
+            returncode = child.wait()
+        except KeyboardInterrupt:
+            received.append(signal.SIGINT)
+            returncode = _stop(child)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        tee.join(timeout=5)
+    code = exit_code_of(returncode)
+    if received:
+        name = signal.Signals(received[0]).name
+        message = f"interrupted by {name}" + (f"\n{tee.last_lines()}" if tee.last_lines() else "")
+        return finish("failed", 128 + received[0], message)
+    if code == 0:
+        return finish("completed", 0, None)
+    return finish("failed", code, tee.last_lines() or f"exited with code {code}")
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+def _stop(child: subprocess.Popen) -> int:
+    """After Ctrl-C: the child got SIGINT too from the terminal; give it time, then insist."""
+    for sig, grace in ((None, 2.0), (signal.SIGINT, 5.0), (signal.SIGTERM, 5.0), (signal.SIGKILL, None)):
+        if sig is not None:
+            child.send_signal(sig)
+        try:
+            return child.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            continue
+        except KeyboardInterrupt:
+            continue
+    return child.wait()

@@ -1,0 +1,347 @@
+"""Every write: the orchestration and execution lifecycle, one short transaction per event."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+
+from .db import Database, open_db
+from .errors import InvalidInput, NotFound
+from .git import head_commit
+from .timeutil import format_timestamp, utcnow
+
+ORCHESTRATION_STATUSES = ("running", "completed", "failed", "partial")
+EXECUTION_STATUSES = ("in_progress", "completed", "failed")
+
+Clock = Callable[[], datetime]
+
+# Milliseconds between a stored start and :now, computed by SQLite in the same statement.
+_DURATION_SQL = "max(0, CAST(round((julianday(:now) - julianday(started_at)) * 86400000) AS INTEGER))"
+
+
+def _text(name: str, value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput(f"{name} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _count(name: str, value: object, *, optional: bool = False) -> int | None:
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidInput(f"{name} must be a whole number >= 0, got {value!r}")
+    return value
+
+
+def _status(value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise InvalidInput(f"status must be one of {', '.join(allowed)}; got {value!r}")
+    return value
+
+
+@dataclass
+class ExecutionRun:
+    """What the `execution()` block fills in; it is recorded when the block ends."""
+
+    agent_session_id: str
+    id: int
+    status: str | None = None
+    error_message: str | None = None
+    files_created: int = 0
+    files_modified: int = 0
+    retry_count: int = 0
+    self_healed: bool = False
+    model: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    cost_usd: float | None = None
+    exit_code: int | None = None
+
+    def fail(self, message: str) -> None:
+        """Record the execution as failed without raising."""
+        self.status, self.error_message = "failed", message
+
+
+@dataclass
+class OrchestrationRun:
+    session_id: str
+    id: int
+    status: str | None = None
+    completed_tasks: int | None = None
+    failed_tasks: int | None = None
+
+
+class Tracker:
+    """Records orchestrations and agent executions.
+
+    Safe to use from many processes at once: each call is one short write transaction that
+    waits (busy_timeout) rather than failing while another process writes.
+    """
+
+    def __init__(self, db: Database | str | os.PathLike[str] | None = None, *, clock: Clock = utcnow):
+        self.db = db if isinstance(db, Database) else open_db(db)
+        self.clock = clock
+
+    def close(self) -> None:
+        self.db.close()
+
+    def _now(self) -> str:
+        return format_timestamp(self.clock())
+
+    # -- orchestrations -------------------------------------------------------------------
+
+    def start_orchestration(
+        self,
+        session_id: str,
+        task_description: str | None = None,
+        total_tasks: int = 0,
+        git_commit_hash: str | None = None,
+        plan_file_path: str | None = None,
+        progress_file_path: str | None = None,
+    ) -> int:
+        """Record a new running orchestration and return its id.
+
+        If session_id is already recorded, nothing changes and the existing id is returned:
+        starting twice (a retried CI step, a resumed session) is not an error.
+        git_commit_hash defaults to HEAD of the git work tree around the current directory.
+        """
+        _text("session_id", session_id)
+        _count("total_tasks", total_tasks)
+        if git_commit_hash is None:
+            git_commit_hash = head_commit()
+        with self.db.transaction() as conn:
+            row = conn.execute(
+                "INSERT INTO orchestrations (session_id, task_description, status, started_at,"
+                " total_tasks, git_commit_hash, plan_file_path, progress_file_path)"
+                " VALUES (?, ?, 'running', ?, ?, ?, ?, ?)"
+                " ON CONFLICT (session_id) DO NOTHING RETURNING id",
+                (session_id, task_description, self._now(), total_tasks, git_commit_hash,
+                 plan_file_path, progress_file_path),
+            ).fetchone()
+            if row is None:
+                row = conn.execute(
+                    "SELECT id FROM orchestrations WHERE session_id = ?", (session_id,)
+                ).fetchone()
+            return row[0]
+
+    def complete_orchestration(
+        self,
+        session_id: str,
+        status: str | None = None,
+        completed_tasks: int | None = None,
+        failed_tasks: int | None = None,
+    ) -> None:
+        """Mark an orchestration finished.
+
+        status None derives it from the executions: failed if all that finished failed,
+        partial if some did, else completed. Task counts left as None are counted from the
+        executions too. Raises NotFound for an unknown session_id.
+        """
+        if status is not None:
+            _status(status, ORCHESTRATION_STATUSES[1:])
+        _count("completed_tasks", completed_tasks, optional=True)
+        _count("failed_tasks", failed_tasks, optional=True)
+        with self.db.transaction() as conn:
+            self._finish_orchestration(conn, session_id, status, completed_tasks, failed_tasks, final=True)
+
+    def sync_orchestration(self, session_id: str) -> str:
+        """Derive an orchestration's status and counts from its executions; return the status.
+
+        'running' while any execution is in progress, otherwise as complete_orchestration(status=None).
+        This is how orchestrations built from separate `monitor run` calls stay current.
+        """
+        with self.db.transaction() as conn:
+            return self._finish_orchestration(conn, session_id, None, None, None, final=False)
+
+    def _finish_orchestration(self, conn, session_id, status, completed_tasks, failed_tasks, final):
+        row = conn.execute(
+            "SELECT id FROM orchestrations WHERE session_id = ?", (session_id,)
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"no orchestration with session id {session_id!r}")
+        done, failed, running = conn.execute(
+            "SELECT coalesce(sum(status = 'completed'), 0), coalesce(sum(status = 'failed'), 0),"
+            " coalesce(sum(status = 'in_progress'), 0) FROM agent_executions WHERE orchestration_id = ?",
+            (row[0],),
+        ).fetchone()
+        if status is None:
+            if running and not final:
+                status = "running"
+            elif failed and done:
+                status = "partial"
+            else:
+                status = "failed" if failed else "completed"
+        completed_tasks = done if completed_tasks is None else completed_tasks
+        failed_tasks = failed if failed_tasks is None else failed_tasks
+        finished = status != "running"
+        conn.execute(
+            f"UPDATE orchestrations SET status = :status, completed_tasks = :done, failed_tasks = :failed,"
+            f" total_tasks = max(total_tasks, :done + :failed),"
+            f" completed_at = CASE WHEN :finished THEN :now END,"
+            f" duration_ms = CASE WHEN :finished THEN {_DURATION_SQL} END"
+            f" WHERE id = :id",
+            {"status": status, "done": completed_tasks, "failed": failed_tasks, "finished": finished,
+             "now": self._now(), "id": row[0]},
+        )
+        return status
+
+    @contextmanager
+    def orchestration(self, session_id: str, **start: object) -> Iterator[OrchestrationRun]:
+        """Start an orchestration, complete it when the block ends.
+
+        If the block raises, the orchestration is recorded as failed and the exception re-raised.
+        Set run.status / run.completed_tasks / run.failed_tasks inside to override the derived ones.
+        """
+        run = OrchestrationRun(session_id, self.start_orchestration(session_id, **start))  # type: ignore[arg-type]
+        try:
+            yield run
+        except BaseException:
+            self.complete_orchestration(session_id, "failed", run.completed_tasks, run.failed_tasks)
+            raise
+        self.complete_orchestration(session_id, run.status, run.completed_tasks, run.failed_tasks)
+
+    # -- agent executions -----------------------------------------------------------------
+
+    def start_agent_execution(
+        self,
+        agent_session_id: str,
+        agent_name: str,
+        orchestration: str | None = None,
+        task_id: str | None = None,
+        task_number: int | None = None,
+        model: str | None = None,
+    ) -> int:
+        """Record a running execution of agent_name and return its id.
+
+        orchestration is the session_id of a recorded orchestration (NotFound otherwise), or None
+        for a stand-alone execution. Starting an agent_session_id twice returns the existing id.
+        """
+        _text("agent_session_id", agent_session_id)
+        _text("agent_name", agent_name)
+        _count("task_number", task_number, optional=True)
+        with self.db.transaction() as conn:
+            orchestration_id = None
+            if orchestration is not None:
+                found = conn.execute(
+                    "SELECT id FROM orchestrations WHERE session_id = ?", (orchestration,)
+                ).fetchone()
+                if found is None:
+                    raise NotFound(f"no orchestration with session id {orchestration!r}: start it first")
+                orchestration_id = found[0]
+            row = conn.execute(
+                "INSERT INTO agent_executions (orchestration_id, agent_session_id, agent_name, task_id,"
+                " task_number, status, started_at, model) VALUES (?, ?, ?, ?, ?, 'in_progress', ?, ?)"
+                " ON CONFLICT (agent_session_id) DO NOTHING RETURNING id",
+                (orchestration_id, agent_session_id, agent_name, task_id, task_number, self._now(), model),
+            ).fetchone()
+            if row is None:
+                row = conn.execute(
+                    "SELECT id FROM agent_executions WHERE agent_session_id = ?", (agent_session_id,)
+                ).fetchone()
+            return row[0]
+
+    def complete_agent_execution(
+        self,
+        agent_session_id: str,
+        status: str = "completed",
+        error_message: str | None = None,
+        files_created: int = 0,
+        files_modified: int = 0,
+        retry_count: int = 0,
+        self_healed: bool = False,
+        *,
+        model: str | None = None,
+        input_tokens: int | None = None,
+        output_tokens: int | None = None,
+        cache_read_tokens: int | None = None,
+        cache_write_tokens: int | None = None,
+        cost_usd: float | None = None,
+        exit_code: int | None = None,
+        summary_report_path: str | None = None,
+        session_log_path: str | None = None,
+    ) -> None:
+        """Mark an execution completed or failed; its duration is counted from its start.
+
+        Token, cost and model values left as None keep what is already stored.
+        Raises NotFound for an unknown agent_session_id.
+        """
+        _status(status, EXECUTION_STATUSES[1:])
+        for name, value in (("files_created", files_created), ("files_modified", files_modified),
+                            ("retry_count", retry_count)):
+            _count(name, value)
+        for name, value in (("input_tokens", input_tokens), ("output_tokens", output_tokens),
+                            ("cache_read_tokens", cache_read_tokens),
+                            ("cache_write_tokens", cache_write_tokens)):
+            _count(name, value, optional=True)
+        if cost_usd is not None and (not isinstance(cost_usd, (int, float)) or cost_usd < 0):
+            raise InvalidInput(f"cost_usd must be a number >= 0, got {cost_usd!r}")
+        with self.db.transaction() as conn:
+            row = conn.execute(
+                "UPDATE agent_executions SET status = :status, completed_at = :now,"
+                f" duration_ms = {_DURATION_SQL}, error_message = :error_message,"
+                " files_created = :files_created, files_modified = :files_modified,"
+                " retry_count = :retry_count, self_healed = :self_healed,"
+                " model = coalesce(:model, model), input_tokens = coalesce(:input_tokens, input_tokens),"
+                " output_tokens = coalesce(:output_tokens, output_tokens),"
+                " cache_read_tokens = coalesce(:cache_read_tokens, cache_read_tokens),"
+                " cache_write_tokens = coalesce(:cache_write_tokens, cache_write_tokens),"
+                " cost_usd = coalesce(:cost_usd, cost_usd), exit_code = :exit_code,"
+                " summary_report_path = coalesce(:summary_report_path, summary_report_path),"
+                " session_log_path = coalesce(:session_log_path, session_log_path)"
+                " WHERE agent_session_id = :agent_session_id RETURNING id",
+                {"status": status, "now": self._now(), "error_message": error_message,
+                 "files_created": files_created, "files_modified": files_modified,
+                 "retry_count": retry_count, "self_healed": int(bool(self_healed)), "model": model,
+                 "input_tokens": input_tokens, "output_tokens": output_tokens,
+                 "cache_read_tokens": cache_read_tokens, "cache_write_tokens": cache_write_tokens,
+                 "cost_usd": cost_usd, "exit_code": exit_code,
+                 "summary_report_path": summary_report_path, "session_log_path": session_log_path,
+                 "agent_session_id": agent_session_id},
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"no agent execution with id {agent_session_id!r}")
+
+    @contextmanager
+    def execution(
+        self,
+        agent_name: str,
+        agent_session_id: str | None = None,
+        orchestration: str | None = None,
+        task_id: str | None = None,
+        task_number: int | None = None,
+        model: str | None = None,
+    ) -> Iterator[ExecutionRun]:
+        """Start an execution, complete it when the block ends.
+
+        Fill in the yielded ExecutionRun (files, tokens, cost...) inside the block. If the block
+        raises, the execution is recorded as failed with the exception's message, and re-raised.
+        """
+        agent_session_id = agent_session_id or f"{agent_name}-{uuid.uuid4().hex[:12]}"
+        run = ExecutionRun(
+            agent_session_id,
+            self.start_agent_execution(agent_session_id, agent_name, orchestration, task_id,
+                                       task_number, model),
+        )
+        try:
+            yield run
+        except BaseException as exc:
+            message = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
+            run.fail(run.error_message or message)
+            self._complete_run(run)
+            raise
+        self._complete_run(run)
+
+    def _complete_run(self, run: ExecutionRun) -> None:
+        self.complete_agent_execution(
+            run.agent_session_id, run.status or "completed", run.error_message, run.files_created,
+            run.files_modified, run.retry_count, run.self_healed, model=run.model,
+            input_tokens=run.input_tokens, output_tokens=run.output_tokens,
+            cache_read_tokens=run.cache_read_tokens, cache_write_tokens=run.cache_write_tokens,
+            cost_usd=run.cost_usd, exit_code=run.exit_code,
+        )

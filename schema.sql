@@ -1,0 +1,108 @@
+-- monitor's current schema. A new database is created from this file (migration 1);
+-- an older database, including one made by the reference tool, is brought up to it by
+-- the numbered migrations in monitor/migrations.py. Every statement is idempotent.
+--
+-- Timestamps are TEXT in one fixed-width UTC format, 'YYYY-MM-DDTHH:MM:SS.sssZ', so that
+-- string order is time order. The *_normalize triggers rewrite any other format a foreign
+-- writer stores (for example SQLite's datetime('now')) into that one.
+
+CREATE TABLE IF NOT EXISTS orchestrations (
+    id                 INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_id         TEXT    NOT NULL UNIQUE,
+    task_description   TEXT,
+    status             TEXT    NOT NULL DEFAULT 'running'
+                       CHECK (status IN ('running', 'completed', 'failed', 'partial')),
+    started_at         TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    completed_at       TEXT,
+    duration_ms        INTEGER,
+    total_tasks        INTEGER NOT NULL DEFAULT 0,
+    completed_tasks    INTEGER NOT NULL DEFAULT 0,
+    failed_tasks       INTEGER NOT NULL DEFAULT 0,
+    git_commit_hash    TEXT,
+    plan_file_path     TEXT,
+    progress_file_path TEXT
+);
+
+CREATE TABLE IF NOT EXISTS agent_executions (
+    id                  INTEGER PRIMARY KEY AUTOINCREMENT,
+    orchestration_id    INTEGER REFERENCES orchestrations(id) ON DELETE CASCADE,
+    agent_session_id    TEXT    NOT NULL UNIQUE,
+    agent_name          TEXT    NOT NULL,
+    task_id             TEXT,
+    task_number         INTEGER,
+    status              TEXT    NOT NULL DEFAULT 'in_progress'
+                        CHECK (status IN ('in_progress', 'completed', 'failed')),
+    started_at          TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    completed_at        TEXT,
+    duration_ms         INTEGER,
+    retry_count         INTEGER NOT NULL DEFAULT 0,
+    self_healed         INTEGER NOT NULL DEFAULT 0,
+    files_created       INTEGER NOT NULL DEFAULT 0,
+    files_modified      INTEGER NOT NULL DEFAULT 0,
+    error_message       TEXT,
+    summary_report_path TEXT,
+    session_log_path    TEXT,
+    model               TEXT,
+    input_tokens        INTEGER,
+    output_tokens       INTEGER,
+    cache_read_tokens   INTEGER,
+    cache_write_tokens  INTEGER,
+    cost_usd            REAL,
+    exit_code           INTEGER
+);
+
+-- list, failures and health: time windows, newest first, optionally by status.
+CREATE INDEX IF NOT EXISTS idx_orchestrations_started ON orchestrations (started_at);
+CREATE INDEX IF NOT EXISTS idx_orchestrations_status_started ON orchestrations (status, started_at);
+-- executions SESSION, show, export and the cascade from orchestrations.
+CREATE INDEX IF NOT EXISTS idx_executions_orchestration ON agent_executions (orchestration_id, started_at);
+-- health windows and cleanup of executions without an orchestration.
+CREATE INDEX IF NOT EXISTS idx_executions_started ON agent_executions (started_at);
+-- stale (in_progress) executions and failures --executions.
+CREATE INDEX IF NOT EXISTS idx_executions_status_started ON agent_executions (status, started_at);
+-- agent NAME and performance: per-agent counts and duration percentiles.
+CREATE INDEX IF NOT EXISTS idx_executions_agent_duration ON agent_executions (agent_name, duration_ms);
+
+CREATE TRIGGER IF NOT EXISTS orchestrations_normalize_insert
+AFTER INSERT ON orchestrations
+WHEN NEW.started_at NOT GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]Z'
+  OR NEW.completed_at NOT GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]Z'
+BEGIN
+    UPDATE orchestrations
+    SET started_at = coalesce(strftime('%Y-%m-%dT%H:%M:%fZ', NEW.started_at), NEW.started_at),
+        completed_at = coalesce(strftime('%Y-%m-%dT%H:%M:%fZ', NEW.completed_at), NEW.completed_at)
+    WHERE id = NEW.id;
+END;
+
+CREATE TRIGGER IF NOT EXISTS orchestrations_normalize_update
+AFTER UPDATE OF started_at, completed_at ON orchestrations
+WHEN NEW.started_at NOT GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]Z'
+  OR NEW.completed_at NOT GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]Z'
+BEGIN
+    UPDATE orchestrations
+    SET started_at = coalesce(strftime('%Y-%m-%dT%H:%M:%fZ', NEW.started_at), NEW.started_at),
+        completed_at = coalesce(strftime('%Y-%m-%dT%H:%M:%fZ', NEW.completed_at), NEW.completed_at)
+    WHERE id = NEW.id;
+END;
+
+CREATE TRIGGER IF NOT EXISTS agent_executions_normalize_insert
+AFTER INSERT ON agent_executions
+WHEN NEW.started_at NOT GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]Z'
+  OR NEW.completed_at NOT GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]Z'
+BEGIN
+    UPDATE agent_executions
+    SET started_at = coalesce(strftime('%Y-%m-%dT%H:%M:%fZ', NEW.started_at), NEW.started_at),
+        completed_at = coalesce(strftime('%Y-%m-%dT%H:%M:%fZ', NEW.completed_at), NEW.completed_at)
+    WHERE id = NEW.id;
+END;
+
+CREATE TRIGGER IF NOT EXISTS agent_executions_normalize_update
+AFTER UPDATE OF started_at, completed_at ON agent_executions
+WHEN NEW.started_at NOT GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]Z'
+  OR NEW.completed_at NOT GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]Z'
+BEGIN
+    UPDATE agent_executions
+    SET started_at = coalesce(strftime('%Y-%m-%dT%H:%M:%fZ', NEW.started_at), NEW.started_at),
+        completed_at = coalesce(strftime('%Y-%m-%dT%H:%M:%fZ', NEW.completed_at), NEW.completed_at)
+    WHERE id = NEW.id;
+END;

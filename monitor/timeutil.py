@@ -65,12 +65,9 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
     try:
         moment = parser.isoparse(text.strip())
     except (ValueError, OverflowError):
-        try:
-            moment = parser.parse(text.strip())
-        except (ValueError, OverflowError, parser.ParserError):
-            raise InvalidInput(
-                f"{text!r} is not a date or an age: use e.g. 2026-11-01, '2026-11-01 14:00', 24h or 7d"
-            ) from None
+        raise InvalidInput(
+            f"{text!r} is not a date or an age: use e.g. 2026-11-01, '2026-11-01 14:00', 24h or 7d"
+        ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return moment.astimezone(timezone.utc)
@@ -86,7 +83,7 @@ def format_duration(ms: float | None) -> str:
     tenths = round(ms / 100)
     if tenths < 600:
         return f"{tenths / 10:.1f}s"
-    seconds = ms // 1000
+    seconds = round(ms / 1000)
     if seconds < 3600:
         return f"{seconds // 60}m {seconds % 60:02d}s"
     minutes = seconds // 60

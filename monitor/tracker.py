@@ -91,6 +91,12 @@ class Tracker:
     def close(self) -> None:
         self.db.close()
 
+    def __enter__(self) -> Tracker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def _now(self) -> str:
         return format_timestamp(self.clock())
 

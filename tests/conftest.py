@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from monitor import Tracker, open_db
+from monitor.cli import cli
+
+T0 = datetime(2026, 11, 20, 12, 0, 0, tzinfo=timezone.utc)
+
+
+class Clock:
+    """An injectable clock: tests move time by hand, never read the real one."""
+
+    def __init__(self, start: datetime = T0) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "monitoring.db"
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def tracker(db_path: Path, clock: Clock):
+    t = Tracker(db_path, clock=clock)
+    yield t
+    t.close()
+
+
+@pytest.fixture
+def invoke(db_path: Path):
+    """Run the CLI in-process against db_path; returns the click Result."""
+
+    def run(*args: str, input: str | None = None):
+        return CliRunner().invoke(cli, [*args, "--db", str(db_path)] if args else [], input=input,
+                                  catch_exceptions=True)
+
+    return run
+
+
+def dump(db_path: Path) -> list:
+    """Every row of every table, to compare a database before and after a command."""
+    with open_db(db_path, create=False) as db:
+        return [
+            (table, list(db.execute(f"SELECT * FROM {table} ORDER BY 1")))
+            for (table,) in db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+            )
+        ]
+
+
+def load_json(text: str):
+    return json.loads(text)

@@ -302,7 +302,7 @@ def export(db_path: str, session: str | None, since: str | None, output: str | N
                        f"{counts['executions'] + counts['unassigned_executions']} executions to {output}.",
                        err=True)
             return
-        stdout = io.TextIOWrapper(click.get_binary_stream("stdout"), encoding="utf-8", newline="\n")
+        stdout = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="\n")
         try:
             write_export(db, stdout, session, since)
             stdout.flush()
@@ -328,15 +328,14 @@ def cleanup(db_path: str, days: int, dry_run: bool, vacuum: bool, as_json: bool)
     from .retention import cleanup as run_cleanup, count_old
 
     with _read(db_path) as db:
-        progress = None
-        stderr = click.get_text_stream("stderr")
-        if not dry_run and not as_json and stderr.isatty():
-            cutoff = format_timestamp(parse_since(f"{days}d"))
-            total = sum(count_old(db, cutoff))
-            if total > 20_000:
-                bar = click.progressbar(length=total, label="Deleting", file=stderr)
-                progress = bar.update
-        result = run_cleanup(db, days, dry_run=dry_run, vacuum=vacuum, progress=progress)
+        total = 0
+        if not dry_run and not as_json and sys.stderr.isatty():
+            total = sum(count_old(db, format_timestamp(parse_since(f"{days}d"))))
+        if total > 20_000:
+            with click.progressbar(length=total, label="Deleting", file=sys.stderr) as bar:
+                result = run_cleanup(db, days, vacuum=vacuum, progress=bar.update)
+        else:
+            result = run_cleanup(db, days, dry_run=dry_run, vacuum=vacuum)
     if as_json:
         click.echo(render_record(vars(result), "json"))
         return

@@ -10,7 +10,7 @@ from typing import TextIO
 
 from . import __version__
 from .db import Database
-from .queries import iter_export
+from .queries import get_orchestration, iter_export
 from .timeutil import format_timestamp, utcnow
 
 
@@ -28,8 +28,10 @@ def write_export(db: Database, out: TextIO, session_id: str | None = None, since
         header["session_id"] = session_id
     if since is not None:
         header["since"] = since
-    out.write(dumps(header)[:-1] + ', "orchestrations": [')
     with db.snapshot():
+        if session_id is not None:
+            get_orchestration(db, session_id)  # NotFound before a byte is written
+        out.write(dumps(header)[:-1] + ', "orchestrations": [')
         section, first_in_list = "orchestrations", True
         for kind, row in iter_export(db, session_id, since):
             if kind == "orchestration":

@@ -1,0 +1,122 @@
+"""`monitor run` through real processes: exit codes, pass-through, interruption."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from monitor import open_db
+from monitor.queries import get_orchestration, list_executions
+
+
+def monitor(db_path, *args, **kwargs):
+    return subprocess.run([sys.executable, "-m", "monitor", *args], env={**os.environ, "MONITOR_DB": str(db_path)},
+                          capture_output=True, text=True, timeout=60, **kwargs)
+
+
+def executions(db_path):
+    with open_db(db_path, create=False) as db:
+        return list_executions(db)
+
+
+def test_success_passes_output_through_and_records_completion(db_path):
+    result = monitor(db_path, "run", "--agent", "echoer", "--task-id", "T-7", "--",
+                     sys.executable, "-c", "import sys; print(sys.stdin.read().upper()); print('note', file=sys.stderr)",
+                     input="hello")
+    assert result.returncode == 0
+    assert result.stdout == "HELLO\n"
+    assert result.stderr == "note\n"
+    [row] = executions(db_path)
+    assert (row["agent_name"], row["task_id"], row["status"], row["exit_code"], row["error_message"]) == (
+        "echoer", "T-7", "completed", 0, None)
+    assert row["duration_ms"] >= 0 and row["session_id"] is None
+
+
+def test_failure_returns_the_exit_code_and_keeps_the_last_stderr_lines(db_path):
+    script = "import sys\nfor i in range(50): print(f'line {i}', file=sys.stderr)\nsys.exit(3)"
+    result = monitor(db_path, "run", "--agent", "broken", "--", sys.executable, "-c", script)
+    assert result.returncode == 3
+    assert result.stderr.count("line") == 50  # everything passed through
+    [row] = executions(db_path)
+    assert (row["status"], row["exit_code"]) == ("failed", 3)
+    lines = row["error_message"].splitlines()
+    assert lines[0] == "line 30" and lines[-1] == "line 49"
+
+
+def test_runs_in_a_session_make_one_orchestration_that_follows_its_executions(db_path):
+    assert monitor(db_path, "run", "--agent", "lint", "--session", "ci-1", "--", "true").returncode == 0
+    with open_db(db_path, create=False) as db:
+        assert get_orchestration(db, "ci-1")["status"] == "completed"
+    assert monitor(db_path, "run", "--agent", "test", "--session", "ci-1", "--", "false").returncode == 1
+    with open_db(db_path, create=False) as db:
+        row = get_orchestration(db, "ci-1")
+        assert (row["status"], row["completed_tasks"], row["failed_tasks"], row["total_tasks"]) == ("partial", 1, 1, 2)
+        assert [e["agent_name"] for e in list_executions(db, "ci-1")] == ["lint", "test"]
+
+
+def test_command_not_found_is_recorded_and_exits_127(db_path):
+    result = monitor(db_path, "run", "--agent", "x", "--", "no-such-command-xyz")
+    assert result.returncode == 127
+    [row] = executions(db_path)
+    assert (row["status"], row["exit_code"], row["error_message"]) == (
+        "failed", 127, "command not found: no-such-command-xyz")
+
+
+def test_missing_command_or_agent_is_a_usage_error(db_path):
+    assert monitor(db_path, "run", "--agent", "x").returncode == 2
+    assert monitor(db_path, "run", "--", "true").returncode == 2
+    assert not db_path.exists()
+
+
+def test_options_after_the_command_belong_to_the_command(db_path):
+    result = monitor(db_path, "run", "--agent", "x", sys.executable, "-c", "import sys; print(sys.argv[1:])", "--json",
+                     "--db", "y")
+    assert result.stdout.strip() == "['--json', '--db', 'y']"
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_interrupt_records_failed_and_still_exits(db_path, sig, code):
+    quiet_sleeper = ("import signal, sys, time; signal.signal(signal.SIGINT, lambda *a: sys.exit(130));"
+                     " print('started', flush=True); time.sleep(60)")
+    child = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "run", "--agent", "sleeper", "--session", "s", "--",
+         sys.executable, "-c", quiet_sleeper],
+        env={**os.environ, "MONITOR_DB": str(db_path)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )
+    assert child.stdout.readline() == "started\n"
+    os.killpg(child.pid, sig)  # like Ctrl-C in a terminal: the whole process group gets it
+    assert child.wait(timeout=30) == code
+    assert "Traceback" not in child.stderr.read()
+    [row] = executions(db_path)
+    assert row["status"] == "failed"
+    assert row["error_message"].startswith(f"interrupted by {sig.name}")
+    with open_db(db_path, create=False) as db:
+        assert get_orchestration(db, "s")["status"] == "failed"
+
+
+def test_signal_to_monitor_alone_still_stops_the_child(db_path):
+    child = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "run", "--agent", "sleeper", "--",
+         sys.executable, "-c", "import time; print('started', flush=True); time.sleep(60)"],
+        env={**os.environ, "MONITOR_DB": str(db_path)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    assert child.stdout.readline() == "started\n"
+    started = time.monotonic()
+    child.send_signal(signal.SIGINT)
+    assert child.wait(timeout=30) == 130
+    assert time.monotonic() - started < 20
+    assert executions(db_path)[0]["status"] == "failed"
+
+
+def test_report_after_run_end_to_end(db_path):
+    monitor(db_path, "run", "--agent", "a", "--", "true")
+    result = monitor(db_path, "health", "24", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["executions"]["completed"] == 1

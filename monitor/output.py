@@ -102,6 +102,8 @@ def render_record(record: dict, fmt: str, *, sections: dict[str, Sequence[str]] 
 
 
 def _pairs(items: Sequence[tuple[str, object]]) -> str:
+    """'field  value' lines; fields with no value are left out of the table view."""
+    items = [(k, v) for k, v in items if v is not None]
     if not items:
         return ""
     width = max(len(_label(k)) for k, _ in items)

@@ -46,8 +46,16 @@ def _rate(part: int, whole: int) -> float | None:
     return round(100.0 * part / whole, 1) if whole else None
 
 
+_STATS_ORDER = [
+    "executions", "completed", "failed", "in_progress", "success_rate", "avg_duration_ms",
+    "p50_duration_ms", "p95_duration_ms", "min_duration_ms", "max_duration_ms", "retries",
+    "self_healed", "files_created", "files_modified", "input_tokens", "output_tokens",
+    "cache_read_tokens", "cache_write_tokens", "cost_usd",
+]
+
+
 def _finish_stats(stats: dict, percentiles: dict[int, int | None]) -> dict:
-    """Add the success rate and percentiles; round the average and the cost."""
+    """Add the success rate and percentiles; round the average and the cost; order the keys."""
     stats["success_rate"] = _rate(stats["completed"], stats["completed"] + stats["failed"])
     if stats["avg_duration_ms"] is not None:
         stats["avg_duration_ms"] = round(stats["avg_duration_ms"])
@@ -55,7 +63,7 @@ def _finish_stats(stats: dict, percentiles: dict[int, int | None]) -> dict:
         stats[f"p{p}_duration_ms"] = value
     if stats["cost_usd"] is not None:
         stats["cost_usd"] = round(stats["cost_usd"], 6)
-    return stats
+    return {**{k: stats.pop(k) for k in _STATS_ORDER}, **stats}
 
 
 def _percentiles(db: Database, where: str, params: tuple, count: int) -> dict[int, int | None]:

@@ -267,7 +267,9 @@ def generate(path: str | Path, executions: int, *, days: float = 90, now: dateti
         conn.execute(sql)
     conn.execute("COMMIT")
     indexed = time.perf_counter()
-    conn.execute("PRAGMA journal_mode = WAL")
+    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    if mode != "wal":
+        raise RuntimeError(f"could not put {path} back in WAL mode ({mode})")
     dangling = conn.execute("PRAGMA foreign_key_check").fetchall()
     conn.close()
     elapsed = time.perf_counter() - began

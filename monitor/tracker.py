@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from .db import Database, open_db
-from .errors import InvalidInput, NotFound
+from .errors import InvalidInput, MonitorError, NotFound
+from .events import Usage, add_usage, check_type, insert_event, report_failure, resolve_owner
 from .git import head_commit
+from .pricing import PriceTable, load_prices
 from .timeutil import format_timestamp, utcnow
 
 ORCHESTRATION_STATUSES = ("running", "completed", "failed", "partial")
@@ -84,9 +86,18 @@ class Tracker:
     waits (busy_timeout) rather than failing while another process writes.
     """
 
-    def __init__(self, db: Database | str | os.PathLike[str] | None = None, *, clock: Clock = utcnow):
+    def __init__(self, db: Database | str | os.PathLike[str] | None = None, *, clock: Clock = utcnow,
+                 prices: PriceTable | str | os.PathLike[str] | None = None):
         self.db = db if isinstance(db, Database) else open_db(db)
         self.clock = clock
+        self._prices = prices  # a table, or a user price file loaded on first use
+
+    @property
+    def prices(self) -> PriceTable:
+        """The price table costs are computed with: bundled, overlaid by the user's file if any."""
+        if not isinstance(self._prices, PriceTable):
+            self._prices = load_prices(self._prices)
+        return self._prices
 
     def close(self) -> None:
         self.db.close()
@@ -257,10 +268,10 @@ class Tracker:
         agent_session_id: str,
         status: str = "completed",
         error_message: str | None = None,
-        files_created: int = 0,
-        files_modified: int = 0,
-        retry_count: int = 0,
-        self_healed: bool = False,
+        files_created: int | None = None,
+        files_modified: int | None = None,
+        retry_count: int | None = None,
+        self_healed: bool | None = None,
         *,
         model: str | None = None,
         input_tokens: int | None = None,
@@ -274,25 +285,30 @@ class Tracker:
     ) -> None:
         """Mark an execution completed or failed; its duration is counted from its start.
 
-        Token, cost and model values left as None keep what is already stored.
+        Values left as None keep what is already stored (counts and flags start at 0).
         Raises NotFound for an unknown agent_session_id.
         """
         _status(status, EXECUTION_STATUSES[1:])
         for name, value in (("files_created", files_created), ("files_modified", files_modified),
                             ("retry_count", retry_count)):
-            _count(name, value)
+            _count(name, value, optional=True)
         for name, value in (("input_tokens", input_tokens), ("output_tokens", output_tokens),
                             ("cache_read_tokens", cache_read_tokens),
                             ("cache_write_tokens", cache_write_tokens)):
             _count(name, value, optional=True)
         if cost_usd is not None and (not isinstance(cost_usd, (int, float)) or cost_usd < 0):
             raise InvalidInput(f"cost_usd must be a number >= 0, got {cost_usd!r}")
+        tokens = (input_tokens, output_tokens, cache_read_tokens, cache_write_tokens)
         with self.db.transaction() as conn:
+            if cost_usd is None and any(t is not None for t in tokens):
+                cost_usd = self._cost(conn, agent_session_id, model, *tokens)
             row = conn.execute(
                 "UPDATE agent_executions SET status = :status, completed_at = :now,"
                 f" duration_ms = {_DURATION_SQL}, error_message = :error_message,"
-                " files_created = :files_created, files_modified = :files_modified,"
-                " retry_count = :retry_count, self_healed = :self_healed,"
+                " files_created = coalesce(:files_created, files_created),"
+                " files_modified = coalesce(:files_modified, files_modified),"
+                " retry_count = coalesce(:retry_count, retry_count),"
+                " self_healed = coalesce(:self_healed, self_healed),"
                 " model = coalesce(:model, model), input_tokens = coalesce(:input_tokens, input_tokens),"
                 " output_tokens = coalesce(:output_tokens, output_tokens),"
                 " cache_read_tokens = coalesce(:cache_read_tokens, cache_read_tokens),"
@@ -303,7 +319,7 @@ class Tracker:
                 " WHERE agent_session_id = :agent_session_id RETURNING id",
                 {"status": status, "now": self._now(), "error_message": error_message,
                  "files_created": files_created, "files_modified": files_modified,
-                 "retry_count": retry_count, "self_healed": int(bool(self_healed)), "model": model,
+                 "retry_count": retry_count, "self_healed": None if self_healed is None else int(bool(self_healed)), "model": model,
                  "input_tokens": input_tokens, "output_tokens": output_tokens,
                  "cache_read_tokens": cache_read_tokens, "cache_write_tokens": cache_write_tokens,
                  "cost_usd": cost_usd, "exit_code": exit_code,
@@ -312,6 +328,77 @@ class Tracker:
             ).fetchone()
             if row is None:
                 raise NotFound(f"no agent execution with id {agent_session_id!r}")
+
+    def _cost(self, conn, agent_session_id: str, model: str | None, *tokens: int | None) -> float | None:
+        """The cost of usage given at completion, priced by the execution's model (None if unpriced)."""
+        if model is None:
+            row = conn.execute("SELECT model FROM agent_executions WHERE agent_session_id = ?",
+                               (agent_session_id,)).fetchone()
+            model = row[0] if row else None
+        try:
+            return self.prices.cost(model, *tokens)
+        except MonitorError as exc:  # a broken price file: record the run, leave its cost unknown
+            report_failure("the cost (price file)", exc)
+            return None
+
+    # -- events ---------------------------------------------------------------------------
+
+    def event(
+        self,
+        type: str,
+        message: str | None = None,
+        payload: object = None,
+        *,
+        execution: str | None = None,
+        orchestration: str | None = None,
+    ) -> int | None:
+        """Append an event to an execution's log (by agent_session_id) or an orchestration's
+        (by session_id) and return its id.
+
+        type is started, status_changed, llm_call, tool_call, output, error, retry or your own
+        lowercase word; payload is anything JSON can hold. Never raises: a failure to record is
+        reported as an EventWarning and None is returned, so logging cannot fail the agent.
+        """
+        try:
+            check_type(type)
+            with self.db.transaction() as conn:
+                execution_id, orchestration_id = resolve_owner(conn, execution, orchestration)
+                return insert_event(conn, self._now(), type, message, payload, execution_id, orchestration_id)
+        except Exception as exc:  # noqa: BLE001 - the contract: never fail the caller
+            report_failure(f"a {type!r} event", exc)
+            return None
+
+    def record_llm_call(
+        self,
+        agent_session_id: str,
+        model: str | None,
+        input_tokens: int = 0,
+        output_tokens: int = 0,
+        cache_read_tokens: int = 0,
+        cache_write_tokens: int = 0,
+        duration_ms: int | None = None,
+        *,
+        cost_usd: float | None = None,
+        calls: int = 1,
+    ) -> float | None:
+        """Record an LLM call of an execution: an llm_call event, and its tokens and cost added
+        to the execution's totals. Returns the call's cost in dollars.
+
+        The cost comes from the price table unless cost_usd is given; a model without a price
+        is unpriced: None here, and the execution's cost becomes unknown (NULL), never $0.
+        Never raises (see event()); returns None on failure too.
+        """
+        try:
+            usage = Usage(model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
+                          calls, duration_ms).validate()
+            prices = self.prices if cost_usd is None else PriceTable()
+            with self.db.transaction() as conn:
+                execution_id, orchestration_id = resolve_owner(conn, agent_session_id, None)
+                return add_usage(conn, self._now(), execution_id, orchestration_id, usage, prices,  # type: ignore[arg-type]
+                                 cost_usd)
+        except Exception as exc:  # noqa: BLE001 - the contract: never fail the caller
+            report_failure("an LLM call", exc)
+            return None
 
     @contextmanager
     def execution(

@@ -214,13 +214,13 @@ def generate(path: str | Path, executions: int, *, days: float = 90, now: dateti
         "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
         " AND tbl_name IN ('orchestrations', 'agent_executions')")]
     triggers = [r for r in conn.execute(
-        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"
+        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name LIKE '%\\_normalize\\_%' ESCAPE '\\'"
         " AND tbl_name IN ('orchestrations', 'agent_executions')")]
     conn.execute("PRAGMA temp_store = MEMORY")
     conn.execute("BEGIN")
     for name in names:
         conn.execute(f"DROP INDEX {name}")
-    for name, _ in triggers:  # no-ops here: every timestamp is already in the stored format
+    for name, _ in triggers:  # the timestamp normalisers are no-ops: every timestamp is already stored-format
         conn.execute(f"DROP TRIGGER {name}")
     # Rows go to an unindexed temp table by executemany, then into the real table by one
     # INSERT ... SELECT per batch: per-row AUTOINCREMENT bookkeeping happens once per batch.

@@ -199,3 +199,12 @@ def test_reopening_with_a_new_tracker_sees_committed_rows(db_path, clock):
     Tracker(db_path, clock=clock).start_orchestration("s1")
     with open_db(db_path, create=False) as db:
         assert get_orchestration(db, "s1")["status"] == "running"
+
+
+def test_completing_without_counts_keeps_what_was_recorded_during_the_run(tracker):
+    tracker.start_agent_execution("a1", "coder")
+    with tracker.db.transaction() as conn:  # as a hook recording files while the agent works
+        conn.execute("UPDATE agent_executions SET files_created = 3, retry_count = 1 WHERE agent_session_id = 'a1'")
+    tracker.complete_agent_execution("a1", "completed", files_modified=2)
+    a1 = execution(tracker, "a1")
+    assert (a1["files_created"], a1["files_modified"], a1["retry_count"], a1["self_healed"]) == (3, 2, 1, 0)

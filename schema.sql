@@ -106,3 +106,31 @@ BEGIN
         completed_at = coalesce(strftime('%Y-%m-%dT%H:%M:%fZ', NEW.completed_at), NEW.completed_at)
     WHERE id = NEW.id;
 END;
+
+-- The event log (migration 2): each execution's story along the way, in time order. type is
+-- started, status_changed, llm_call, tool_call, output, error, retry, file, or any custom word;
+-- payload is JSON. dedup_key makes a replayed event (a Claude Code hook run twice) a no-op.
+-- A full-text index over message (events_fts) and over agent_executions.error_message
+-- (errors_fts) is added by migration 2 when SQLite has FTS5.
+CREATE TABLE IF NOT EXISTS events (
+    id               INTEGER PRIMARY KEY,
+    orchestration_id INTEGER REFERENCES orchestrations(id) ON DELETE CASCADE,
+    execution_id     INTEGER REFERENCES agent_executions(id) ON DELETE CASCADE,
+    timestamp        TEXT    NOT NULL,
+    type             TEXT    NOT NULL,
+    message          TEXT,
+    payload          TEXT,
+    dedup_key        TEXT    UNIQUE
+);
+-- logs SESSION (and the cascade from orchestrations).
+CREATE INDEX IF NOT EXISTS idx_events_orchestration ON events (orchestration_id, timestamp);
+-- logs of a stand-alone execution, --agent, and the cascade from agent_executions.
+CREATE INDEX IF NOT EXISTS idx_events_execution ON events (execution_id, timestamp);
+
+-- How far `monitor hook` has read each transcript, so a large one is never read twice.
+CREATE TABLE IF NOT EXISTS transcript_offsets (
+    path            TEXT    PRIMARY KEY,
+    offset          INTEGER NOT NULL DEFAULT 0,
+    last_message_id TEXT,
+    updated_at      TEXT
+) WITHOUT ROWID;

@@ -72,7 +72,91 @@ def _m001_adopt_schema(conn: sqlite3.Connection) -> None:
             )
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_adopt_schema]
+_M002_TABLES = """
+CREATE TABLE IF NOT EXISTS events (
+    id               INTEGER PRIMARY KEY,
+    orchestration_id INTEGER REFERENCES orchestrations(id) ON DELETE CASCADE,
+    execution_id     INTEGER REFERENCES agent_executions(id) ON DELETE CASCADE,
+    timestamp        TEXT    NOT NULL,
+    type             TEXT    NOT NULL,
+    message          TEXT,
+    payload          TEXT,
+    dedup_key        TEXT    UNIQUE
+);
+CREATE INDEX IF NOT EXISTS idx_events_orchestration ON events (orchestration_id, timestamp);
+CREATE INDEX IF NOT EXISTS idx_events_execution ON events (execution_id, timestamp);
+CREATE TABLE IF NOT EXISTS transcript_offsets (
+    path            TEXT    PRIMARY KEY,
+    offset          INTEGER NOT NULL DEFAULT 0,
+    last_message_id TEXT,
+    updated_at      TEXT
+) WITHOUT ROWID;
+"""
+# External-content FTS5 indexes, kept current by triggers; only rows with text are indexed.
+_M002_FTS = """
+CREATE VIRTUAL TABLE IF NOT EXISTS events_fts USING fts5(message, content='events', content_rowid='id');
+CREATE TRIGGER IF NOT EXISTS events_fts_insert AFTER INSERT ON events WHEN NEW.message IS NOT NULL
+BEGIN
+    INSERT INTO events_fts (rowid, message) VALUES (NEW.id, NEW.message);
+END;
+CREATE TRIGGER IF NOT EXISTS events_fts_delete AFTER DELETE ON events WHEN OLD.message IS NOT NULL
+BEGIN
+    INSERT INTO events_fts (events_fts, rowid, message) VALUES ('delete', OLD.id, OLD.message);
+END;
+CREATE TRIGGER IF NOT EXISTS events_fts_update AFTER UPDATE OF message ON events
+WHEN OLD.message IS NOT NEW.message
+BEGIN
+    INSERT INTO events_fts (events_fts, rowid, message)
+    SELECT 'delete', OLD.id, OLD.message WHERE OLD.message IS NOT NULL;
+    INSERT INTO events_fts (rowid, message) SELECT NEW.id, NEW.message WHERE NEW.message IS NOT NULL;
+END;
+CREATE VIRTUAL TABLE IF NOT EXISTS errors_fts
+    USING fts5(error_message, content='agent_executions', content_rowid='id');
+CREATE TRIGGER IF NOT EXISTS errors_fts_insert AFTER INSERT ON agent_executions
+WHEN NEW.error_message IS NOT NULL
+BEGIN
+    INSERT INTO errors_fts (rowid, error_message) VALUES (NEW.id, NEW.error_message);
+END;
+CREATE TRIGGER IF NOT EXISTS errors_fts_delete AFTER DELETE ON agent_executions
+WHEN OLD.error_message IS NOT NULL
+BEGIN
+    INSERT INTO errors_fts (errors_fts, rowid, error_message) VALUES ('delete', OLD.id, OLD.error_message);
+END;
+CREATE TRIGGER IF NOT EXISTS errors_fts_update AFTER UPDATE OF error_message ON agent_executions
+WHEN OLD.error_message IS NOT NEW.error_message
+BEGIN
+    INSERT INTO errors_fts (errors_fts, rowid, error_message)
+    SELECT 'delete', OLD.id, OLD.error_message WHERE OLD.error_message IS NOT NULL;
+    INSERT INTO errors_fts (rowid, error_message)
+    SELECT NEW.id, NEW.error_message WHERE NEW.error_message IS NOT NULL;
+END;
+"""
+
+
+def fts5_available(conn: sqlite3.Connection) -> bool:
+    try:
+        conn.execute("CREATE VIRTUAL TABLE temp.monitor_fts5_probe USING fts5(x)")
+        conn.execute("DROP TABLE temp.monitor_fts5_probe")
+        return True
+    except sqlite3.OperationalError:
+        return False
+
+
+def _m002_events(conn: sqlite3.Connection) -> None:
+    """The event log, transcript offsets, and (where SQLite has FTS5) full-text search indexes."""
+    for statement in statements(_M002_TABLES):
+        conn.execute(statement)
+    if fts5_available(conn):
+        for statement in statements(_M002_FTS):
+            conn.execute(statement)
+        # Index the error messages recorded before this migration.
+        conn.execute(
+            "INSERT INTO errors_fts (rowid, error_message) SELECT id, error_message"
+            " FROM agent_executions WHERE error_message IS NOT NULL"
+        )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_adopt_schema, _m002_events]
 LATEST = len(MIGRATIONS)
 
 

@@ -1,0 +1,227 @@
+"""The event log: appends that never fail the caller, reads in time order, search, retention."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from monitor import Tracker, open_db
+from monitor.events import EventFilter, EventWarning, fts_query, list_events, search
+from monitor.migrations import LATEST
+from monitor.retention import cleanup
+
+T0 = datetime(2026, 11, 20, 12, 0, 0, tzinfo=timezone.utc)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def tick(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def t(tmp_path, clock):
+    tracker = Tracker(tmp_path / "events.db", clock=clock)
+    tracker.start_orchestration("s1", git_commit_hash="")
+    tracker.start_agent_execution("a1", "coder", "s1")
+    tracker.start_agent_execution("a2", "tester", "s1")
+    yield tracker
+    tracker.close()
+
+
+def messages(rows):
+    return [(r["agent_name"], r["type"], r["message"]) for r in rows]
+
+
+def test_events_come_back_in_time_order_with_their_payload(t, clock):
+    assert t.event("started", "coding", execution="a1") is not None
+    clock.tick(seconds=1)
+    t.event("tool_call", "Bash: pytest", {"command": "pytest", "exit": 1}, execution="a2")
+    clock.tick(seconds=1)
+    t.event("custom", "plan approved", orchestration="s1")
+    rows = list_events(t.db, EventFilter("s1"))
+    assert messages(rows) == [("coder", "started", "coding"), ("tester", "tool_call", "Bash: pytest"),
+                              (None, "custom", "plan approved")]
+    assert rows[1]["payload"] == {"command": "pytest", "exit": 1}
+    assert rows[1]["timestamp"] == "2026-11-20T12:00:01.000Z"
+    assert rows[1]["session_id"] == "s1" and rows[1]["agent_session_id"] == "a2"
+
+
+@pytest.mark.parametrize("where, expected", [
+    (dict(agent="tester"), ["b"]),
+    (dict(type="output"), ["a", "c"]),
+    (dict(since="2026-11-20T12:00:01.000Z"), ["b", "c"]),
+    (dict(after_id=2), ["c"]),
+    (dict(limit=1), ["a"]),
+])
+def test_logs_filters(t, clock, where, expected):
+    t.event("output", "a", execution="a1")
+    clock.tick(seconds=1)
+    t.event("error", "b", execution="a2")
+    clock.tick(seconds=1)
+    t.event("output", "c", execution="a1")
+    assert [r["message"] for r in list_events(t.db, EventFilter("s1", **where))] == expected
+
+
+def test_logs_of_a_standalone_execution_by_its_id(t):
+    t.start_agent_execution("solo", "lint")
+    t.event("output", "clean", execution="solo")
+    assert messages(list_events(t.db, EventFilter("solo"))) == [("lint", "output", "clean")]
+
+
+@pytest.mark.parametrize("call", [
+    lambda t: t.event("output", "x", execution="no-such-execution"),
+    lambda t: t.event("output", "x", orchestration="no-such-session"),
+    lambda t: t.event("output", "x"),
+    lambda t: t.event("Not A Type", "x", execution="a1"),
+    lambda t: t.record_llm_call("no-such-execution", "claude-sonnet-4-5", 1, 1),
+    lambda t: t.record_llm_call("a1", "claude-sonnet-4-5", -5, 1),
+])
+def test_a_failed_append_warns_and_never_raises(t, call):
+    with pytest.warns(EventWarning, match="could not record"):
+        assert call(t) is None
+    assert t.db.execute("SELECT count(*) FROM events").fetchone()[0] == 0
+
+
+def test_an_append_on_a_read_only_database_warns(tmp_path, t):
+    t.close()
+    path = tmp_path / "events.db"
+    ro = Tracker(open_db(path, readonly=True))
+    with pytest.warns(EventWarning, match="read-only"):
+        assert ro.event("output", "x", execution="a1") is None
+    ro.close()
+
+
+def test_unserialisable_and_huge_payloads_are_stored_anyway(t):
+    t.event("output", "x" * 5000, {"when": T0, "blob": "y" * 100_000}, execution="a1")
+    row = list_events(t.db, EventFilter("s1"))[0]
+    assert len(row["message"]) == 2000 and row["message"].endswith("...")
+    assert row["payload"]["truncated"] is True and row["payload"]["size"] > 100_000
+
+
+def test_record_llm_call_rolls_tokens_and_cost_into_the_execution(t):
+    cost = t.record_llm_call("a1", "claude-sonnet-4-5-20250929", input_tokens=1_000_000,
+                             output_tokens=100_000, cache_read_tokens=1_000_000,
+                             cache_write_tokens=100_000, duration_ms=900)
+    assert cost == pytest.approx(3.0 + 1.5 + 0.3 + 0.375)
+    t.record_llm_call("a1", "claude-sonnet-4-5", input_tokens=10, output_tokens=1)
+    row = t.db.execute("SELECT model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,"
+                       " cost_usd FROM agent_executions WHERE agent_session_id = 'a1'").fetchone()
+    assert row[:5] == ("claude-sonnet-4-5-20250929", 1_000_010, 100_001, 1_000_000, 100_000)
+    assert row[5] == pytest.approx(5.175 + 0.000045)
+    events = list_events(t.db, EventFilter("s1", type="llm_call"))
+    assert events[0]["payload"]["duration_ms"] == 900
+    assert events[0]["message"] == ("claude-sonnet-4-5-20250929: 1,000,000 in, 100,000 out, "
+                                    "1,000,000 cache read, 100,000 cache write tokens, $5.1750")
+
+
+def test_an_unpriced_model_makes_the_cost_unknown_never_zero(t):
+    t.record_llm_call("a1", "claude-sonnet-4-5", 1000, 100)
+    assert t.record_llm_call("a1", "home-made-model", 1000, 100) is None
+    t.record_llm_call("a1", "claude-sonnet-4-5", 1000, 100)  # a priced call later: still unknown
+    assert t.db.execute("SELECT input_tokens, cost_usd FROM agent_executions"
+                        " WHERE agent_session_id = 'a1'").fetchone() == (3000, None)
+    assert "unpriced" in list_events(t.db, EventFilter("s1"))[1]["message"]
+
+
+def test_an_explicit_cost_is_kept(t):
+    assert t.record_llm_call("a1", "home-made-model", 10, 10, cost_usd=0.5) == 0.5
+    assert t.db.execute("SELECT cost_usd FROM agent_executions WHERE agent_session_id = 'a1'"
+                        ).fetchone()[0] == 0.5
+
+
+@pytest.mark.parametrize("use_fts", [True, False])
+def test_search_finds_event_messages_and_execution_errors(t, clock, use_fts):
+    t.event("error", "Bash failed: npm ERR! missing script", execution="a1")
+    clock.tick(seconds=1)
+    t.complete_agent_execution("a2", "failed", "AssertionError: expected 3 got 4")
+    clock.tick(seconds=1)
+    t.event("output", "all good", execution="a1")
+    found = search(t.db, "missing script", use_fts=use_fts)
+    assert [(r["kind"], r["agent_name"], r["message"]) for r in found] == [
+        ("event", "coder", "Bash failed: npm ERR! missing script")]
+    found = search(t.db, "AssertionError", use_fts=use_fts)
+    assert [(r["kind"], r["session_id"], r["type"]) for r in found] == [("error", "s1", "failed")]
+    assert search(t.db, "nothing like this", use_fts=use_fts) == []
+
+
+@pytest.mark.parametrize("text", ['"', "npm OR", "NEAR(", "a*b", "-x", "col:val", "'; DROP TABLE events; --",
+                                  "100%", "under_score", "(", "AND"])
+def test_search_text_never_breaks_the_query(t, text):
+    t.event("output", "100% done under_score (col:val)", execution="a1")
+    search(t.db, text)  # no exception
+    search(t.db, text, use_fts=False)
+
+
+def test_like_fallback_treats_wildcards_literally(t):
+    t.event("output", "100% done", execution="a1")
+    t.event("output", "1000 done", execution="a1")
+    assert [r["message"] for r in search(t.db, "100%", use_fts=False)] == ["100% done"]
+
+
+def test_fts_query_quotes_every_word():
+    assert fts_query('npm "ERR" OR x*') == '"npm" "ERR" "OR" "x"'
+    assert fts_query("!!!") is None
+
+
+def test_search_index_follows_deletes_and_updates(t):
+    t.event("output", "zebra crossing", execution="a1")
+    t.complete_agent_execution("a2", "failed", "giraffe error")
+    t.complete_agent_execution("a2", "failed", "okapi error")
+    assert [r["message"] for r in search(t.db, "giraffe")] == []
+    assert [r["message"] for r in search(t.db, "okapi")] == ["okapi error"]
+    with t.db.transaction() as conn:
+        conn.execute("DELETE FROM orchestrations")
+    assert search(t.db, "zebra") == [] and search(t.db, "okapi") == []
+
+
+def test_cleanup_removes_events_with_their_executions_and_orchestrations(t, clock):
+    t.event("output", "in orchestration", execution="a1")
+    t.event("custom", "orchestration level", orchestration="s1")
+    t.start_agent_execution("solo", "lint")
+    t.event("output", "stand-alone", execution="solo")
+    clock.tick(days=40)
+    t.start_orchestration("s2", git_commit_hash="")
+    t.start_agent_execution("b1", "coder", "s2")
+    t.event("output", "recent", execution="b1")
+    result = cleanup(t.db, 30, now=clock.now)
+    assert (result.orchestrations, result.executions) == (1, 3)
+    assert [r[0] for r in t.db.execute("SELECT message FROM events")] == ["recent"]
+    assert [r["message"] for r in search(t.db, "stand")] == []
+
+
+def test_migration_2_adds_the_event_log_to_a_version_1_database(tmp_path):
+    path = tmp_path / "v1.db"
+    conn = sqlite3.connect(path)
+    from monitor.migrations import MIGRATIONS
+    MIGRATIONS[0](conn)
+    for table in ("events", "transcript_offsets"):
+        conn.execute(f"DROP TABLE IF EXISTS {table}")
+    conn.execute("INSERT INTO agent_executions (agent_session_id, agent_name, status, error_message)"
+                 " VALUES ('old', 'coder', 'failed', 'legacy segfault')")
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    with open_db(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == LATEST
+        assert db.execute("SELECT count(*) FROM events").fetchone()[0] == 0
+        assert [r["agent_session_id"] for r in search(db, "segfault")] == ["old"]
+
+
+def test_a_new_database_has_the_event_tables_from_schema_sql(tmp_path):
+    with open_db(tmp_path / "new.db") as db:
+        names = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
+    assert {"events", "transcript_offsets", "idx_events_orchestration", "idx_events_execution",
+            "events_fts", "errors_fts"} <= names

@@ -24,6 +24,14 @@ class CleanupResult:
     vacuumed: bool = False
 
 
+def cutoff_for(days: float, now: datetime | None = None) -> str:
+    """The stored-format moment `days` before now; before year 1 (cleanup 1000000) means nothing is older."""
+    try:
+        return format_timestamp((now or utcnow()) - timedelta(days=days))
+    except OverflowError:
+        return "0001-01-01T00:00:00.000Z"
+
+
 def count_old(db: Database, cutoff: str) -> tuple[int, int]:
     """(orchestrations, executions) that a cleanup with this cutoff deletes."""
     orchestrations, in_them = db.execute(
@@ -50,7 +58,7 @@ def cleanup(
     """Delete orchestrations that started more than `days` ago, with all their executions, and
     executions with no orchestration that started that long ago. progress(n) is called with the
     number of rows each batch removed."""
-    cutoff = format_timestamp((now or utcnow()) - timedelta(days=days))
+    cutoff = cutoff_for(days, now)
     if dry_run:
         orchestrations, executions = count_old(db, cutoff)
         return CleanupResult(cutoff, orchestrations, executions, dry_run=True)

@@ -109,17 +109,15 @@ def rows(executions: int, days: float, now_ms: int, seed: int):
     pool = profiles(rnd)
     stamp = Stamp()
     span_ms = int(days * 86_400_000)
-    mean_size = 10.5 * (1 - STANDALONE_RATE) + STANDALONE_RATE  # orchestrations hold 1-20
-    # Start times: evenly spread with jitter, increasing, the last one close to now.
-    step = span_ms / (executions / mean_size)
-    t = now_ms - span_ms
+    per_execution_ms = span_ms / executions
     stale_below = int(STALE_EXECUTIONS_PER_MILLION / 1_000_000 * 2 ** 32)
     task_ids = [f"T-{n + 1}" for n in range(20)]
     suffixes = [f"-{n:02d}" for n in range(20)]
     randrange, random_, getrandbits = rnd.randrange, rnd.random, rnd.getrandbits
     oid = eid = 0
     while eid < executions:
-        t += int(step * (0.5 + random_()))
+        # Start times follow the execution count, so every day holds the same share of the rows.
+        t = now_ms - span_ms + int((eid + random_() * 5) * per_execution_ms)
         if t > now_ms:
             t = now_ms - randrange(1000)
         if random_() < STANDALONE_RATE:

@@ -1,0 +1,471 @@
+"""Measure monitor against baselines taken in the same run, and print one table of ratios.
+
+    python benchmarks/run.py                      # 1M executions (about 5 minutes on 2 cores)
+    python benchmarks/run.py --executions 100000  # a quick run
+
+Every figure is a ratio to a baseline measured a moment before or after on the same machine, because
+absolute times on shared machines mean little. Generated databases are cached in --dir (default
+$TMPDIR/monitor-bench) and rebuilt when older than --max-age hours, so that "the last 24 hours"
+still holds the data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(HERE))
+
+from click.testing import CliRunner  # noqa: E402
+
+import generate  # noqa: E402
+from monitor import migrations  # noqa: E402
+from monitor.cli import cli  # noqa: E402
+
+ENV = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+RESULTS: list[tuple[str, str, str, float, str, bool | None]] = []
+
+
+def record(what: str, measured: str, baseline: str, ratio: float, target: str, ok: bool | None) -> None:
+    RESULTS.append((what, measured, baseline, ratio, target, ok))
+    verdict = "" if ok is None else ("ok" if ok else "MISSED")
+    print(f"  {what}: {measured} vs {baseline} -> {ratio:.2f}x (target {target}) {verdict}", flush=True)
+
+
+def best(fn: Callable[[], object], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        began = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - began)
+    return min(times)
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms" if seconds < 10 else f"{seconds:.1f} s"
+
+
+# -- databases ------------------------------------------------------------------------------------
+
+def database(folder: Path, executions: int, days: float, max_age_hours: float) -> Path:
+    """A generated database, from the cache when it is recent and of the current schema."""
+    path = folder / f"bench-{executions}-{days:g}d-v{migrations.LATEST}.db"
+    meta = path.with_suffix(".json")
+    if path.exists() and meta.exists():
+        info = json.loads(meta.read_text())
+        if time.time() - info["created"] < max_age_hours * 3600:
+            return path
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    result = generate.generate(path, executions, days=days)
+    print(f"  generated {path.name}: {result['executions']:,} executions + {result['orchestrations']:,}"
+          f" orchestrations in {result['seconds']:.1f}s = {result['rows_per_second']:,.0f} rows/s", flush=True)
+    meta.write_text(json.dumps({"created": time.time(), **result}))
+    return path
+
+
+def cli_time(args: list[str], repeat: int) -> float:
+    runner = CliRunner()
+
+    def call() -> None:
+        result = runner.invoke(cli, args, catch_exceptions=False)
+        assert result.exit_code in (0, 1), result.output
+
+    call()  # warm the page cache
+    return best(call, repeat)
+
+
+# -- 1. tracker vs raw sqlite3 --------------------------------------------------------------------
+
+def bench_tracker(folder: Path, ops: int) -> None:
+    from monitor import Tracker
+
+    def fresh(name: str) -> Path:
+        path = folder / name
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        Tracker(path).close()  # the same schema, triggers and indexes for both
+        return path
+
+    def with_tracker() -> None:
+        with Tracker(fresh("tracker.db")) as t:
+            began = time.perf_counter()
+            for i in range(ops):
+                t.start_agent_execution(f"e{i}", "agent")
+                t.complete_agent_execution(f"e{i}", "completed")
+            times.append(time.perf_counter() - began)
+
+    def with_sqlite3() -> None:
+        conn = sqlite3.connect(fresh("raw.db"), isolation_level=None)
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        began = time.perf_counter()
+        for i in range(ops):
+            conn.execute("INSERT INTO agent_executions (agent_session_id, agent_name, status, started_at)"
+                         " VALUES (?, 'agent', 'in_progress', ?)", (f"e{i}", "2026-11-20T12:00:00.000Z"))
+            conn.execute("UPDATE agent_executions SET status = 'completed', completed_at = ?, duration_ms = 5"
+                         " WHERE agent_session_id = ?", ("2026-11-20T12:00:05.000Z", f"e{i}"))
+        raw_times.append(time.perf_counter() - began)
+        conn.close()
+
+    times: list[float] = []
+    raw_times: list[float] = []
+    for _ in range(3):  # interleaved, best of three each
+        with_sqlite3()
+        with_tracker()
+    tracker_rate, raw_rate = ops / min(times), ops / min(raw_times)
+    record("tracker start+complete, each committed (executions/s)", f"{tracker_rate:,.0f}/s",
+           f"raw sqlite3 {raw_rate:,.0f}/s", tracker_rate / raw_rate, ">= 0.7x", tracker_rate / raw_rate >= 0.7)
+
+
+# -- 2. eight writers vs one ----------------------------------------------------------------------
+
+WRITER = textwrap.dedent("""
+    import sys, time
+    from monitor import Tracker
+    worker, count, db = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    errors = 0
+    with Tracker(db) as t:
+        t.start_orchestration(f"o-{worker}", git_commit_hash="x")
+        began = time.time()
+        for i in range(count):
+            t.start_agent_execution(f"{worker}-{i}", "agent", f"o-{worker}")
+            t.complete_agent_execution(f"{worker}-{i}", "completed")
+        print(began, time.time())
+""")
+
+
+def run_writers(path: Path, processes: int, count: int) -> tuple[float, int, int]:
+    """(executions/s over all writers, executions stored, writers that failed)."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    from monitor import open_db
+
+    open_db(path).close()
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(w), str(count), str(path)], env=ENV,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for w in range(processes)]
+    spans, failed = [], 0
+    for p in procs:
+        out, err = p.communicate()
+        if p.returncode != 0 or "locked" in err:
+            failed += 1
+            print(err, file=sys.stderr)
+        else:
+            spans.append(tuple(map(float, out.split())))
+    conn = sqlite3.connect(path)
+    stored = conn.execute("SELECT count(*) FROM agent_executions WHERE status = 'completed'").fetchone()[0]
+    conn.close()
+    elapsed = max(s[1] for s in spans) - min(s[0] for s in spans)
+    return processes * count / elapsed, stored, failed
+
+
+def bench_writers(folder: Path, count: int) -> None:
+    single = max(run_writers(folder / "one.db", 1, count * 8)[0] for _ in range(2))
+    runs = [run_writers(folder / "eight.db", 8, count) for _ in range(2)]
+    rate = max(r[0] for r in runs)
+    lost = sum(8 * count - r[1] for r in runs)
+    errors = sum(r[2] for r in runs)
+    record(f"8 writer processes, aggregate (lost rows {lost}, lock errors {errors})", f"{rate:,.0f}/s",
+           f"1 process {single:,.0f}/s", rate / single, ">= 0.8x, 0 lost, 0 errors",
+           rate / single >= 0.8 and lost == 0 and errors == 0)
+
+
+# -- 3-5. reports, big vs small -------------------------------------------------------------------
+
+def newest_session(path: Path) -> str:
+    conn = sqlite3.connect(path)
+    try:  # a finished orchestration near the end, as someone would look at
+        return conn.execute("SELECT session_id FROM orchestrations WHERE status != 'running'"
+                            " ORDER BY id DESC LIMIT 1 OFFSET 5").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def bench_reports(big: Path, small: Path, big_n: int, small_n: int) -> None:
+    def window_rows(path: Path) -> int:
+        conn = sqlite3.connect(path)
+        try:
+            return conn.execute("SELECT count(*) FROM agent_executions WHERE started_at >="
+                                " strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-24 hours')").fetchone()[0]
+        finally:
+            conn.close()
+
+    label = f"{big_n // 1000:,}k" if big_n < 1_000_000 else f"{big_n / 1e6:g}M"
+    small_label = f"{small_n / 1000:.1f}k"
+    t_big = cli_time(["health", "24", "--json", "--db", str(big)], 5)
+    t_small = cli_time(["health", "24", "--json", "--db", str(small)], 5)
+    record(f"health 24 on {label} ({window_rows(big):,} rows in window) vs {small_label}"
+           f" ({window_rows(small):,} in window)", ms(t_big), ms(t_small), t_big / t_small, "<= 2x",
+           t_big / t_small <= 2)
+
+    t_perf = cli_time(["performance", "--json", "--db", str(big)], 3)
+    conn = sqlite3.connect(big)
+    raw = "SELECT agent_name, count(*), avg(duration_ms) FROM agent_executions GROUP BY agent_name"
+    conn.execute(raw).fetchall()
+    t_raw = best(lambda: conn.execute(raw).fetchall(), 3)
+    conn.close()
+    record(f"performance (p50/p95) on {label}", ms(t_perf), f"raw GROUP BY {ms(t_raw)}", t_perf / t_raw,
+           "<= 2x", t_perf / t_raw <= 2)
+
+    for name, args in [("failures", ["failures"]), ("failures --executions", ["failures", "--executions"]),
+                       ("list", ["list"]), ("executions", ["executions"]),
+                       ("executions --since 24h", ["executions", "--since", "24h", "--limit", "0"]),
+                       ("show SESSION", ["show", None]), ("executions SESSION", ["executions", None])]:
+        def argv(path: Path) -> list[str]:
+            return [a if a is not None else newest_session(path) for a in args] + ["--json", "--db", str(path)]
+
+        t_big, t_small = cli_time(argv(big), 5), cli_time(argv(small), 5)
+        record(f"{name} on {label} vs {small_label}", ms(t_big), ms(t_small), t_big / t_small, "<= 2x",
+               t_big / t_small <= 2)
+
+
+# -- 6. export memory -----------------------------------------------------------------------------
+
+MAXRSS = textwrap.dedent("""
+    import resource, subprocess, sys
+    subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, check=True)
+    print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+""")
+
+
+def peak_rss_kb(argv: list[str]) -> tuple[int, float]:
+    began = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", MAXRSS, *argv], env=ENV, capture_output=True, text=True,
+                         check=True).stdout
+    return int(out), time.perf_counter() - began
+
+
+def bench_export(big: Path, small: Path, label: str, small_label: str) -> None:
+    command = [sys.executable, "-m", "monitor", "export", "--db"]
+    small_kb, small_s = peak_rss_kb([*command, str(small)])
+    big_kb, big_s = peak_rss_kb([*command, str(big)])
+    record(f"export peak RSS, {label} ({big_s:.0f}s) vs {small_label} ({small_s:.1f}s)", f"{big_kb / 1024:.0f} MiB",
+           f"{small_kb / 1024:.0f} MiB", big_kb / small_kb, "<= 1.5x", big_kb / small_kb <= 1.5)
+
+
+# -- 7. cleanup -----------------------------------------------------------------------------------
+
+LATENCY_WRITER = textwrap.dedent("""
+    import os, sys, time
+    from monitor import Tracker
+    db, stop = sys.argv[1], sys.argv[2]
+    worst, n = 0.0, 0
+    with Tracker(db) as t:
+        print("ready", flush=True)
+        while not os.path.exists(stop):
+            began = time.perf_counter()
+            t.start_agent_execution(f"live-{n}", "live")
+            t.complete_agent_execution(f"live-{n}", "completed")
+            worst = max(worst, time.perf_counter() - began)
+            n += 1
+            time.sleep(0.005)
+    print(worst, n)
+""")
+
+
+def bench_cleanup(big: Path, folder: Path, label: str) -> None:
+    def copy(name: str) -> Path:
+        target = folder / name
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{target}{suffix}").unlink(missing_ok=True)
+        shutil.copyfile(big, target)
+        return target
+
+    conn = sqlite3.connect(big)
+    cutoff_row = conn.execute("SELECT started_at FROM agent_executions ORDER BY id"
+                              " LIMIT 1 OFFSET (SELECT count(*) / 2 FROM agent_executions)").fetchone()[0]
+    conn.close()
+    from datetime import datetime, timezone
+
+    from monitor.timeutil import parse_timestamp
+
+    days = max(1, round((datetime.now(timezone.utc) - parse_timestamp(cutoff_row)).total_seconds() / 86400))
+
+    raw_path = copy("cleanup-raw.db")
+    conn = sqlite3.connect(raw_path, isolation_level=None)
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA synchronous = FULL")
+    cutoff = conn.execute("SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?)", (f"-{days} days",)).fetchone()[0]
+    began = time.perf_counter()
+    conn.execute("BEGIN IMMEDIATE")
+    raw_removed = conn.execute("DELETE FROM agent_executions WHERE orchestration_id IN"
+                               " (SELECT id FROM orchestrations WHERE started_at < ?)", (cutoff,)).rowcount
+    conn.execute("DELETE FROM orchestrations WHERE started_at < ?", (cutoff,))
+    raw_removed += conn.execute("DELETE FROM agent_executions WHERE orchestration_id IS NULL"
+                                " AND started_at < ?", (cutoff,)).rowcount
+    conn.execute("COMMIT")
+    t_raw = time.perf_counter() - began
+    conn.close()
+
+    path = copy("cleanup.db")
+    stop = folder / "cleanup.stop"
+    stop.unlink(missing_ok=True)
+    writer = subprocess.Popen([sys.executable, "-c", LATENCY_WRITER, str(path), str(stop)], env=ENV,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert writer.stdout is not None and writer.stdout.readline().strip() == "ready"
+    time.sleep(0.5)
+    began = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "monitor", "cleanup", str(days), "--json", "--db", str(path)],
+                            env=ENV, capture_output=True, text=True)
+    t_cleanup = time.perf_counter() - began
+    stop.touch()
+    out, err = writer.communicate()
+    worst, writes = out.split()
+    removed = json.loads(result.stdout)["executions"] if result.returncode == 0 else -1
+    record(f"cleanup {days}d on {label}: removed {removed:,} (raw {raw_removed:,}) executions", ms(t_cleanup),
+           f"raw DELETE {ms(t_raw)}", t_cleanup / t_raw, "<= 2x", t_cleanup / t_raw <= 2 and removed == raw_removed)
+    record(f"  writer during cleanup: worst wait of {writes} writes", ms(float(worst)), "1 s limit",
+           float(worst), "<= 1 s", float(worst) <= 1.0 and writer.returncode == 0)
+    for p in (raw_path, path):
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{p}{suffix}").unlink(missing_ok=True)
+
+
+# -- 8. start-up ----------------------------------------------------------------------------------
+
+def bench_startup(small: Path) -> None:
+    script = Path(sys.executable).parent / "monitor"
+    monitor = [str(script)] if script.exists() else [sys.executable, "-m", "monitor"]
+
+    def wall(argv: list[str]) -> float:
+        times = []
+        for _ in range(7):
+            began = time.perf_counter()
+            subprocess.run(argv, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            times.append(time.perf_counter() - began)
+        return statistics.median(times)
+
+    t_monitor = wall([*monitor, "health", "24", "--db", str(small)])
+    t_python = wall([sys.executable, "-c", "import sqlite3"])
+    record("`monitor health 24` start-up, small database", ms(t_monitor), f"python -c 'import sqlite3' {ms(t_python)}",
+           t_monitor / t_python, "<= 6x", t_monitor / t_python <= 6)
+
+
+# -- 9. size --------------------------------------------------------------------------------------
+
+def bench_size(big: Path, executions: int) -> None:
+    conn = sqlite3.connect(big)
+    size = big.stat().st_size
+    try:
+        parts = conn.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC").fetchall()
+    except sqlite3.OperationalError:
+        parts = []
+    conn.close()
+    record("bytes on disk per execution (orchestrations and indexes included)", f"{size / executions:.0f} B",
+           "-", size / executions, "report", None)
+    for name, pgsize in parts:
+        if pgsize > size / 100:
+            print(f"    {name}: {pgsize / executions:.0f} B per execution")
+
+
+def unused_indexes(small: Path) -> list[str]:
+    """Indexes that no report's plan mentions (traced the way tests/test_query_plans.py does)."""
+    from monitor import open_db, queries, reports, retention
+
+    db = open_db(small, create=False)
+    statements: list[str] = []
+    db.conn.set_trace_callback(statements.append)
+    session = newest_session(small)
+    agent = db.execute("SELECT agent_name FROM agent_executions LIMIT 1").fetchone()[0]
+    since = db.execute("SELECT max(started_at) FROM orchestrations").fetchone()[0]
+    for filters in (queries.Filters(limit=50), queries.Filters(since, "failed", agent, 50)):
+        queries.list_orchestrations(db, filters)
+        queries.list_executions(db, None, filters)
+        reports.failures(db, 50, filters)
+        reports.failures(db, 50, filters, executions=True)
+    queries.list_executions(db, session)
+    reports.orchestration_summary(db, session)
+    reports.agent_report(db, agent)
+    reports.performance(db)
+    reports.performance(db, since)
+    reports.health(db, 24)
+    retention.count_old(db, since)
+    db.conn.set_trace_callback(None)
+    used: set[str] = set()
+    for sql in statements:
+        if sql.lstrip().upper().startswith(("SELECT", "WITH")):
+            for row in db.execute(f"EXPLAIN QUERY PLAN {sql}"):
+                used.update(w for w in row[3].split() if w.startswith(("idx_", "sqlite_autoindex")))
+    names = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'"
+                                      " AND tbl_name IN ('orchestrations', 'agent_executions')")]
+    db.close()
+    # UNIQUE constraints back upserts by session id, not reports.
+    return [n for n in names if n not in used and not n.startswith("sqlite_autoindex")]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--executions", type=int, default=1_000_000, help="size of the big database")
+    parser.add_argument("--dir", default=os.path.join(tempfile.gettempdir(), "monitor-bench"))
+    parser.add_argument("--max-age", type=float, default=2.0, help="hours a cached database stays usable")
+    parser.add_argument("--skip", default="", help="comma-separated: tracker,writers,reports,export,cleanup,startup")
+    args = parser.parse_args()
+    folder = Path(args.dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    skip = set(filter(None, args.skip.split(",")))
+    began = time.perf_counter()
+
+    # The small database has the big one's density (executions per day) over one day, so that
+    # "the last 24 hours" holds the same number of rows in both.
+    small_n = max(1000, round(args.executions / 90))
+    print("databases", flush=True)
+    big = database(folder, args.executions, 90, args.max_age)
+    small = database(folder, small_n, 1, args.max_age)
+    label = f"{args.executions / 1e6:g}M" if args.executions >= 1_000_000 else f"{args.executions // 1000}k"
+    small_label = f"{small_n / 1000:.1f}k"
+    meta = json.loads(big.with_suffix(".json").read_text())
+    record(f"generate.py: {meta['executions']:,} executions + {meta['orchestrations']:,} orchestrations",
+           f"{meta['rows_per_second']:,.0f} rows/s", "200,000 rows/s", meta["rows_per_second"] / 200_000,
+           ">= 1x", meta["rows_per_second"] >= 200_000)
+    work = folder / "work"
+    work.mkdir(exist_ok=True)
+    if "tracker" not in skip:
+        print("tracker", flush=True)
+        bench_tracker(work, 1000)
+    if "writers" not in skip:
+        print("writers", flush=True)
+        bench_writers(work, 250)
+    if "reports" not in skip:
+        print("reports", flush=True)
+        bench_reports(big, small, args.executions, small_n)
+    if "export" not in skip:
+        print("export", flush=True)
+        bench_export(big, small, label, small_label)
+    if "cleanup" not in skip:
+        print("cleanup", flush=True)
+        bench_cleanup(big, work, label)
+    if "startup" not in skip:
+        print("start-up", flush=True)
+        bench_startup(small)
+    bench_size(big, args.executions)
+    unused = unused_indexes(small)
+    record(f"indexes no report uses: {', '.join(unused) or 'none'}", str(len(unused)), "0", len(unused), "0",
+           not unused)
+
+    print(f"\nmonitor benchmarks, {time.perf_counter() - began:.0f}s: nproc {os.cpu_count()}, Python"
+          f" {sys.version.split()[0]}, SQLite {sqlite3.sqlite_version}\n")
+    print("| what | measured | baseline | ratio | target | |")
+    print("|---|---|---|---|---|---|")
+    for what, measured, baseline, ratio, target, ok in RESULTS:
+        verdict = "" if ok is None else ("met" if ok else "**missed**")
+        print(f"| {what} | {measured} | {baseline} | {ratio:.2f} | {target} | {verdict} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -132,8 +132,11 @@ def performance(db: Database, since: str | None = None) -> list[dict]:
     with db.snapshot():
         per_agent = rows(
             db,
+            # GROUP BY +agent_name: without it SQLite walks the whole agent index and fetches every
+            # row out of order, even with --since (10x slower at 1M rows); with it, --since is a range
+            # search on started_at and the all-time report one sequential pass.
             f"SELECT agent_name, {_EXECUTION_STATS} FROM agent_executions WHERE {where}"
-            " GROUP BY agent_name ORDER BY executions DESC, agent_name",
+            " GROUP BY +agent_name ORDER BY executions DESC, agent_name",
             params,
         )
         result = []

@@ -77,6 +77,9 @@ def cleanup(
             removed = conn.execute(f"DELETE FROM agent_executions WHERE orchestration_id IN ({marks})",
                                    ids).rowcount
             conn.execute(f"DELETE FROM orchestrations WHERE id IN ({marks})", ids)
+        # Copy this batch's pages into the file now, from here: otherwise the next writer whose
+        # commit crosses the WAL size limit does it, and waits seconds at a million rows.
+        db.execute("PRAGMA wal_checkpoint(PASSIVE)")
         orchestrations += len(ids)
         executions += removed
         if progress:

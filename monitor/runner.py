@@ -79,8 +79,8 @@ def run_command(
         return finish("failed", 127, f"command not found: {argv[0]}")
     except PermissionError:
         return finish("failed", 126, f"permission denied: {argv[0]}")
-    except OSError as exc:
-        return finish("failed", 126, f"cannot run {argv[0]}: {exc.strerror or exc}")
+    except (OSError, ValueError) as exc:  # ValueError: an argument with a NUL byte
+        return finish("failed", 126, f"cannot run {argv[0]!r}: {getattr(exc, 'strerror', None) or exc}")
 
     assert child.stderr is not None
     tee = _StderrTee(child.stderr, sys.stderr.buffer)

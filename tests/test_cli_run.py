@@ -120,3 +120,13 @@ def test_report_after_run_end_to_end(db_path):
     result = monitor(db_path, "health", "24", "--json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["executions"]["completed"] == 1
+
+
+def test_a_command_that_cannot_be_started_is_recorded_not_raised(db_path):
+    from monitor import Tracker
+    from monitor.runner import run_command
+
+    with Tracker(db_path) as t:
+        assert run_command(t, ["bad\x00name"], "x") == 126
+        assert run_command(t, [str(db_path.parent)], "x") == 126  # a directory: permission denied
+    assert [e["status"] for e in executions(db_path)] == ["failed", "failed"]

@@ -236,7 +236,7 @@ def performance(db_path: str, since: str | None, fmt: str) -> None:
         found, fmt, reports.PERFORMANCE_COLUMNS,
         table_columns=["agent_name", "executions", "failed", "success_rate", "avg_duration_ms",
                        "p50_duration_ms", "p95_duration_ms", "max_duration_ms", "retries",
-                       "input_tokens", "output_tokens", "cost_usd"],
+                       "input_tokens", "output_tokens", "cost_usd", "unpriced"],
         empty="No executions recorded yet.",
     ))
 
@@ -370,6 +370,87 @@ def run(ctx: click.Context, db_path: str, agent_name: str, session: str | None, 
     finally:
         tracker.close()
     ctx.exit(code)
+
+
+@cli.command()
+@db_option
+@click.argument("session")
+@agent_option
+@click.option("--type", "event_type", metavar="TYPE", help="Only events of this type (tool_call, error, llm_call...).")
+@since_option
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new events until Ctrl-C.")
+@output_options()
+@click.pass_context
+def logs(ctx: click.Context, db_path: str, session: str, agent: str | None, event_type: str | None,
+         since: str | None, follow: bool, fmt: str) -> None:
+    """Show the event log of SESSION (or of one execution id) in time order.
+
+    \b
+    Example:
+      monitor logs build-1234 --agent tests --type error
+      monitor logs build-1234 --follow --nl
+    """
+    from .events import EVENT_COLUMNS, EventFilter, follow_events, list_events
+
+    columns = ["timestamp", "agent_name", "type", "message"]
+    with _read(db_path) as db:
+        found = list_events(db, EventFilter(session, agent, event_type, since))
+        text = render_rows(found, fmt, EVENT_COLUMNS, table_columns=columns,
+                           empty="No events recorded for this session.")
+        if text and not (follow and fmt not in ("json", "csv", "nl") and not found):
+            click.echo(text)
+        if not follow:
+            return
+        last = found[-1]["id"] if found else 0
+        try:
+            for batch in follow_events(db, EventFilter(session, agent, event_type, since, after_id=last)):
+                text = render_rows(batch, "nl" if fmt == "nl" else "table", EVENT_COLUMNS,
+                                   table_columns=columns)
+                click.echo("\n".join(text.splitlines()[2:]) if fmt != "nl" else text)
+        except KeyboardInterrupt:
+            ctx.exit(130)
+
+
+@cli.command("search")
+@db_option
+@click.argument("text")
+@since_option
+@limit_option(50)
+@output_options()
+def search_(db_path: str, text: str, since: str | None, limit: int, fmt: str) -> None:
+    """Search event messages and execution error messages for TEXT (all its words), newest first.
+
+    \b
+    Example:
+      monitor search "permission denied" --since 7d
+    """
+    from .events import SEARCH_COLUMNS, search
+
+    with _read(db_path) as db:
+        found = search(db, text, since=since, limit=limit or 1_000_000)
+    click.echo(render_rows(found, fmt, SEARCH_COLUMNS, empty=f"Nothing matches {text!r}."))
+
+
+@cli.command()
+@db_option
+@since_option
+@click.option("--by", type=click.Choice(["agent", "model", "session"]), default="agent", show_default=True,
+              help="Group the cost by agent, model or session.")
+@output_options()
+def cost(db_path: str, since: str | None, by: str, fmt: str) -> None:
+    """Show tokens and cost (USD) by agent, model or session; unpriced = cost unknown.
+
+    \b
+    Example:
+      monitor cost --since 30d --by model
+    """
+    from .costs import COST_COLUMNS, cost_report, total
+
+    with _read(db_path) as db:
+        found = cost_report(db, since, by)
+    if fmt not in ("json", "csv", "nl") and found:  # the table gets a total row
+        found = [*found, total(found, by)]
+    click.echo(render_rows(found, fmt, [by, *COST_COLUMNS], empty="No tokens or cost recorded yet."))
 
 
 def main() -> None:

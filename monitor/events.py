@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import time
 import warnings
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 
 from .db import Database
 from .errors import InvalidInput, NotFound
@@ -229,6 +231,19 @@ def list_events(db: Database, where: EventFilter) -> list[dict]:
                 pass
         found.append(item)
     return found
+
+
+def follow_events(db: Database, where: EventFilter, interval: float = 0.5) -> Iterator[list[dict]]:
+    """New events as they are recorded, in batches, polling every `interval` seconds; stops only
+    when the caller does (Ctrl-C raises KeyboardInterrupt out of the sleep)."""
+    after = where.after_id
+    while True:
+        batch = list_events(db, replace(where, after_id=after, since=None, limit=1000))
+        if batch:
+            after = batch[-1]["id"]
+            yield batch
+        else:
+            time.sleep(interval)
 
 
 def fts_query(text: str) -> str | None:

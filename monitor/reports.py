@@ -28,13 +28,15 @@ _EXECUTION_STATS = """
     sum(output_tokens) AS output_tokens,
     sum(cache_read_tokens) AS cache_read_tokens,
     sum(cache_write_tokens) AS cache_write_tokens,
-    sum(cost_usd) AS cost_usd
+    sum(cost_usd) AS cost_usd,
+    coalesce(sum(cost_usd IS NULL AND coalesce(input_tokens, output_tokens, cache_read_tokens,
+                                               cache_write_tokens) IS NOT NULL), 0) AS unpriced
 """
 PERFORMANCE_COLUMNS = [
     "agent_name", "executions", "completed", "failed", "in_progress", "success_rate",
     "avg_duration_ms", "p50_duration_ms", "p95_duration_ms", "min_duration_ms", "max_duration_ms",
     "retries", "self_healed", "files_created", "files_modified", "input_tokens", "output_tokens",
-    "cache_read_tokens", "cache_write_tokens", "cost_usd",
+    "cache_read_tokens", "cache_write_tokens", "cost_usd", "unpriced",
 ]
 FAILED_ORCHESTRATION_COLUMNS = [
     "session_id", "status", "task_description", "total_tasks", "completed_tasks", "failed_tasks",
@@ -50,7 +52,7 @@ _STATS_ORDER = [
     "executions", "completed", "failed", "in_progress", "success_rate", "avg_duration_ms",
     "p50_duration_ms", "p95_duration_ms", "min_duration_ms", "max_duration_ms", "retries",
     "self_healed", "files_created", "files_modified", "input_tokens", "output_tokens",
-    "cache_read_tokens", "cache_write_tokens", "cost_usd",
+    "cache_read_tokens", "cache_write_tokens", "cost_usd", "unpriced",
 ]
 
 

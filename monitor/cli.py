@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -451,6 +452,76 @@ def cost(db_path: str, since: str | None, by: str, fmt: str) -> None:
     if fmt not in ("json", "csv", "nl") and found:  # the table gets a total row
         found = [*found, total(found, by)]
     click.echo(render_rows(found, fmt, [by, *COST_COLUMNS], empty="No tokens or cost recorded yet."))
+
+
+@cli.group(invoke_without_command=True)
+@click.option("--db", "db_path", envvar=ENV_VAR, default=DEFAULT_PATH, show_default=True,
+              help=f"Database file (or set {ENV_VAR}).")
+@click.option("--prices", metavar="FILE", envvar="MONITOR_PRICES", help="Price file laid over the bundled one.")
+@click.pass_context
+def hook(ctx: click.Context, db_path: str, prices: str | None) -> None:
+    """Record one Claude Code hook payload read from stdin (Claude Code runs this).
+
+    Always exits 0 and prints nothing; problems go to ~/.monitor/hook.log ($MONITOR_HOOK_LOG).
+
+    \b
+    Example:
+      monitor hook install          # then use Claude Code as usual
+      monitor logs SESSION_ID
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from .hooks import handle_payload, hook_log_path
+
+    stdin = click.get_binary_stream("stdin")
+    if stdin.isatty():
+        click.echo(f"monitor hook reads a Claude Code hook payload on stdin; see `monitor hook install`."
+                   f" Its log: {hook_log_path()}", err=True)
+        return
+    handle_payload(stdin.read(), db_path, prices=prices)
+
+
+def _settings_options(f: Callable) -> Callable:
+    f = click.option("--user", "scope", flag_value="user", help="~/.claude/settings.json (every project).")(f)
+    return click.option("--project", "scope", flag_value="project", default=True,
+                        help="./.claude/settings.json (default).")(f)
+
+
+@hook.command("install")
+@db_option
+@_settings_options
+def hook_install(db_path: str, scope: str) -> None:
+    """Add monitor's hooks to Claude Code's settings.json (merged; a backup is kept).
+
+    \b
+    Example:
+      monitor hook install --db ~/monitoring.db --user
+    """
+    from .hooks import hook_command, hook_log_path, install, settings_path
+
+    change = install(settings_path(scope == "user"), hook_command(db_path))
+    click.echo(f"Added monitor's hook for {', '.join(change.events)} to {change.path}"
+               + (f" (previous file kept as {change.backup})" if change.backup else "") + ".\n"
+               f"Sessions will be recorded in {Path(db_path).resolve()}; hook problems go to {hook_log_path()}.")
+
+
+@hook.command("uninstall")
+@_settings_options
+def hook_uninstall(scope: str) -> None:
+    """Remove monitor's hooks, and only them, from Claude Code's settings.json.
+
+    \b
+    Example:
+      monitor hook uninstall --user
+    """
+    from .hooks import settings_path, uninstall
+
+    change = uninstall(settings_path(scope == "user"))
+    if not change.events:
+        click.echo(f"No monitor hook in {change.path}: nothing to remove.")
+        return
+    click.echo(f"Removed monitor's hook from {', '.join(change.events)} in {change.path}"
+               f" (previous file kept as {change.backup}).")
 
 
 def main() -> None:

@@ -1,0 +1,516 @@
+"""Claude Code hooks: record a coding-agent session from the JSON payloads Claude Code sends.
+
+One payload per `monitor hook` process, read from stdin. The session becomes an orchestration,
+the main agent an execution named "claude-code", each subagent an execution named after its
+agent_type; tool calls become events, Write/Edit/MultiEdit count files created or modified,
+tool failures become error events. Tokens and model come from the transcript JSONL, read
+incrementally when an agent stops (the byte offset reached is remembered per transcript).
+
+handle_payload() never raises: a hook must not disturb the agent. What goes wrong is written to
+the hook log (hook_log_path()).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shlex
+import shutil
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from .db import Database, open_db
+from .errors import InvalidInput
+from .events import Usage, add_usage, insert_event
+from .pricing import PriceTable, load_prices
+from .timeutil import format_timestamp, milliseconds_between, utcnow
+
+MAIN_AGENT = "claude-code"
+HOOK_EVENTS = ("SessionStart", "SessionEnd", "SubagentStart", "SubagentStop", "PreToolUse", "PostToolUse",
+               "PostToolUseFailure", "Stop")
+TOOL_EVENTS = ("PreToolUse", "PostToolUse", "PostToolUseFailure")
+FILE_TOOLS = ("Write", "Edit", "MultiEdit", "NotebookEdit")
+LOG_ENV_VAR = "MONITOR_HOOK_LOG"
+LOG_LIMIT = 1_000_000
+HOOK_TIMEOUT_S = 10
+_OURS = re.compile(r"\bmonitor['\"]?\s+hook\b")
+
+
+class HookError(Exception):
+    """A payload that cannot be recorded (not JSON, no session id...)."""
+
+
+def hook_log_path() -> Path:
+    """$MONITOR_HOOK_LOG, else ~/.monitor/hook.log."""
+    return Path(os.environ.get(LOG_ENV_VAR) or Path.home() / ".monitor" / "hook.log")
+
+
+def log(message: str, now: datetime | None = None) -> None:
+    """Append one line to the hook log (rotated to .1 past 1 MB); never raises."""
+    try:
+        path = hook_log_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists() and path.stat().st_size > LOG_LIMIT:
+            os.replace(path, path.with_name(path.name + ".1"))
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(f"{format_timestamp(now or utcnow())} {message}\n")
+    except Exception:  # noqa: BLE001 - nowhere left to report to
+        pass
+
+
+# -- transcripts -----------------------------------------------------------------------------
+
+@dataclass
+class TranscriptRead:
+    usages: list[Usage] = field(default_factory=list)
+    offset: int = 0
+    last_message_id: str | None = None
+    models: list[str] = field(default_factory=list)
+
+
+def read_transcript(path: str, offset: int = 0, last_message_id: str | None = None, *,
+                    skip_sidechain: bool = False) -> TranscriptRead:
+    """Usage of the assistant messages after byte `offset`, summed per model.
+
+    Only complete lines are read (a line still being written waits for the next read). A message
+    written as several lines (one per content block, same message id) is counted once.
+    Raises OSError when the file cannot be read.
+    """
+    per_model: dict[str | None, list[int]] = {}
+    order: list[str] = []
+    seen = {last_message_id} if last_message_id else set()
+    last_id = last_message_id
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size < offset:  # replaced or truncated: start over
+            offset, seen = 0, set()
+        f.seek(offset)
+        data = f.read()
+    end = data.rfind(b"\n") + 1
+    for line in data[:end].splitlines():
+        if b'"usage"' not in line:
+            continue
+        try:
+            entry = json.loads(line)
+            message = entry.get("message") or {}
+            usage = message.get("usage")
+        except (ValueError, AttributeError):
+            continue
+        if not isinstance(usage, dict) or (skip_sidechain and entry.get("isSidechain")):
+            continue
+        model = message.get("model")
+        if model == "<synthetic>":
+            continue
+        message_id = message.get("id") or entry.get("requestId") or entry.get("uuid")
+        if message_id is not None:
+            if message_id in seen:
+                continue
+            seen.add(message_id)
+            last_id = message_id
+        counts = [_int(usage.get(k)) for k in ("input_tokens", "output_tokens", "cache_read_input_tokens",
+                                                "cache_creation_input_tokens")]
+        if not any(counts):
+            continue
+        totals = per_model.setdefault(model, [0, 0, 0, 0, 0])
+        for i, value in enumerate(counts):
+            totals[i] += value
+        totals[4] += 1
+        if model and model not in order:
+            order.append(model)
+    usages = [Usage(m, t[0], t[1], t[2], t[3], calls=t[4]) for m, t in per_model.items()]
+    return TranscriptRead(usages, offset + end, last_id, order)
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+# -- payload handling ------------------------------------------------------------------------
+
+def parse_payload(raw: bytes | str) -> dict:
+    try:
+        payload = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise HookError(f"payload is not JSON ({exc}): {raw[:200]!r}") from None
+    if not isinstance(payload, dict):
+        raise HookError(f"payload is not a JSON object: {raw[:200]!r}")
+    session = payload.get("session_id")
+    if not isinstance(session, str) or not session.strip():
+        raise HookError(f"payload has no session_id: {raw[:200]!r}")
+    return payload
+
+
+def _text(value: object, limit: int = 160) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def tool_summary(tool: str, tool_input: object) -> str:
+    """'Bash: npm test', 'Edit: src/app.py', 'Grep: TODO' ... for the event message."""
+    if not isinstance(tool_input, dict):
+        return tool
+    for key in ("command", "file_path", "notebook_path", "pattern", "url", "query", "description", "path"):
+        if isinstance(tool_input.get(key), str) and tool_input[key]:
+            return f"{tool}: {_text(tool_input[key])}"
+    return tool
+
+
+def _clip_payload(value: object, limit: int = 2000) -> object:
+    """Tool inputs and responses can hold whole files: keep them short."""
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return value if len(text) <= limit else text[:limit] + "..."
+
+
+class _Session:
+    """The orchestration and execution rows a payload refers to, created when first seen."""
+
+    def __init__(self, conn, payload: dict, now: str) -> None:
+        self.conn, self.payload, self.now = conn, payload, now
+        self.session = payload["session_id"]
+        agent_id = payload.get("agent_id")
+        self.agent_id = agent_id if isinstance(agent_id, str) and agent_id else None
+        self.orchestration_id: int | None = None
+
+    def execution(self, sub: bool | None = None) -> int:
+        """The execution the payload belongs to: the subagent's if it carries agent_id, else the main one."""
+        sub = self.agent_id is not None if sub is None else sub
+        key = f"{self.session}:{self.agent_id}" if sub else self.session
+        row = self.conn.execute("SELECT id, orchestration_id FROM agent_executions WHERE agent_session_id = ?",
+                                (key,)).fetchone()
+        if row is not None:
+            self.orchestration_id = row[1]
+            return row[0]
+        name = (self.payload.get("agent_type") or "subagent") if sub else MAIN_AGENT
+        transcript = self.payload.get("agent_transcript_path" if sub else "transcript_path")
+        return self.conn.execute(
+            "INSERT INTO agent_executions (orchestration_id, agent_session_id, agent_name, task_id, status,"
+            " started_at, session_log_path) VALUES (?, ?, ?, ?, 'in_progress', ?, ?) RETURNING id",
+            (self.orchestration(), key, _text(name, 100), self.agent_id, self.now,
+             transcript if isinstance(transcript, str) else None),
+        ).fetchone()[0]
+
+    def orchestration(self) -> int:
+        if self.orchestration_id is None:
+            row = self.conn.execute("SELECT id FROM orchestrations WHERE session_id = ?", (self.session,)).fetchone()
+            if row is None:
+                from .git import head_commit
+
+                cwd = self.payload.get("cwd") if isinstance(self.payload.get("cwd"), str) else None
+                row = self.conn.execute(
+                    "INSERT INTO orchestrations (session_id, task_description, status, started_at,"
+                    " git_commit_hash) VALUES (?, ?, 'running', ?, ?) RETURNING id",
+                    (self.session, f"Claude Code session in {cwd}" if cwd else "Claude Code session",
+                     self.now, head_commit(cwd) if cwd else None),
+                ).fetchone()
+            self.orchestration_id = row[0]
+        return self.orchestration_id
+
+    def event(self, execution_id: int | None, event_type: str, message: str, payload: object,
+              key: str | None) -> int | None:
+        return insert_event(self.conn, self.now, event_type, message, payload, execution_id,
+                            self.orchestration_id if execution_id else self.orchestration(), key)
+
+
+def _key(payload: dict, *parts: object) -> str:
+    """A replay-proof identity: session and the given parts when all are known, else a hash of
+    the whole payload."""
+    if len(parts) > 1 and all(isinstance(p, str) and p for p in parts[1:]):
+        return ":".join(str(p) for p in (payload["session_id"], *parts))
+    canonical = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str)
+    return "sha1:" + hashlib.sha1(canonical.encode("utf-8")).hexdigest()
+
+
+def record_payload(db: Database, payload: dict, now: str, prices_loader: Callable | None = None) -> None:
+    """Record one hook payload. Idempotent: a replayed payload changes nothing.
+    Raises on database errors (handle_payload turns them into log lines)."""
+    name = payload.get("hook_event_name")
+    offset = None
+    if name in ("SubagentStop", "Stop", "SessionEnd"):
+        offset = _read_usage(db, payload, now, prices_loader, sub=name == "SubagentStop")
+    with db.transaction() as conn:
+        s = _Session(conn, payload, now)
+        if name in TOOL_EVENTS:
+            _tool_event(s, payload, name)
+        elif name == "SessionStart":
+            main = s.execution(sub=False)
+            source = _text(payload.get("source") or "startup", 40)
+            if s.event(main, "started", f"session started ({source})", {"source": source, "cwd": payload.get("cwd")},
+                       _key(payload)) and source != "startup":
+                conn.execute("UPDATE orchestrations SET status = 'running', completed_at = NULL, duration_ms = NULL"
+                             " WHERE id = ? AND status != 'running'", (s.orchestration_id,))
+                conn.execute("UPDATE agent_executions SET status = 'in_progress', completed_at = NULL,"
+                             " duration_ms = NULL WHERE id = ? AND status != 'in_progress'", (main,))
+        elif name == "SubagentStart":
+            sub = s.execution(sub=s.agent_id is not None)
+            s.event(sub, "started", f"subagent {_text(payload.get('agent_type') or '?', 60)} started", None,
+                    _key(payload, "SubagentStart", s.agent_id))
+        elif name == "SubagentStop":
+            sub = s.execution(sub=s.agent_id is not None)
+            if s.event(sub, "status_changed", f"subagent {_text(payload.get('agent_type') or '?', 60)} stopped",
+                       None, _key(payload, "SubagentStop", s.agent_id)):
+                _finish(conn, sub, "completed", None, now)
+        elif name == "Stop":
+            # Every turn sends the same Stop payload: the transcript offset tells turns apart.
+            s.event(s.execution(sub=s.agent_id is not None), "status_changed", "turn finished", None,
+                    _key(payload, "Stop", None if offset is None else str(offset)))
+        elif name == "SessionEnd":
+            main = s.execution(sub=False)
+            reason = _text(payload.get("reason") or "other", 60)
+            if s.event(main, "status_changed", f"session ended ({reason})", {"reason": reason}, _key(payload)):
+                _end_session(conn, s, main, reason, now)
+        else:
+            s.event(s.execution(), "custom", _text(name or "unknown hook event", 80),
+                    _clip_payload(payload), _key(payload))
+
+
+def _tool_event(s: _Session, payload: dict, name: str) -> None:
+    tool = _text(payload.get("tool_name") or "tool", 60)
+    tool_input = payload.get("tool_input")
+    use_id = payload.get("tool_use_id")
+    execution = s.execution()
+    summary = tool_summary(tool, tool_input)
+    key = _key(payload, name, use_id)
+    if name == "PreToolUse":
+        details: dict = {"tool_use_id": use_id, "tool_input": _clip_payload(tool_input)}
+        path = _file_path(tool_input)
+        if tool in FILE_TOOLS and path:
+            details["file_existed"] = os.path.exists(os.path.join(payload.get("cwd") or "", path))
+        s.event(execution, "tool_call", f"{summary}", details, key)
+        return
+    pre = None
+    if isinstance(use_id, str) and use_id:
+        pre = s.conn.execute("SELECT timestamp, payload FROM events WHERE dedup_key = ?",
+                             (_key(payload, "PreToolUse", use_id),)).fetchone()
+    took = None
+    if pre is not None:
+        took = max(0, milliseconds_between(pre[0], s.now))
+    if name == "PostToolUseFailure":
+        error = _text(payload.get("error") or "failed", 500)
+        s.event(execution, "error", f"{summary} failed: {error}",
+                {"tool_use_id": use_id, "error": payload.get("error"), "duration_ms": took}, key)
+        return
+    response = payload.get("tool_response")
+    inserted = s.event(execution, "tool_call", f"{summary} done" + (f" in {took} ms" if took is not None else ""),
+                       {"tool_use_id": use_id, "duration_ms": took, "tool_response": _clip_payload(response, 500)},
+                       key)
+    path = _file_path(tool_input)
+    if inserted and tool in FILE_TOOLS and path:
+        created = isinstance(response, dict) and response.get("type") == "create"
+        if not created and pre is not None and not (isinstance(response, dict) and response.get("type")):
+            created = json.loads(pre[1] or "{}").get("file_existed") is False
+        kind = "created" if created else "modified"
+        if s.event(execution, "file", f"{kind} {path}", {"path": path, "change": kind, "tool": tool},
+                   f"file:{execution}:{path}"):
+            column = "files_created" if kind == "created" else "files_modified"
+            s.conn.execute(f"UPDATE agent_executions SET {column} = {column} + 1 WHERE id = ?", (execution,))
+
+
+def _file_path(tool_input: object) -> str | None:
+    if isinstance(tool_input, dict):
+        for key in ("file_path", "notebook_path"):
+            if isinstance(tool_input.get(key), str) and tool_input[key]:
+                return tool_input[key]
+    return None
+
+
+_DURATION = "max(0, CAST(round((julianday(:now) - julianday(started_at)) * 86400000) AS INTEGER))"
+
+
+def _finish(conn, execution_id: int, status: str, error: str | None, now: str) -> None:
+    conn.execute(
+        f"UPDATE agent_executions SET status = :status, completed_at = :now, duration_ms = {_DURATION},"
+        " error_message = coalesce(:error, error_message) WHERE id = :id AND status = 'in_progress'",
+        {"status": status, "now": now, "error": error, "id": execution_id},
+    )
+
+
+def _end_session(conn, s: _Session, main: int, reason: str, now: str) -> None:
+    _finish(conn, main, "completed", None, now)
+    for (sub,) in conn.execute("SELECT id FROM agent_executions WHERE orchestration_id = ? AND status = 'in_progress'",
+                               (s.orchestration_id,)).fetchall():
+        _finish(conn, sub, "failed", f"the session ended ({reason}) before this subagent stopped", now)
+    done, failed = conn.execute(
+        "SELECT coalesce(sum(status = 'completed'), 0), coalesce(sum(status = 'failed'), 0)"
+        " FROM agent_executions WHERE orchestration_id = ?", (s.orchestration_id,)).fetchone()
+    status = "partial" if failed and done else "failed" if failed else "completed"
+    conn.execute(
+        f"UPDATE orchestrations SET status = :status, completed_tasks = :done, failed_tasks = :failed,"
+        f" total_tasks = max(total_tasks, :done + :failed), completed_at = :now, duration_ms = {_DURATION}"
+        f" WHERE id = :id",
+        {"status": status, "done": done, "failed": failed, "now": now, "id": s.orchestration_id},
+    )
+
+
+def _read_usage(db: Database, payload: dict, now: str, prices_loader: Callable | None, sub: bool) -> int | None:
+    """Add the tokens written to the agent's transcript since the last read to its execution;
+    return the transcript offset reached (None when there is no transcript to read)."""
+    path = payload.get("agent_transcript_path" if sub else "transcript_path")
+    if not isinstance(path, str) or not path:
+        log(f"{payload.get('hook_event_name')} {payload['session_id']}: no transcript path, tokens unknown")
+        return None
+    path = os.path.expanduser(path)
+    row = db.execute("SELECT offset, last_message_id FROM transcript_offsets WHERE path = ?", (path,)).fetchone()
+    start, last_id = (row[0], row[1]) if row else (0, None)
+    try:
+        found = read_transcript(path, start, last_id, skip_sidechain=not sub)
+    except OSError as exc:
+        log(f"{payload.get('hook_event_name')} {payload['session_id']}: cannot read transcript {path}: "
+            f"{exc.strerror or exc}; tokens unknown")
+        return None
+    if found.offset == start and row is not None:
+        return start
+    prices = _prices(prices_loader) if found.usages else None
+    with db.transaction() as conn:
+        if row is None:
+            claimed = conn.execute(
+                "INSERT INTO transcript_offsets (path, offset, last_message_id, updated_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (path) DO NOTHING", (path, found.offset, found.last_message_id, now)).rowcount
+        else:
+            claimed = conn.execute(
+                "UPDATE transcript_offsets SET offset = ?, last_message_id = ?, updated_at = ?"
+                " WHERE path = ? AND offset = ?", (found.offset, found.last_message_id, now, path, start)).rowcount
+        if not claimed or not found.usages:
+            return found.offset  # nothing new, or another hook process counted these lines
+        s = _Session(conn, payload, now)
+        execution = s.execution(sub=sub and s.agent_id is not None)
+        for usage in found.usages:
+            add_usage(conn, now, execution, s.orchestration_id, usage, prices,
+                      dedup_key=f"usage:{path}:{found.offset}:{usage.model}")
+        if found.models:
+            conn.execute("UPDATE agent_executions SET model = ? WHERE id = ?", (found.models[-1], execution))
+    return found.offset
+
+
+def _prices(loader: Callable | None) -> PriceTable:
+    """The price table; a broken user price file leaves costs unknown rather than losing tokens."""
+    try:
+        return loader() if loader else load_prices()
+    except InvalidInput as exc:
+        log(f"prices: {exc}; costs recorded as unknown")
+        return PriceTable()
+
+
+def handle_payload(raw: bytes | str, db_path: str | os.PathLike[str] | None = None, *,
+                   clock: Callable[[], datetime] = utcnow, prices: str | None = None) -> bool:
+    """Record one raw hook payload into the database at db_path. Never raises; returns whether
+    it was recorded, and writes the reason to the hook log when it was not."""
+    event = "?"
+    try:
+        payload = parse_payload(raw)
+        event = f"{payload.get('hook_event_name')} {payload['session_id']}"
+
+        def prices_loader() -> PriceTable:
+            return load_prices(prices)
+
+        with open_db(db_path) as db:
+            record_payload(db, payload, format_timestamp(clock()), prices_loader)
+        return True
+    except HookError as exc:
+        log(f"ignored payload: {exc}")
+    except Exception as exc:  # noqa: BLE001 - a hook must never disturb the agent
+        log(f"{event}: {type(exc).__name__}: {exc}")
+    return False
+
+
+# -- settings.json ---------------------------------------------------------------------------
+
+@dataclass
+class SettingsChange:
+    path: Path
+    backup: Path | None
+    events: list[str]
+    command: str
+
+
+def hook_command(db_path: str | os.PathLike[str]) -> str:
+    """The command Claude Code runs: this Python, this monitor, an absolute database path."""
+    return shlex.join([sys.executable, "-m", "monitor", "hook", "--db", str(Path(db_path).resolve())])
+
+
+def settings_path(user: bool, project_dir: str | os.PathLike[str] | None = None) -> Path:
+    if user:
+        return Path(os.environ.get("CLAUDE_CONFIG_DIR") or Path.home() / ".claude") / "settings.json"
+    return Path(project_dir or Path.cwd()) / ".claude" / "settings.json"
+
+
+def is_ours(command: object) -> bool:
+    return isinstance(command, str) and bool(_OURS.search(command))
+
+
+def _load_settings(path: Path) -> dict:
+    if not path.exists():
+        return {}
+    try:
+        settings = json.loads(path.read_text(encoding="utf-8") or "{}")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"{path} is not valid JSON ({exc}): fix it first; nothing was changed") from None
+    if not isinstance(settings, dict) or not isinstance(settings.get("hooks", {}), dict):
+        raise InvalidInput(f"{path} does not hold a settings object with a 'hooks' object; nothing was changed")
+    return settings
+
+
+def _write_settings(path: Path, settings: dict, now: datetime) -> Path | None:
+    backup = None
+    if path.exists():
+        backup = path.with_name(f"{path.name}.{now.strftime('%Y%m%dT%H%M%S')}.bak")
+        shutil.copy2(path, backup)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(settings, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return backup
+
+
+def _without_ours(groups: object) -> list:
+    """The event's matcher groups with our commands removed (and groups left empty dropped)."""
+    kept = []
+    for group in groups if isinstance(groups, list) else []:
+        if not isinstance(group, dict) or not isinstance(group.get("hooks"), list):
+            kept.append(group)
+            continue
+        hooks = [h for h in group["hooks"] if not (isinstance(h, dict) and is_ours(h.get("command")))]
+        if hooks:
+            kept.append({**group, "hooks": hooks})
+        elif not group["hooks"]:
+            kept.append(group)
+    return kept
+
+
+def install(path: Path, command: str, now: datetime | None = None) -> SettingsChange:
+    """Add our hook to every event in the settings file at path, keeping everything else as it
+    is (a copy of the old file is kept next to it). Installing again replaces our entries."""
+    settings = _load_settings(path)
+    hooks = settings.setdefault("hooks", {})
+    for event in HOOK_EVENTS:
+        group: dict = {"matcher": "*"} if event in TOOL_EVENTS else {}
+        group["hooks"] = [{"type": "command", "command": command, "timeout": HOOK_TIMEOUT_S}]
+        hooks[event] = [*_without_ours(hooks.get(event)), group]
+    backup = _write_settings(path, settings, now or utcnow())
+    return SettingsChange(path, backup, list(HOOK_EVENTS), command)
+
+
+def uninstall(path: Path, now: datetime | None = None) -> SettingsChange:
+    """Remove our hook entries, and only ours, from the settings file at path."""
+    settings = _load_settings(path)
+    hooks = settings.get("hooks", {})
+    removed = []
+    for event in list(hooks):
+        kept = _without_ours(hooks[event])
+        if kept != hooks[event]:
+            removed.append(event)
+            if kept:
+                hooks[event] = kept
+            else:
+                del hooks[event]
+    if not removed:
+        return SettingsChange(path, None, [], "")
+    if not hooks:
+        del settings["hooks"]
+    backup = _write_settings(path, settings, now or utcnow())
+    return SettingsChange(path, backup, removed, "")

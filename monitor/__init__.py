@@ -2,9 +2,27 @@
 
 __version__ = "0.1.0"
 
-from .db import Database, open_db  # noqa: E402
 from .errors import DatabaseError, InvalidInput, MonitorError, NotFound  # noqa: E402
-from .tracker import ExecutionRun, OrchestrationRun, Tracker  # noqa: E402
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from .db import Database, open_db
+    from .tracker import ExecutionRun, OrchestrationRun, Tracker
+
+# Imported on first use, so that `python -m monitor.hooks` (run by Claude Code on every tool
+# call) loads only the modules it needs.
+_LAZY = {"Database": "db", "open_db": "db", "ExecutionRun": "tracker", "OrchestrationRun": "tracker",
+         "Tracker": "tracker"}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        from importlib import import_module
+
+        value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "Database", "DatabaseError", "ExecutionRun", "InvalidInput", "MonitorError", "NotFound",

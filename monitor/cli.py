@@ -473,7 +473,7 @@ def hook(ctx: click.Context, db_path: str, prices: str | None) -> None:
         return
     from .hooks import handle_payload, hook_log_path
 
-    stdin = click.get_binary_stream("stdin")
+    stdin = sys.stdin.buffer
     if stdin.isatty():
         click.echo(f"monitor hook reads a Claude Code hook payload on stdin; see `monitor hook install`."
                    f" Its log: {hook_log_path()}", err=True)

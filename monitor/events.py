@@ -11,12 +11,15 @@ import re
 import sqlite3
 import time
 import warnings
+from collections import namedtuple
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
 
 from .db import Database
 from .errors import InvalidInput, NotFound
-from .pricing import PriceTable
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .pricing import PriceTable
 
 EVENT_TYPES = ("started", "status_changed", "llm_call", "tool_call", "output", "error", "retry", "file",
                "custom")
@@ -103,17 +106,12 @@ def _tokens(name: str, value: object) -> int:
     return value
 
 
-@dataclass(frozen=True)
-class Usage:
+# Named tuples, not dataclasses: `monitor hook` imports this module and must start fast.
+class Usage(namedtuple("Usage", "model input_tokens output_tokens cache_read_tokens cache_write_tokens"
+                                " calls duration_ms", defaults=(0, 0, 0, 0, 1, None))):
     """Tokens of one or more LLM calls of one model."""
 
-    model: str | None
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_read_tokens: int = 0
-    cache_write_tokens: int = 0
-    calls: int = 1
-    duration_ms: int | None = None
+    __slots__ = ()
 
     def validate(self) -> Usage:
         for name in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "calls"):
@@ -178,16 +176,11 @@ _EVENT_SELECT = (
 )
 
 
-@dataclass(frozen=True)
-class EventFilter:
+class EventFilter(namedtuple("EventFilter", "session agent type since after_id limit",
+                             defaults=(None, None, None, 0, None))):
     """Which events `logs` shows: of one session (or one execution), by agent, type, time, after an id."""
 
-    session: str
-    agent: str | None = None
-    type: str | None = None
-    since: str | None = None
-    after_id: int = 0
-    limit: int | None = None
+    __slots__ = ()
 
 
 def _owner_clause(db: Database, session: str) -> tuple[str, object]:
@@ -238,7 +231,7 @@ def follow_events(db: Database, where: EventFilter, interval: float = 0.5) -> It
     when the caller does (Ctrl-C raises KeyboardInterrupt out of the sleep)."""
     after = where.after_id
     while True:
-        batch = list_events(db, replace(where, after_id=after, since=None, limit=1000))
+        batch = list_events(db, where._replace(after_id=after, since=None, limit=1000))
         if batch:
             after = batch[-1]["id"]
             yield batch

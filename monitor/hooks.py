@@ -12,22 +12,16 @@ the hook log (hook_log_path()).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
-import shlex
-import shutil
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 from .db import Database, open_db
 from .errors import InvalidInput
 from .events import Usage, add_usage, insert_event
-from .pricing import PriceTable, load_prices
 from .timeutil import format_timestamp, milliseconds_between, utcnow
 
 MAIN_AGENT = "claude-code"
@@ -38,7 +32,17 @@ FILE_TOOLS = ("Write", "Edit", "MultiEdit", "NotebookEdit")
 LOG_ENV_VAR = "MONITOR_HOOK_LOG"
 LOG_LIMIT = 1_000_000
 HOOK_TIMEOUT_S = 10
-_OURS = re.compile(r"\bmonitor['\"]?\s+hook\b")
+#: Our command in settings.json: `monitor hook ...` or `python -m monitor.hooks ...`.
+_OURS = re.compile(r"\bmonitor(['\"]?\s+hook\b|\.hooks\b)")
+
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from .pricing import PriceTable
+
+# Imports stay few and local: Claude Code starts this on every tool call.
 
 
 class HookError(Exception):
@@ -65,12 +69,12 @@ def log(message: str, now: datetime | None = None) -> None:
 
 # -- transcripts -----------------------------------------------------------------------------
 
-@dataclass
 class TranscriptRead:
-    usages: list[Usage] = field(default_factory=list)
-    offset: int = 0
-    last_message_id: str | None = None
-    models: list[str] = field(default_factory=list)
+    """What a read found: usage per model, the offset reached, the last message id, models seen."""
+
+    def __init__(self, usages: list[Usage], offset: int, last_message_id: str | None,
+                 models: list[str]) -> None:
+        self.usages, self.offset, self.last_message_id, self.models = usages, offset, last_message_id, models
 
 
 def read_transcript(path: str, offset: int = 0, last_message_id: str | None = None, *,
@@ -222,6 +226,8 @@ def _key(payload: dict, *parts: object) -> str:
     the whole payload."""
     if len(parts) > 1 and all(isinstance(p, str) and p for p in parts[1:]):
         return ":".join(str(p) for p in (payload["session_id"], *parts))
+    import hashlib
+
     canonical = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str)
     return "sha1:" + hashlib.sha1(canonical.encode("utf-8")).hexdigest()
 
@@ -389,6 +395,8 @@ def _read_usage(db: Database, payload: dict, now: str, prices_loader: Callable |
 
 def _prices(loader: Callable | None) -> PriceTable:
     """The price table; a broken user price file leaves costs unknown rather than losing tokens."""
+    from .pricing import PriceTable, load_prices
+
     try:
         return loader() if loader else load_prices()
     except InvalidInput as exc:
@@ -406,6 +414,8 @@ def handle_payload(raw: bytes | str, db_path: str | os.PathLike[str] | None = No
         event = f"{payload.get('hook_event_name')} {payload['session_id']}"
 
         def prices_loader() -> PriceTable:
+            from .pricing import load_prices
+
             return load_prices(prices)
 
         with open_db(db_path) as db:
@@ -420,17 +430,19 @@ def handle_payload(raw: bytes | str, db_path: str | os.PathLike[str] | None = No
 
 # -- settings.json ---------------------------------------------------------------------------
 
-@dataclass
 class SettingsChange:
-    path: Path
-    backup: Path | None
-    events: list[str]
-    command: str
+    """What install() or uninstall() did to a settings file."""
+
+    def __init__(self, path: Path, backup: Path | None, events: list[str], command: str) -> None:
+        self.path, self.backup, self.events, self.command = path, backup, events, command
 
 
 def hook_command(db_path: str | os.PathLike[str]) -> str:
-    """The command Claude Code runs: this Python, this monitor, an absolute database path."""
-    return shlex.join([sys.executable, "-m", "monitor", "hook", "--db", str(Path(db_path).resolve())])
+    """The command Claude Code runs: this Python, monitor's hook module (it starts faster than the
+    `monitor hook` command, which loads the whole CLI), an absolute database path."""
+    import shlex
+
+    return shlex.join([sys.executable, "-m", "monitor.hooks", "--db", str(Path(db_path).resolve())])
 
 
 def settings_path(user: bool, project_dir: str | os.PathLike[str] | None = None) -> Path:
@@ -459,6 +471,8 @@ def _write_settings(path: Path, settings: dict, now: datetime) -> Path | None:
     backup = None
     if path.exists():
         backup = path.with_name(f"{path.name}.{now.strftime('%Y%m%dT%H%M%S')}.bak")
+        import shutil
+
         shutil.copy2(path, backup)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -514,3 +528,22 @@ def uninstall(path: Path, now: datetime | None = None) -> SettingsChange:
         del settings["hooks"]
     backup = _write_settings(path, settings, now or utcnow())
     return SettingsChange(path, backup, removed, "")
+
+
+def main(argv: list[str]) -> int:
+    """`python -m monitor.hooks [--db PATH] [--prices FILE]`: what `monitor hook` does, without
+    loading the CLI. Always returns 0."""
+    options = {"--db": None, "--prices": os.environ.get("MONITOR_PRICES")}
+    args = iter(argv)
+    for arg in args:
+        name, _, value = arg.partition("=")
+        if name in options:
+            options[name] = value or next(args, None)
+        else:
+            log(f"monitor.hooks: unknown argument {arg!r} ignored")
+    handle_payload(sys.stdin.buffer.read(), options["--db"], prices=options["--prices"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterator
-from importlib import resources
 
 from .errors import DatabaseError
 
@@ -20,6 +19,8 @@ _CANONICAL_GLOB = (
 
 
 def schema_sql() -> str:
+    from importlib import resources  # imported here: only a new or old database needs it
+
     return resources.files("monitor").joinpath("schema.sql").read_text(encoding="utf-8")
 
 

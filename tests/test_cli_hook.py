@@ -1,0 +1,181 @@
+"""`monitor hook` as Claude Code runs it (a real process reading stdin), install/uninstall,
+and the session showing up in list, show, logs, search and cost."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from monitor.cli import cli
+
+PAYLOADS = Path(__file__).parent / "payloads"
+MONITOR = Path(sys.executable).with_name("monitor")
+SESSION = ["session_start", "pre_write", "post_write", "post_edit", "subagent_start", "sub_pre_bash",
+           "sub_post_bash_failure", "sub_post_multiedit", "subagent_stop", "stop", "session_end"]
+
+
+@pytest.fixture
+def env(tmp_path):
+    for name in ("main_transcript.jsonl", "sub_transcript.jsonl"):
+        (tmp_path / name).write_bytes((PAYLOADS / name).read_bytes())
+    return tmp_path
+
+
+def payload(env: Path, name: str) -> bytes:
+    text = (PAYLOADS / f"{name}.json").read_text()
+    return (text.replace("SUBTRANSCRIPT", str(env / "sub_transcript.jsonl"))
+            .replace("TRANSCRIPT", str(env / "main_transcript.jsonl")).replace("CWD", str(env))).encode()
+
+
+def run_hook(env: Path, data: bytes, argv: list[str]) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "MONITOR_HOOK_LOG": str(env / "hook.log"), "HOME": str(env)}
+    environment.pop("MONITOR_DB", None)
+    return subprocess.run(argv, input=data, capture_output=True, env=environment, cwd=env, timeout=60)
+
+
+COMMANDS = {
+    "monitor hook": lambda db: [str(MONITOR), "hook", "--db", str(db)],
+    "python -m monitor.hooks": lambda db: [sys.executable, "-m", "monitor.hooks", "--db", str(db)],
+}
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_the_hook_process_records_and_stays_silent(env, command):
+    db = env / "m.db"
+    for name in [*SESSION, "malformed", "missing_session", "unknown_event"]:
+        result = run_hook(env, payload(env, name), COMMANDS[command](db))
+        assert (result.returncode, result.stdout, result.stderr) == (0, b"", b""), name
+    invoke = CliRunner().invoke
+    listed = invoke(cli, ["list", "--db", str(db), "--json"])
+    assert listed.exit_code == 0, listed.output
+    (session,) = json.loads(listed.output)
+    assert (session["session_id"], session["status"], session["executions"]) == ("sess-1", "completed", 2)
+    assert session["cost_usd"] == pytest.approx(0.0273 + 0.00825)
+    log = (env / "hook.log").read_text()
+    assert "not JSON" in log and "no session_id" in log
+
+
+def test_the_hook_never_fails_even_without_a_usable_database(env):
+    (env / "dir.db").mkdir()
+    for argv in (COMMANDS["monitor hook"](env / "dir.db"), COMMANDS["python -m monitor.hooks"](env / "dir.db"),
+                 COMMANDS["python -m monitor.hooks"](env / "no-such-dir" / "m.db")):
+        result = run_hook(env, payload(env, "post_write"), argv)
+        assert (result.returncode, result.stdout) == (0, b"")
+    assert "is a directory" in (env / "hook.log").read_text()
+    assert "does not exist" in (env / "hook.log").read_text()
+
+
+def test_a_recorded_session_in_show_logs_search_and_cost(env):
+    db = env / "m.db"
+    for name in SESSION:
+        run_hook(env, payload(env, name), COMMANDS["python -m monitor.hooks"](db))
+
+    def invoke(*args: str):
+        result = CliRunner().invoke(cli, [*args, "--db", str(db)])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    shown = json.loads(invoke("show", "sess-1", "--json"))
+    assert (shown["executions"]["files_created"], shown["executions"]["files_modified"]) == (1, 2)
+    assert shown["executions"]["input_tokens"] == 7000 and shown["executions"]["unpriced"] == 0
+    lines = [json.loads(line) for line in invoke("logs", "sess-1", "--nl").splitlines()]
+    assert len(lines) == 16 and lines[0]["message"] == "session started (startup)"
+    errors = invoke("logs", "sess-1", "--type", "error", "--agent", "code-reviewer", "--csv").splitlines()
+    assert len(errors) == 2 and "2 tests failed" in errors[1]
+    found = json.loads(invoke("search", "tests failed", "--json"))
+    assert [(f["kind"], f["agent_name"]) for f in found] == [("event", "code-reviewer")]
+    by_model = json.loads(invoke("cost", "--by", "model", "--json"))
+    assert [(r["model"], r["cost_usd"]) for r in by_model] == [("claude-sonnet-4-5-20250929", 0.0273),
+                                                              ("claude-haiku-4-5-20251001", 0.00825)]
+    table = invoke("cost", "--by", "session").splitlines()
+    assert table[-1].split()[:2] == ["total", "2"] and table[-1].split()[-2:] == ["0.0355", "0"]
+
+
+def settings_file(env: Path) -> Path:
+    return env / ".claude" / "settings.json"
+
+
+def install(env: Path, *args: str):
+    old = os.getcwd()
+    os.chdir(env)
+    try:
+        return CliRunner().invoke(cli, ["hook", *args])
+    finally:
+        os.chdir(old)
+
+
+EXISTING = {
+    "model": "opus",
+    "permissions": {"allow": ["Bash(npm test)"]},
+    "hooks": {
+        "PostToolUse": [{"matcher": "Write|Edit", "hooks": [{"type": "command", "command": "prettier --write"}]}],
+        "Notification": [{"hooks": [{"type": "command", "command": "notify-send claude"}]}],
+    },
+}
+
+
+def test_install_merges_keeps_a_backup_and_uninstall_removes_only_ours(env):
+    path = settings_file(env)
+    path.parent.mkdir()
+    path.write_text(json.dumps(EXISTING))
+    result = install(env, "install", "--db", str(env / "m.db"))
+    assert result.exit_code == 0, result.output
+    assert f"to {path}" in result.output and "previous file kept as" in result.output
+    settings = json.loads(path.read_text())
+    assert settings["model"] == "opus" and settings["permissions"] == EXISTING["permissions"]
+    assert settings["hooks"]["Notification"] == EXISTING["hooks"]["Notification"]
+    post = settings["hooks"]["PostToolUse"]
+    assert post[0] == EXISTING["hooks"]["PostToolUse"][0] and post[1]["matcher"] == "*"
+    ours = post[1]["hooks"][0]
+    assert ours["type"] == "command" and ours["command"].endswith(f"-m monitor.hooks --db {env / 'm.db'}")
+    assert sorted(settings["hooks"]) == sorted(["Notification", "PostToolUse", "PreToolUse", "PostToolUseFailure",
+                                                "SessionStart", "SessionEnd", "SubagentStart", "SubagentStop",
+                                                "Stop"])
+    assert "matcher" not in settings["hooks"]["Stop"][0]
+    backups = list(path.parent.glob("settings.json.*.bak"))
+    assert len(backups) == 1 and json.loads(backups[0].read_text()) == EXISTING
+
+    assert install(env, "install", "--db", str(env / "m.db")).exit_code == 0  # again: no duplicates
+    assert json.loads(path.read_text()) == settings
+
+    result = install(env, "uninstall")
+    assert result.exit_code == 0, result.output
+    assert json.loads(path.read_text()) == EXISTING
+    assert "nothing to remove" in install(env, "uninstall").output
+
+
+def test_installed_command_really_runs(env):
+    install(env, "install", "--db", str(env / "m.db"))
+    command = json.loads(settings_file(env).read_text())["hooks"]["SessionStart"][0]["hooks"][0]["command"]
+    result = subprocess.run(command, shell=True, input=payload(env, "session_start"), capture_output=True,
+                            env={**os.environ, "MONITOR_HOOK_LOG": str(env / "hook.log")})
+    assert (result.returncode, result.stdout, result.stderr) == (0, b"", b"")
+    assert (env / "m.db").exists()
+
+
+def test_install_without_settings_creates_them_and_uninstall_leaves_an_empty_object(env):
+    assert install(env, "install").exit_code == 0
+    assert str(env / "monitoring.db") in settings_file(env).read_text()
+    assert install(env, "uninstall").exit_code == 0
+    assert json.loads(settings_file(env).read_text()) == {}
+
+
+def test_install_user_scope_honours_claude_config_dir(env, monkeypatch):
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(env / "claude-home"))
+    assert install(env, "install", "--user").exit_code == 0
+    assert (env / "claude-home" / "settings.json").exists() and not settings_file(env).exists()
+
+
+def test_install_refuses_to_touch_broken_settings(env):
+    path = settings_file(env)
+    path.parent.mkdir()
+    path.write_text("{ not json")
+    result = install(env, "install")
+    assert result.exit_code == 2 and "not valid JSON" in result.output
+    assert path.read_text() == "{ not json" and not list(path.parent.glob("*.bak"))

@@ -240,12 +240,12 @@ def follow_events(db: Database, where: EventFilter, interval: float = 0.5) -> It
 
 
 def fts_query(text: str) -> str | None:
-    """User text as an FTS5 query that cannot be a syntax error: every word a quoted string,
-    all of them required. None when the text has no word to look for."""
+    """User text as an FTS5 query that cannot be a syntax error: every word a quoted prefix
+    ("timeout" finds TimeoutError), all of them required. None when the text has no word."""
     words = re.findall(r"\w+", text)
     if not words:
         return None
-    return " ".join('"' + w.replace('"', '""') + '"' for w in words)
+    return " ".join('"' + w.replace('"', '""') + '"*' for w in words)
 
 
 def _like(text: str) -> str:
@@ -289,18 +289,22 @@ def _search(db: Database, event_match: str, error_match: str, needle: str, since
     events_from = ("events_fts JOIN events v ON v.id = events_fts.rowid" if fts else "events v")
     errors_from = ("errors_fts JOIN agent_executions e ON e.id = errors_fts.rowid" if fts
                    else "agent_executions e")
+    # Each side takes its newest `limit` matches by id (ids follow time) before the merge, so a
+    # word found in a million events does not sort a million rows.
     sql = (
         f"SELECT * FROM (SELECT 'event' AS kind, v.timestamp, o.session_id, x.agent_name,"
         f" x.agent_session_id, v.type, v.message FROM {events_from}"
         f" LEFT JOIN agent_executions x ON x.id = v.execution_id"
         f" LEFT JOIN orchestrations o ON o.id = v.orchestration_id"
-        f" WHERE {' AND '.join(event_where)}"
+        f" WHERE {' AND '.join(event_where)} ORDER BY {'events_fts.rowid' if fts else 'v.id'} DESC"
+        f" LIMIT {int(limit)})"
         f" UNION ALL"
-        f" SELECT 'error' AS kind, coalesce(e.completed_at, e.started_at), o.session_id, e.agent_name,"
-        f" e.agent_session_id, e.status, e.error_message FROM {errors_from}"
+        f" SELECT * FROM (SELECT 'error' AS kind, coalesce(e.completed_at, e.started_at), o.session_id,"
+        f" e.agent_name, e.agent_session_id, e.status, e.error_message FROM {errors_from}"
         f" LEFT JOIN orchestrations o ON o.id = e.orchestration_id"
-        f" WHERE {' AND '.join(error_where)})"
-        f" ORDER BY timestamp DESC LIMIT {int(limit)}"
+        f" WHERE {' AND '.join(error_where)} ORDER BY {'errors_fts.rowid' if fts else 'e.id'} DESC"
+        f" LIMIT {int(limit)})"
+        f" ORDER BY 2 DESC LIMIT {int(limit)}"
     )
     cursor = db.execute(sql, [*params_events, *params_errors])
     names = [d[0] for d in cursor.description]

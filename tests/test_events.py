@@ -172,7 +172,7 @@ def test_like_fallback_treats_wildcards_literally(t):
 
 
 def test_fts_query_quotes_every_word():
-    assert fts_query('npm "ERR" OR x*') == '"npm" "ERR" "OR" "x"'
+    assert fts_query('npm "ERR" OR x*') == '"npm"* "ERR"* "OR"* "x"*'
     assert fts_query("!!!") is None
 
 
@@ -225,3 +225,23 @@ def test_a_new_database_has_the_event_tables_from_schema_sql(tmp_path):
         names = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
     assert {"events", "transcript_offsets", "idx_events_orchestration", "idx_events_execution",
             "events_fts", "errors_fts"} <= names
+
+
+def test_search_words_match_as_prefixes(t):
+    t.complete_agent_execution("a2", "failed", "TimeoutError: gave up after 30s")
+    assert [r["agent_session_id"] for r in search(t.db, "timeout")] == ["a2"]
+    assert [r["agent_session_id"] for r in search(t.db, "timeout", use_fts=False)] == ["a2"]
+
+
+@pytest.mark.parametrize("where", [EventFilter("s1"), EventFilter("s1", agent="coder", type="error"),
+                                   EventFilter("s1", after_id=5), EventFilter("a1", since="2026-01-01")])
+def test_logs_queries_use_an_index(t, where):
+    plans = []
+    t.db.conn.set_trace_callback(lambda sql: plans.append(sql) if sql.lstrip().startswith("SELECT v.id") else None)
+    list_events(t.db, where)
+    t.db.conn.set_trace_callback(None)
+    (sql,) = plans
+    owner = "orchestration_id" if where.session == "s1" else "execution_id"
+    detail = [r[3] for r in t.db.execute("EXPLAIN QUERY PLAN " + sql)]
+    assert detail[0].startswith(f"SEARCH v USING INDEX idx_events_{owner.split('_')[0]} ({owner}=?")
+    assert not any(d.startswith("SCAN") or "TEMP B-TREE" in d for d in detail), detail

@@ -405,9 +405,11 @@ def logs(ctx: click.Context, db_path: str, session: str, agent: str | None, even
         last = found[-1]["id"] if found else 0
         try:
             for batch in follow_events(db, EventFilter(session, agent, event_type, since, after_id=last)):
-                text = render_rows(batch, "nl" if fmt == "nl" else "table", EVENT_COLUMNS,
-                                   table_columns=columns)
-                click.echo("\n".join(text.splitlines()[2:]) if fmt != "nl" else text)
+                # New rows only: JSON as JSON lines, CSV and the table without their header.
+                live = {"json": "nl", "nl": "nl", "csv": "csv"}.get(fmt, "table")
+                text = render_rows(batch, live, EVENT_COLUMNS, table_columns=columns)
+                skip = {"nl": 0, "csv": 1}.get(live, 2)
+                click.echo("\n".join(text.splitlines()[skip:]))
         except KeyboardInterrupt:
             ctx.exit(130)
 

@@ -81,53 +81,52 @@ def read_transcript(path: str, offset: int = 0, last_message_id: str | None = No
                     skip_sidechain: bool = False) -> TranscriptRead:
     """Usage of the assistant messages after byte `offset`, summed per model.
 
-    Only complete lines are read (a line still being written waits for the next read). A message
-    written as several lines (one per content block, same message id) is counted once.
-    Raises OSError when the file cannot be read.
+    Only complete lines are read (a line still being written waits for the next read), one at a
+    time, so memory stays small however big the transcript. A message written as several lines
+    (one per content block, same message id) is counted once. Raises OSError when unreadable.
     """
     per_model: dict[str | None, list[int]] = {}
     order: list[str] = []
     seen = {last_message_id} if last_message_id else set()
     last_id = last_message_id
     with open(path, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
-        if size < offset:  # replaced or truncated: start over
+        if os.fstat(f.fileno()).st_size < offset:  # replaced or truncated: start over
             offset, seen = 0, set()
         f.seek(offset)
-        data = f.read()
-    end = data.rfind(b"\n") + 1
-    for line in data[:end].splitlines():
-        if b'"usage"' not in line:
-            continue
-        try:
-            entry = json.loads(line)
-            message = entry.get("message") or {}
-            usage = message.get("usage")
-        except (ValueError, AttributeError):
-            continue
-        if not isinstance(usage, dict) or (skip_sidechain and entry.get("isSidechain")):
-            continue
-        model = message.get("model")
-        if model == "<synthetic>":
-            continue
-        message_id = message.get("id") or entry.get("requestId") or entry.get("uuid")
-        if message_id is not None:
-            if message_id in seen:
+        end = offset
+        for line in f:
+            if not line.endswith(b"\n"):
+                break  # still being written
+            end += len(line)
+            if b'"usage"' not in line:
                 continue
-            seen.add(message_id)
-            last_id = message_id
-        counts = [_int(usage.get(k)) for k in ("input_tokens", "output_tokens", "cache_read_input_tokens",
-                                                "cache_creation_input_tokens")]
-        if not any(counts):
-            continue
-        totals = per_model.setdefault(model, [0, 0, 0, 0, 0])
-        for i, value in enumerate(counts):
-            totals[i] += value
-        totals[4] += 1
-        if model and model not in order:
-            order.append(model)
+            try:
+                entry = json.loads(line)
+                message = entry.get("message") or {}
+                usage = message.get("usage")
+                model = message.get("model")
+            except (ValueError, AttributeError):
+                continue
+            if not isinstance(usage, dict) or model == "<synthetic>" or (skip_sidechain and entry.get("isSidechain")):
+                continue
+            message_id = message.get("id") or entry.get("requestId") or entry.get("uuid")
+            if message_id is not None:
+                if message_id in seen:
+                    continue
+                seen.add(message_id)
+                last_id = message_id
+            counts = [_int(usage.get(k)) for k in ("input_tokens", "output_tokens", "cache_read_input_tokens",
+                                                    "cache_creation_input_tokens")]
+            if not any(counts):
+                continue
+            totals = per_model.setdefault(model, [0, 0, 0, 0, 0])
+            for i, value in enumerate(counts):
+                totals[i] += value
+            totals[4] += 1
+            if model and model not in order:
+                order.append(model)
     usages = [Usage(m, t[0], t[1], t[2], t[3], calls=t[4]) for m, t in per_model.items()]
-    return TranscriptRead(usages, offset + end, last_id, order)
+    return TranscriptRead(usages, end, last_id, order)
 
 
 def _int(value: object) -> int:

@@ -179,3 +179,28 @@ def test_install_refuses_to_touch_broken_settings(env):
     result = install(env, "install")
     assert result.exit_code == 2 and "not valid JSON" in result.output
     assert path.read_text() == "{ not json" and not list(path.parent.glob("*.bak"))
+
+
+def test_parallel_subagents_hooking_at_once_lose_nothing(env):
+    """Claude Code runs subagents in parallel: their hook processes write the same file at once."""
+    db = env / "m.db"
+    run_hook(env, payload(env, "session_start"), COMMANDS["python -m monitor.hooks"](db))
+    script = (
+        "import json, subprocess, sys\n"
+        "agent, count, db = sys.argv[1], int(sys.argv[2]), sys.argv[3]\n"
+        "for i in range(count):\n"
+        "    p = {'session_id': 'sess-1', 'hook_event_name': 'PostToolUse', 'agent_id': agent,\n"
+        "         'agent_type': 'worker', 'tool_name': 'Write', 'tool_use_id': f'{agent}-{i}',\n"
+        "         'tool_input': {'file_path': f'/src/{agent}/{i}.py'}, 'tool_response': {'type': 'create'}}\n"
+        "    subprocess.run([sys.executable, '-m', 'monitor.hooks', '--db', db], input=json.dumps(p).encode(),\n"
+        "                   check=True)\n"
+    )
+    environment = {**os.environ, "MONITOR_HOOK_LOG": str(env / "hook.log")}
+    procs = [subprocess.Popen([sys.executable, "-c", script, f"agent-{n}", "10", str(db)], env=environment)
+             for n in range(4)]
+    assert [p.wait(timeout=240) for p in procs] == [0, 0, 0, 0]
+    result = CliRunner().invoke(cli, ["executions", "sess-1", "--json", "--db", str(db)])
+    rows = json.loads(result.output)
+    assert sorted((r["agent_name"], r["task_id"], r["files_created"]) for r in rows) == [
+        ("claude-code", None, 0), *[("worker", f"agent-{n}", 10) for n in range(4)]]
+    assert not (env / "hook.log").exists()

@@ -445,9 +445,17 @@ def hook_command(db_path: str | os.PathLike[str]) -> str:
 
 
 def settings_path(user: bool, project_dir: str | os.PathLike[str] | None = None) -> Path:
+    """~/.claude/settings.json (or $CLAUDE_CONFIG_DIR's), or the project's .claude/settings.json:
+    the project is the nearest folder up from project_dir (default: here) that is the top of a
+    git work tree or has a .claude folder (the home folder's is the user's, not a project's),
+    else project_dir itself."""
     if user:
         return Path(os.environ.get("CLAUDE_CONFIG_DIR") or Path.home() / ".claude") / "settings.json"
-    return Path(project_dir or Path.cwd()) / ".claude" / "settings.json"
+    start = Path(project_dir or Path.cwd()).resolve()
+    home = Path.home().resolve()
+    root = next((d for d in (start, *start.parents)
+                 if (d / ".git").exists() or (d != home and (d / ".claude").is_dir())), start)
+    return root / ".claude" / "settings.json"
 
 
 def is_ours(command: object) -> bool:

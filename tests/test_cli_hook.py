@@ -204,3 +204,18 @@ def test_parallel_subagents_hooking_at_once_lose_nothing(env):
     assert sorted((r["agent_name"], r["task_id"], r["files_created"]) for r in rows) == [
         ("claude-code", None, 0), *[("worker", f"agent-{n}", 10) for n in range(4)]]
     assert not (env / "hook.log").exists()
+
+
+def test_install_from_a_subfolder_writes_the_project_settings(env):
+    (env / ".git").mkdir()
+    (env / "src" / "deep").mkdir(parents=True)
+    assert install(env / "src" / "deep", "install", "--db", str(env / "m.db")).exit_code == 0
+    assert settings_file(env).exists() and not (env / "src" / "deep" / ".claude").exists()
+
+
+def test_install_never_mistakes_the_home_folder_for_the_project(env, monkeypatch):
+    monkeypatch.setenv("HOME", str(env))
+    (env / ".claude").mkdir()
+    (env / "project").mkdir()
+    assert install(env / "project", "install").exit_code == 0
+    assert (env / "project" / ".claude" / "settings.json").exists() and not settings_file(env).exists()

@@ -486,7 +486,7 @@ def hook(ctx: click.Context, db_path: str, prices: str | None) -> None:
 def _settings_options(f: Callable) -> Callable:
     f = click.option("--user", "scope", flag_value="user", help="~/.claude/settings.json (every project).")(f)
     return click.option("--project", "scope", flag_value="project", default=True,
-                        help="./.claude/settings.json (default).")(f)
+                        help="The project's .claude/settings.json (default): its git work tree's top.")(f)
 
 
 @hook.command("install")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -9,10 +10,29 @@ from datetime import datetime, timedelta
 from .db import Database
 from .timeutil import format_timestamp, utcnow
 
-#: Orchestrations per write transaction (with their executions); small enough that a concurrent
-#: writer waits milliseconds, not seconds.
+#: The first batch: orchestrations (with their executions), or executions without one, per write
+#: transaction. Later batches are sized so that each transaction takes about BATCH_SECONDS: long
+#: enough that per-transaction costs (commit, checkpoint, finding the next ids) stay small next to
+#: the deleting, short enough that a concurrent writer waits a fraction of a second, not seconds.
 ORCHESTRATION_BATCH = 200
 EXECUTION_BATCH = 2000
+BATCH_SECONDS = 0.2
+#: A writer blocked by a batch polls for the lock, at last every 100 ms (SQLite's busy handler),
+#: so a few milliseconds between batches are easily missed, batch after batch. After every
+#: PAUSE_EVERY seconds of deleting, cleanup leaves the lock free for PAUSE seconds: every waiting
+#: writer gets in, and none waits much longer than PAUSE_EVERY. The pause starts with a WAL
+#: checkpoint (the only one: checkpointing each batch would copy the same index pages again and
+#: again), so a writer that commits then has nothing left to copy itself.
+PAUSE_EVERY = 0.45
+PAUSE = 0.11
+MAX_ORCHESTRATION_BATCH = 20_000
+MAX_EXECUTION_BATCH = 200_000
+
+
+def next_size(size: int, seconds: float, largest: int) -> int:
+    """The batch size that would have taken BATCH_SECONDS, changed by at most 2x per batch."""
+    wanted = size * BATCH_SECONDS / max(seconds, 1e-3)
+    return max(1, min(largest, round(max(size / 2, min(size * 2, wanted)))))
 
 
 @dataclass
@@ -30,6 +50,29 @@ def cutoff_for(days: float, now: datetime | None = None) -> str:
         return format_timestamp((now or utcnow()) - timedelta(days=days))
     except OverflowError:
         return "0001-01-01T00:00:00.000Z"
+
+
+class Pauser:
+    """Called after each batch: once PAUSE_EVERY seconds have passed since the last pause,
+    checkpoint, then sleep for the rest of PAUSE."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.since = time.perf_counter()
+
+    def __call__(self) -> None:
+        if time.perf_counter() - self.since >= PAUSE_EVERY:
+            began = time.perf_counter()
+            checkpoint(self.db)
+            time.sleep(max(0.0, PAUSE - (time.perf_counter() - began)))
+            self.since = time.perf_counter()
+
+
+def checkpoint(db: Database) -> None:
+    """Copy the batches' pages from the WAL into the file now, from here: otherwise the next
+    writer whose commit crosses the WAL size limit does it, and waits seconds at a million rows.
+    PASSIVE: never waits for readers or writers; what it cannot copy now, a later call will."""
+    db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
 
 def count_old(db: Database, cutoff: str) -> tuple[int, int]:
@@ -62,41 +105,61 @@ def cleanup(
     if dry_run:
         orchestrations, executions = count_old(db, cutoff)
         return CleanupResult(cutoff, orchestrations, executions, dry_run=True)
+    autocheckpoint = db.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+    synchronous = db.execute("PRAGMA synchronous").fetchone()[0]
+    db.execute("PRAGMA wal_autocheckpoint = 0")  # checkpoints come with the pauses instead
+    # No fsync at each batch's commit, only at checkpoints: a power cut may undo the last batches
+    # (never half of one), and the next cleanup deletes those rows again.
+    db.execute("PRAGMA synchronous = NORMAL")
+    try:
+        result = _delete_old(db, cutoff, progress)
+    finally:
+        db.execute(f"PRAGMA synchronous = {int(synchronous)}")
+        db.execute(f"PRAGMA wal_autocheckpoint = {int(autocheckpoint)}")
+    if vacuum:
+        db.execute("VACUUM")
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return CleanupResult(cutoff, *result, dry_run=False, vacuumed=vacuum)
+
+
+def _delete_old(db: Database, cutoff: str, progress: Callable[[int], None] | None) -> tuple[int, int]:
     orchestrations = executions = 0
+    size = ORCHESTRATION_BATCH
+    pause = Pauser(db)
     while True:
+        began = time.perf_counter()
         with db.transaction() as conn:
-            ids = [r[0] for r in conn.execute(
-                "SELECT id FROM orchestrations WHERE started_at < ? ORDER BY started_at LIMIT ?",
-                (cutoff, ORCHESTRATION_BATCH),
-            )]
-            if not ids:
-                break
-            marks = ", ".join("?" * len(ids))
+            # The oldest `size` orchestrations, found once per statement (a subquery, so no limit
+            # on host parameters however large the batch grows).
+            oldest = "SELECT id FROM orchestrations WHERE started_at < ? ORDER BY started_at LIMIT ?"
             # Executions first and explicitly: the count is exact, and a database made by an
             # older tool without ON DELETE CASCADE is cleaned all the same.
-            removed = conn.execute(f"DELETE FROM agent_executions WHERE orchestration_id IN ({marks})",
-                                   ids).rowcount
-            conn.execute(f"DELETE FROM orchestrations WHERE id IN ({marks})", ids)
-        # Copy this batch's pages into the file now, from here: otherwise the next writer whose
-        # commit crosses the WAL size limit does it, and waits seconds at a million rows.
-        db.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        orchestrations += len(ids)
+            removed = conn.execute(f"DELETE FROM agent_executions WHERE orchestration_id IN ({oldest})",
+                                   (cutoff, size)).rowcount
+            batch = conn.execute(f"DELETE FROM orchestrations WHERE id IN ({oldest})", (cutoff, size)).rowcount
+        if not batch:
+            break
+        orchestrations += batch
         executions += removed
         if progress:
-            progress(len(ids) + removed)
+            progress(batch + removed)
+        size = next_size(size, time.perf_counter() - began, MAX_ORCHESTRATION_BATCH)
+        pause()
+    size = EXECUTION_BATCH
     while True:
+        began = time.perf_counter()
         with db.transaction() as conn:
             removed = conn.execute(
                 "DELETE FROM agent_executions WHERE id IN (SELECT id FROM agent_executions"
                 " WHERE orchestration_id IS NULL AND started_at < ? LIMIT ?)",
-                (cutoff, EXECUTION_BATCH),
+                (cutoff, size),
             ).rowcount
         executions += removed
         if progress and removed:
             progress(removed)
-        if removed < EXECUTION_BATCH:
+        if removed < size:
             break
-    if vacuum:
-        db.execute("VACUUM")
-        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    return CleanupResult(cutoff, orchestrations, executions, dry_run=False, vacuumed=vacuum)
+        size = next_size(size, time.perf_counter() - began, MAX_EXECUTION_BATCH)
+        pause()
+    checkpoint(db)
+    return orchestrations, executions

@@ -54,8 +54,8 @@ def output_options(tabular: bool = True) -> Callable:
 
     def decorate(f: Callable) -> Callable:
         for name, help_text in reversed(formats):
-            f = click.option(f"--{name}", "fmt", flag_value=name, default=name == "table",
-                             help=help_text)(f)
+            default = {"default": True} if name == "table" else {}  # only the default switch says so
+            f = click.option(f"--{name}", "fmt", flag_value=name, help=help_text, **default)(f)
         return f
 
     return decorate
@@ -398,7 +398,7 @@ def logs(ctx: click.Context, db_path: str, session: str, agent: str | None, even
         found = list_events(db, EventFilter(session, agent, event_type, since))
         text = render_rows(found, fmt, EVENT_COLUMNS, table_columns=columns,
                            empty="No events recorded for this session.")
-        if text and not (follow and fmt not in ("json", "csv", "nl") and not found):
+        if text and not (follow and fmt == "table" and not found):
             click.echo(text)
         if not follow:
             return
@@ -451,7 +451,7 @@ def cost(db_path: str, since: str | None, by: str, fmt: str) -> None:
 
     with _read(db_path) as db:
         found = cost_report(db, since, by)
-    if fmt not in ("json", "csv", "nl") and found:  # the table gets a total row
+    if fmt == "table" and found:  # the table gets a total row
         found = [*found, total(found, by)]
     click.echo(render_rows(found, fmt, [by, *COST_COLUMNS], empty="No tokens or cost recorded yet."))
 

@@ -50,6 +50,11 @@ def test_every_tabular_command_in_every_format(populated, invoke, args, fmt):
         assert "----" in result.output
 
 
+@pytest.mark.parametrize("args", TABULAR + RECORDS)
+def test_the_table_is_the_default_format(populated, invoke, args):
+    assert invoke(*args).output == invoke(*args, "--table").output
+
+
 @pytest.mark.parametrize("args", RECORDS)
 def test_record_commands_as_json_and_table(populated, invoke, args):
     as_json = invoke(*args, "--json")

@@ -11,11 +11,10 @@ from typing import Any
 import click
 
 from . import __version__, queries, reports
-from .db import DEFAULT_PATH, ENV_VAR, Database, open_db
+from .db import DEFAULT_PATH, ENV_VAR, EXECUTION_STATUSES, ORCHESTRATION_STATUSES, Database, open_db
 from .errors import InvalidInput, MonitorError
 from .output import render_record, render_rows
 from .timeutil import format_timestamp, parse_duration, parse_since
-from .tracker import EXECUTION_STATUSES, ORCHESTRATION_STATUSES, Tracker
 
 
 class BadInput(click.ClickException):
@@ -363,6 +362,7 @@ def run(ctx: click.Context, db_path: str, agent_name: str, session: str | None, 
       monitor run --agent tests --session "ci-$GITHUB_RUN_ID" -- pytest -q
     """
     from .runner import run_command
+    from .tracker import Tracker
 
     tracker = Tracker(db_path)
     try:

@@ -13,6 +13,8 @@ from . import migrations
 from .errors import DatabaseError
 
 DEFAULT_PATH = "monitoring.db"
+ORCHESTRATION_STATUSES = ("running", "completed", "failed", "partial")
+EXECUTION_STATUSES = ("in_progress", "completed", "failed")
 ENV_VAR = "MONITOR_DB"
 #: How long a writer waits for another one before giving up. Each lifecycle event holds
 #: the write lock for well under a millisecond, so this is only reached by a stuck process.

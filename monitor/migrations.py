@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 from .errors import DatabaseError
 
@@ -19,9 +20,8 @@ _CANONICAL_GLOB = (
 
 
 def schema_sql() -> str:
-    from importlib import resources  # imported here: only a new or old database needs it
-
-    return resources.files("monitor").joinpath("schema.sql").read_text(encoding="utf-8")
+    """schema.sql as shipped inside the package (the wheel holds a copy of the top-level file)."""
+    return (Path(__file__).parent / "schema.sql").read_text(encoding="utf-8")
 
 
 def statements(script: str) -> Iterator[str]:

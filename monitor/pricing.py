@@ -10,7 +10,6 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 from .errors import InvalidInput
@@ -91,7 +90,7 @@ def _parse(text: str, source: str) -> tuple[dict[str, Price], str | None]:
 def load_prices(path: str | os.PathLike[str] | None = None) -> PriceTable:
     """The bundled table, with the user's file (path, else $MONITOR_PRICES) laid over it:
     a model in the user's file replaces the bundled price, new models are added."""
-    bundled = resources.files("monitor").joinpath("prices.json").read_text(encoding="utf-8")
+    bundled = (Path(__file__).parent / "prices.json").read_text(encoding="utf-8")
     models, date = _parse(bundled, "the bundled prices.json")
     table = PriceTable(models, date, ["bundled"])
     user = path or os.environ.get(ENV_VAR)

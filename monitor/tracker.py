@@ -9,15 +9,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
-from .db import Database, open_db
+from .db import EXECUTION_STATUSES, ORCHESTRATION_STATUSES, Database, open_db
 from .errors import InvalidInput, MonitorError, NotFound
 from .events import Usage, add_usage, check_type, insert_event, report_failure, resolve_owner
 from .git import head_commit
 from .pricing import PriceTable, load_prices
 from .timeutil import format_timestamp, utcnow
 
-ORCHESTRATION_STATUSES = ("running", "completed", "failed", "partial")
-EXECUTION_STATUSES = ("in_progress", "completed", "failed")
 
 Clock = Callable[[], datetime]
 

@@ -134,3 +134,33 @@ CREATE TABLE IF NOT EXISTS transcript_offsets (
     last_message_id TEXT,
     updated_at      TEXT
 ) WITHOUT ROWID;
+
+-- Per-agent running totals over every execution (migration 3), so that the all-time
+-- `performance` report reads one row per agent instead of every execution. Kept current by
+-- triggers on agent_executions that migration 3 generates (monitor/migrations.py: the column
+-- list there and this table must agree); <col>_rows counts the executions where <col> is known,
+-- so a total of nothing known stays NULL, as SQL's sum() would say.
+CREATE TABLE IF NOT EXISTS agent_totals (
+    agent_name              TEXT    PRIMARY KEY,
+    executions              INTEGER NOT NULL DEFAULT 0,
+    completed               INTEGER NOT NULL DEFAULT 0,
+    failed                  INTEGER NOT NULL DEFAULT 0,
+    in_progress             INTEGER NOT NULL DEFAULT 0,
+    timed                   INTEGER NOT NULL DEFAULT 0,
+    duration_ms             INTEGER NOT NULL DEFAULT 0,
+    retries                 INTEGER NOT NULL DEFAULT 0,
+    self_healed             INTEGER NOT NULL DEFAULT 0,
+    files_created           INTEGER NOT NULL DEFAULT 0,
+    files_modified          INTEGER NOT NULL DEFAULT 0,
+    input_tokens            INTEGER NOT NULL DEFAULT 0,
+    input_tokens_rows       INTEGER NOT NULL DEFAULT 0,
+    output_tokens           INTEGER NOT NULL DEFAULT 0,
+    output_tokens_rows      INTEGER NOT NULL DEFAULT 0,
+    cache_read_tokens       INTEGER NOT NULL DEFAULT 0,
+    cache_read_tokens_rows  INTEGER NOT NULL DEFAULT 0,
+    cache_write_tokens      INTEGER NOT NULL DEFAULT 0,
+    cache_write_tokens_rows INTEGER NOT NULL DEFAULT 0,
+    cost_usd                REAL    NOT NULL DEFAULT 0,
+    cost_usd_rows           INTEGER NOT NULL DEFAULT 0,
+    unpriced                INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;

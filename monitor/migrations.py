@@ -157,7 +157,69 @@ def _m002_events(conn: sqlite3.Connection) -> None:
         )
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_adopt_schema, _m002_events]
+# What one execution row R adds to its agent's agent_totals row, column by column.
+AGENT_TOTALS: dict[str, str] = {
+    "executions": "1",
+    "completed": "R.status = 'completed'",
+    "failed": "R.status = 'failed'",
+    "in_progress": "R.status = 'in_progress'",
+    "timed": "R.duration_ms IS NOT NULL",
+    "duration_ms": "coalesce(R.duration_ms, 0)",
+    "retries": "coalesce(R.retry_count, 0)",
+    "self_healed": "coalesce(R.self_healed, 0)",
+    "files_created": "coalesce(R.files_created, 0)",
+    "files_modified": "coalesce(R.files_modified, 0)",
+    **{f"{c}{suffix}": (f"R.{c} IS NOT NULL" if suffix else f"coalesce(R.{c}, 0)")
+       for c in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cost_usd")
+       for suffix in ("", "_rows")},
+    "unpriced": "R.cost_usd IS NULL AND coalesce(R.input_tokens, R.output_tokens, R.cache_read_tokens,"
+                " R.cache_write_tokens) IS NOT NULL",
+}
+# The columns whose change moves a total (an UPDATE of anything else fires nothing).
+_TOTALS_SOURCES = ("agent_name, status, duration_ms, retry_count, self_healed, files_created, files_modified,"
+                   " input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd")
+
+
+def _totals_step(row: str, sign: str) -> str:
+    """Statements that add (sign '+') or take away ('-') execution `row` (NEW or OLD) from its agent."""
+    sets = ", ".join(f"{c} = {c} {sign} ({e.replace('R.', row + '.')})" for c, e in AGENT_TOTALS.items())
+    add = f"INSERT OR IGNORE INTO agent_totals (agent_name) VALUES ({row}.agent_name);\n" if sign == "+" else ""
+    tidy = (f"\nDELETE FROM agent_totals WHERE agent_name = {row}.agent_name AND executions = 0;"
+            if sign == "-" else "")
+    return f"{add}UPDATE agent_totals SET {sets} WHERE agent_name = {row}.agent_name;{tidy}"
+
+
+def agent_totals_triggers() -> list[str]:
+    return [
+        "CREATE TRIGGER IF NOT EXISTS agent_totals_insert AFTER INSERT ON agent_executions BEGIN\n"
+        f"{_totals_step('NEW', '+')}\nEND",
+        "CREATE TRIGGER IF NOT EXISTS agent_totals_delete AFTER DELETE ON agent_executions BEGIN\n"
+        f"{_totals_step('OLD', '-')}\nEND",
+        f"CREATE TRIGGER IF NOT EXISTS agent_totals_update AFTER UPDATE OF {_TOTALS_SOURCES}"
+        f" ON agent_executions BEGIN\n{_totals_step('OLD', '-')}\n{_totals_step('NEW', '+')}\nEND",
+    ]
+
+
+def rebuild_agent_totals(conn: sqlite3.Connection) -> None:
+    """Recount agent_totals from agent_executions (after a bulk load that bypassed the triggers)."""
+    columns = ", ".join(AGENT_TOTALS)
+    sums = ", ".join(f"sum({e})" for e in AGENT_TOTALS.values())
+    conn.execute("DELETE FROM agent_totals")
+    conn.execute(f"INSERT INTO agent_totals (agent_name, {columns})"
+                 f" SELECT R.agent_name, {sums} FROM agent_executions AS R GROUP BY R.agent_name")
+
+
+def _m003_agent_totals(conn: sqlite3.Connection) -> None:
+    """Per-agent running totals for the all-time performance report, counted from what is stored."""
+    for statement in statements(schema_sql()):
+        if "agent_totals" in statement.split("(")[0]:
+            conn.execute(statement)
+    for trigger in agent_totals_triggers():
+        conn.execute(trigger)
+    rebuild_agent_totals(conn)
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_adopt_schema, _m002_events, _m003_agent_totals]
 LATEST = len(MIGRATIONS)
 
 

@@ -69,16 +69,20 @@ def _finish_stats(stats: dict, percentiles: dict[int, int | None]) -> dict:
 
 
 def _percentiles(db: Database, where: str, params: tuple, count: int) -> dict[int, int | None]:
-    """Nearest-rank p50 and p95 of duration_ms; each is one indexed ORDER BY ... OFFSET."""
+    """Nearest-rank p50 and p95 of duration_ms, `count` being how many durations `where` has.
+
+    Each is one ORDER BY ... OFFSET, walking the index from whichever end is nearer (p95 from the top).
+    """
     result: dict[int, int | None] = {}
     for p in (50, 95):
         if not count:
             result[p] = None
             continue
-        offset = max(0, math.ceil(p / 100 * count) - 1)
+        rank = max(1, math.ceil(p / 100 * count))  # 1-based, ascending
+        order, offset = ("", rank - 1) if rank - 1 <= count - rank else (" DESC", count - rank)
         row = db.execute(
             f"SELECT duration_ms FROM agent_executions WHERE {where} AND duration_ms IS NOT NULL"
-            f" ORDER BY duration_ms LIMIT 1 OFFSET {offset}",
+            f" ORDER BY duration_ms{order} LIMIT 1 OFFSET {offset}",
             params,
         ).fetchone()
         result[p] = row[0] if row else None
@@ -128,19 +132,43 @@ def agent_report(db: Database, agent_name: str, since: str | None = None, recent
     return {"agent_name": agent_name, "since": since, **stats, "recent_executions": recent_rows}
 
 
+#: The same statistics as _EXECUTION_STATS, read from the agent_totals row `t` of each agent
+#: (kept by triggers: see migrations.AGENT_TOTALS); min and max come from the agent's index.
+_TOTALS_STATS = """
+    executions, completed, failed, in_progress, timed,
+    CASE WHEN timed THEN 1.0 * duration_ms / timed END AS avg_duration_ms,
+    (SELECT min(duration_ms) FROM agent_executions e WHERE e.agent_name = t.agent_name) AS min_duration_ms,
+    (SELECT max(duration_ms) FROM agent_executions e WHERE e.agent_name = t.agent_name) AS max_duration_ms,
+    retries, self_healed, files_created, files_modified,
+    CASE WHEN input_tokens_rows THEN input_tokens END AS input_tokens,
+    CASE WHEN output_tokens_rows THEN output_tokens END AS output_tokens,
+    CASE WHEN cache_read_tokens_rows THEN cache_read_tokens END AS cache_read_tokens,
+    CASE WHEN cache_write_tokens_rows THEN cache_write_tokens END AS cache_write_tokens,
+    CASE WHEN cost_usd_rows THEN cost_usd END AS cost_usd,
+    unpriced
+"""
+
+
 def performance(db: Database, since: str | None = None) -> list[dict]:
-    """`performance`: per-agent statistics, including p50/p95 duration, busiest agent first."""
+    """`performance`: per-agent statistics, including p50/p95 duration, busiest agent first.
+
+    All time, the counts and sums come from the agent_totals roll-up (one row per agent); with
+    since, from the executions in that window (a range search on started_at).
+    """
     where, params = ("started_at >= ?", (since,)) if since else ("1", ())
     with db.snapshot():
-        per_agent = rows(
-            db,
-            # GROUP BY +agent_name: without it SQLite walks the whole agent index and fetches every
-            # row out of order, even with --since (10x slower at 1M rows); with it, --since is a range
-            # search on started_at and the all-time report one sequential pass.
-            f"SELECT agent_name, {_EXECUTION_STATS} FROM agent_executions WHERE {where}"
-            " GROUP BY +agent_name ORDER BY executions DESC, agent_name",
-            params,
-        )
+        if since is None:
+            per_agent = rows(db, f"SELECT agent_name, {_TOTALS_STATS} FROM agent_totals t"
+                                 " WHERE executions > 0 ORDER BY executions DESC, agent_name")
+        else:
+            per_agent = rows(
+                db,
+                # GROUP BY +agent_name: without it SQLite walks the whole agent index and fetches
+                # every row out of order instead of searching the started_at range.
+                f"SELECT agent_name, {_EXECUTION_STATS} FROM agent_executions WHERE {where}"
+                " GROUP BY +agent_name ORDER BY executions DESC, agent_name",
+                params,
+            )
         result = []
         for stats in per_agent:
             agent_where = "agent_name = ?" + (" AND started_at >= ?" if since else "")

@@ -1,0 +1,91 @@
+"""The agent_totals roll-up behind the all-time `performance` report always equals a full count."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+
+import pytest
+
+from monitor import Tracker, open_db
+from monitor.migrations import AGENT_TOTALS, agent_totals_triggers, rebuild_agent_totals
+from monitor.reports import performance
+from monitor.retention import cleanup
+
+BEGINNING = "0001-01-01T00:00:00.000Z"  # a --since that includes everything: the counting path
+
+
+def assert_totals_match_a_full_count(db):
+    from_totals = performance(db)
+    counted = performance(db, since=BEGINNING)
+    assert [r["agent_name"] for r in from_totals] == [r["agent_name"] for r in counted]
+    for a, b in zip(from_totals, counted):
+        assert a.pop("cost_usd") == pytest.approx(b.pop("cost_usd")), a["agent_name"]
+        assert a == b
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_totals_follow_inserts_completions_updates_and_deletes(tracker, clock, seed):
+    rng = random.Random(seed)
+    agents = ["planner", "coder", "tester", "reviewer"]
+    started: list[str] = []
+    for i in range(120):
+        clock.advance(minutes=rng.randint(1, 600))
+        session = f"s{i // 6}"
+        tracker.start_orchestration(session)
+        name = f"e{i}"
+        tracker.start_agent_execution(name, rng.choice(agents), session if rng.random() < 0.8 else None)
+        started.append(name)
+        clock.advance(seconds=rng.randint(0, 300))
+        if rng.random() < 0.85:
+            priced = rng.random() < 0.6
+            tokens = rng.random() < 0.8
+            tracker.complete_agent_execution(
+                name, rng.choice(["completed", "completed", "failed"]), retry_count=rng.randint(0, 2),
+                self_healed=rng.random() < 0.2, files_created=rng.randint(0, 3),
+                input_tokens=rng.randint(0, 5000) if tokens else None,
+                output_tokens=rng.randint(0, 900) if tokens else None,
+                cost_usd=rng.random() if priced else None)
+    with tracker.db.transaction() as conn:  # a foreign writer renames an agent and edits a row
+        conn.execute("UPDATE agent_executions SET agent_name = 'renamed' WHERE id % 7 = 0")
+        conn.execute("UPDATE agent_executions SET duration_ms = NULL, cost_usd = 1.5 WHERE id % 11 = 0")
+    assert_totals_match_a_full_count(tracker.db)
+    with tracker.db.transaction() as conn:  # cascades delete executions too
+        conn.execute("DELETE FROM orchestrations WHERE id % 3 = 0")
+    assert_totals_match_a_full_count(tracker.db)
+    cleanup(tracker.db, 30, now=clock.now)
+    assert_totals_match_a_full_count(tracker.db)
+    cleanup(tracker.db, 0, now=clock.now)
+    assert tracker.db.execute("SELECT count(*) FROM agent_totals").fetchone()[0] == 0
+    assert performance(tracker.db) == []
+
+
+def test_migration_counts_totals_for_rows_recorded_before_it(db_path, tracker):
+    for i, agent in enumerate(["a", "b", "a"]):
+        tracker.start_agent_execution(f"e{i}", agent)
+        tracker.complete_agent_execution(f"e{i}", "completed", input_tokens=10 * i)
+    tracker.close()
+    conn = sqlite3.connect(db_path)  # back to schema version 2: no roll-up, no triggers
+    for name in ("agent_totals_insert", "agent_totals_delete", "agent_totals_update"):
+        conn.execute(f"DROP TRIGGER {name}")
+    conn.execute("DROP TABLE agent_totals")
+    conn.execute("PRAGMA user_version = 2")
+    conn.commit()
+    conn.close()
+    with open_db(db_path) as db:
+        assert dict(db.execute("SELECT agent_name, executions FROM agent_totals")) == {"a": 2, "b": 1}
+        assert_totals_match_a_full_count(db)
+
+
+def test_rebuild_repairs_totals_after_a_load_that_bypassed_the_triggers(tracker):
+    tracker.start_agent_execution("e1", "coder")
+    with tracker.db.transaction() as conn:
+        conn.execute("DELETE FROM agent_totals")
+        rebuild_agent_totals(conn)
+    assert_totals_match_a_full_count(tracker.db)
+
+
+def test_the_table_and_the_trigger_column_list_agree(tracker):
+    columns = [r[1] for r in tracker.db.execute("PRAGMA table_info(agent_totals)")]
+    assert columns == ["agent_name", *AGENT_TOTALS]
+    assert len(agent_totals_triggers()) == 3

@@ -23,11 +23,13 @@ rows are made inside SQLite, with no per-row Python work:
 
 Pseudo-random numbers come from hashes of the row number and --seed, not from random(), so the
 same --seed and --executions give the same rows (timestamps follow now). The secondary indexes
-and the triggers of both tables are dropped before the load and recreated afterwards from their
-own stored SQL (the timestamp normalisers have nothing to do: every timestamp is made in the
-stored format); errors_fts is filled the way migration 2 fills it, with every error message and
-only those, which is what its triggers would have done row by row. --check runs SQLite's
-integrity checks (the database's, the foreign keys', and the FTS indexes') after the load.
+and the triggers listed in REPLAYED_TRIGGERS are dropped before the load and recreated afterwards
+from their own stored SQL (the timestamp normalisers have nothing to do: every timestamp is made
+in the stored format); errors_fts is filled the way migration 2 fills it, with every error message
+and only those, and agent_totals (migration 3) is recounted by migrations.rebuild_agent_totals:
+what their triggers would have done row by row. Any other trigger stays in place. --check runs
+SQLite's integrity checks (the database's, the foreign keys', the FTS indexes') and recounts
+agent_totals after the load.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from monitor import open_db  # noqa: E402
+from monitor import migrations, open_db  # noqa: E402
 
 AGENTS = [
     "planner", "architect", "backend", "frontend", "database", "api-designer", "tests", "e2e-tests",
@@ -72,6 +74,10 @@ STANDALONE_RATE = 0.02
 STALE_EXECUTIONS_PER_MILLION = 40
 RUNNING_WINDOW_MS = 10 * 60 * 1000  # executions that started in the last 10 minutes may still run
 PROFILE_BITS = 14
+# Triggers dropped for the load, and what stands in for them: the timestamp normalisers have
+# nothing to do (every timestamp is made in the stored format), errors_fts is filled in one
+# statement, agent_totals is recounted by migrations.rebuild_agent_totals.
+REPLAYED_TRIGGERS = ("orchestrations_normalize_", "agent_executions_normalize_", "errors_fts_", "agent_totals_")
 P = 2_147_483_647  # 2**31 - 1: hashes are below it, so products of two stay inside 64 bits
 
 
@@ -137,9 +143,11 @@ def generate(path: str | Path, executions: int, *, days: float = 90, now: dateti
     indexes = conn.execute(
         "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
         " AND tbl_name IN ('orchestrations', 'agent_executions')").fetchall()
-    triggers = conn.execute(
+    # Only the triggers whose effect is replayed in bulk below are dropped; any other stays and
+    # fires row by row, so a trigger added by a later migration is never silently skipped.
+    triggers = [(name, sql) for name, sql in conn.execute(
         "SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"
-        " AND tbl_name IN ('orchestrations', 'agent_executions')").fetchall()
+        " AND tbl_name IN ('orchestrations', 'agent_executions')") if name.startswith(REPLAYED_TRIGGERS)]
     conn.execute("BEGIN")
     for name, _ in indexes:
         conn.execute(f"DROP INDEX {name}")
@@ -268,6 +276,8 @@ def generate(path: str | Path, executions: int, *, days: float = 90, now: dateti
         # error message, and only those.
         conn.execute("INSERT INTO errors_fts (rowid, error_message) SELECT id, error_message"
                      " FROM main.agent_executions WHERE error_message IS NOT NULL")
+    if any(name.startswith("agent_totals_") for name, _ in triggers):
+        migrations.rebuild_agent_totals(conn)  # the per-agent roll-up of migration 3, counted once
     loaded = time.perf_counter()
     for _, sql in indexes + triggers:
         conn.execute(sql)
@@ -292,6 +302,16 @@ def check(path: str | Path) -> list[str]:
     try:
         problems = [r[0] for r in conn.execute("PRAGMA integrity_check") if r[0] != "ok"]
         problems += [f"foreign key: {r}" for r in conn.execute("PRAGMA foreign_key_check")]
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'agent_totals'").fetchone():
+            # Rounded: the running sum of cost_usd and a fresh one differ in the last bits.
+            columns = ", ".join(f"round({c}, 4)" for c in migrations.AGENT_TOTALS)
+            recount = ", ".join(f"round(sum({e}), 4)" for e in migrations.AGENT_TOTALS.values())
+            differ = conn.execute(
+                f"SELECT count(*) FROM (SELECT agent_name, {columns} FROM agent_totals"
+                f" EXCEPT SELECT R.agent_name, {recount} FROM agent_executions R GROUP BY R.agent_name)"
+            ).fetchone()[0]
+            if differ:
+                problems.append(f"agent_totals: {differ} agents differ from a recount")
         for fts in ("errors_fts", "events_fts"):
             try:
                 conn.execute(f"INSERT INTO {fts} ({fts}) VALUES ('integrity-check')")

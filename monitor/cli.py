@@ -12,7 +12,7 @@ import click
 
 from . import __version__, queries, reports
 from .db import DEFAULT_PATH, ENV_VAR, EXECUTION_STATUSES, ORCHESTRATION_STATUSES, Database, open_db
-from .errors import InvalidInput, MonitorError
+from .errors import DatabaseError, InvalidInput, MonitorError
 from .output import render_record, render_rows
 from .timeutil import format_timestamp, parse_duration, parse_since
 
@@ -85,6 +85,11 @@ def limit_option(default: int) -> Callable:
 
 def status_option(choices: tuple[str, ...]) -> Callable:
     return click.option("--status", type=click.Choice(choices), help="Only rows with this status.")
+
+
+#: `cleanup -1` reaches the argument's range check ("-1 is not in the range x>=0") instead of
+#: being taken for an unknown option.
+_NUMBERS_MAY_BE_NEGATIVE = {"ignore_unknown_options": True}
 
 
 def _read(db_path: str) -> Database:
@@ -188,7 +193,7 @@ def executions(db_path: str, session: str | None, since: str | None, status: str
     ))
 
 
-@cli.command()
+@cli.command(context_settings=_NUMBERS_MAY_BE_NEGATIVE)
 @db_option
 @click.argument("hours", type=click.IntRange(min=1, max=876_000), default=24)
 @click.option("--stale-after", default="1h", show_default=True, metavar="AGE",
@@ -241,7 +246,7 @@ def performance(db_path: str, since: str | None, fmt: str) -> None:
     ))
 
 
-@cli.command()
+@cli.command(context_settings=_NUMBERS_MAY_BE_NEGATIVE)
 @db_option
 @click.argument("limit", type=click.IntRange(min=1), default=50)
 @click.option("--executions", "by_execution", is_flag=True,
@@ -259,6 +264,9 @@ def failures(db_path: str, limit: int, by_execution: bool, since: str | None, st
       monitor failures 20 --since 7d
       monitor failures --executions --agent tests
     """
+    if by_execution and status:
+        raise click.BadParameter("failed executions have no other status; --status filters orchestrations",
+                                 param_hint="'--status'")
     with _read(db_path) as db:
         found = reports.failures(db, limit, queries.Filters(since, status, agent), executions=by_execution)
     if by_execution:
@@ -310,7 +318,7 @@ def export(db_path: str, session: str | None, since: str | None, output: str | N
             stdout.detach()
 
 
-@cli.command()
+@cli.command(context_settings=_NUMBERS_MAY_BE_NEGATIVE)
 @db_option
 @click.argument("days", type=click.IntRange(min=0))
 @click.option("--dry-run", is_flag=True, help="Only count what would be deleted.")
@@ -325,12 +333,12 @@ def cleanup(db_path: str, days: int, dry_run: bool, vacuum: bool, as_json: bool)
     Example (weekly cron):
       monitor cleanup 30 --vacuum
     """
-    from .retention import cleanup as run_cleanup, count_old
+    from .retention import cleanup as run_cleanup, count_old, cutoff_for
 
     with _read(db_path) as db:
         total = 0
         if not dry_run and not as_json and sys.stderr.isatty():
-            total = sum(count_old(db, format_timestamp(parse_since(f"{days}d"))))
+            total = sum(count_old(db, cutoff_for(days)))
         if total > 20_000:
             with click.progressbar(length=total, label="Deleting", file=sys.stderr) as bar:
                 result = run_cleanup(db, days, vacuum=vacuum, progress=bar.update)
@@ -361,13 +369,20 @@ def run(ctx: click.Context, db_path: str, agent_name: str, session: str | None, 
     Example:
       monitor run --agent tests --session "ci-$GITHUB_RUN_ID" -- pytest -q
     """
-    from .runner import run_command
+    from .runner import RecordingFailed, run_command, run_unrecorded
     from .tracker import Tracker
 
-    tracker = Tracker(db_path)
+    try:
+        tracker = Tracker(db_path)
+    except DatabaseError as exc:  # a broken database must not stop the work itself (a CI step)
+        click.echo(f"monitor: running without recording: {exc}", err=True)
+        ctx.exit(run_unrecorded(command))
     try:
         code = run_command(tracker, command, agent_name, session=session, task_id=task_id,
                            agent_session_id=agent_session_id)
+    except RecordingFailed as exc:
+        click.echo(f"monitor: {exc}", err=True)
+        code = exc.exit_code
     finally:
         tracker.close()
     ctx.exit(code)

@@ -10,6 +10,7 @@ from typing import TextIO
 
 from . import __version__
 from .db import Database
+from .errors import MonitorError
 from .queries import get_orchestration, iter_export
 from .timeutil import format_timestamp, utcnow
 
@@ -57,7 +58,11 @@ def export_to_file(db: Database, path: str | os.PathLike[str], session_id: str |
                    since: str | None = None) -> dict[str, int]:
     """Write the export to path atomically: readers see the old file or the whole new one."""
     target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise MonitorError(f"cannot write {target}: {exc.strerror or exc}"
+                           + ("" if target.parent.is_dir() else f" (no directory {target.parent})")) from None
     umask = os.umask(0)
     os.umask(umask)
     try:

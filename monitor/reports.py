@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from .db import Database
 from .errors import NotFound
 from .queries import EXECUTION_SELECT, Filters, execution_dict, get_orchestration, rows
-from .timeutil import format_duration, format_timestamp, parse_timestamp, utcnow
+from .timeutil import before, format_duration, format_timestamp, parse_timestamp, utcnow
 
 #: One pass over a set of executions; every report that summarises executions uses it.
 _EXECUTION_STATS = """
@@ -240,8 +240,8 @@ def health(
     healthy otherwise (including no activity at all).
     """
     now = now or utcnow()
-    since = format_timestamp(now - timedelta(hours=hours))
-    stale_before = format_timestamp(now - stale_after)
+    since = format_timestamp(before(now, timedelta(hours=hours)))
+    stale_before = format_timestamp(before(now, stale_after))
     with db.snapshot():
         orchestrations = rows(
             db,

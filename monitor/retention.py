@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from .db import Database
-from .timeutil import format_timestamp, utcnow
+from .timeutil import EARLIEST, before, format_timestamp, utcnow
 
 #: The first batch: orchestrations (with their executions), or executions without one, per write
 #: transaction. Later batches are sized so that each transaction takes about BATCH_SECONDS: long
@@ -47,9 +47,9 @@ class CleanupResult:
 def cutoff_for(days: float, now: datetime | None = None) -> str:
     """The stored-format moment `days` before now; before year 1 (cleanup 1000000) means nothing is older."""
     try:
-        return format_timestamp((now or utcnow()) - timedelta(days=days))
-    except OverflowError:
-        return "0001-01-01T00:00:00.000Z"
+        return format_timestamp(before(now or utcnow(), timedelta(days=days)))
+    except OverflowError:  # timedelta itself: more days than it holds
+        return format_timestamp(EARLIEST)
 
 
 class Pauser:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -11,6 +12,7 @@ import uuid
 from collections.abc import Sequence
 from typing import BinaryIO
 
+from .errors import DatabaseError, InvalidInput, MonitorError
 from .tracker import Tracker
 
 ERROR_TAIL_LINES = 20
@@ -41,6 +43,31 @@ class _StderrTee(threading.Thread):
         return "\n".join(text.splitlines()[-ERROR_TAIL_LINES:])[-ERROR_TAIL_BYTES:]
 
 
+class RecordingFailed(MonitorError):
+    """The command ran, but recording its end failed; exit_code is the command's own."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def run_unrecorded(argv: Sequence[str]) -> int:
+    """Run argv with nothing recorded (when the database cannot be opened); its exit code."""
+    try:
+        child = subprocess.Popen(list(argv))
+    except FileNotFoundError:
+        print(f"monitor: command not found: {argv[0]}", file=sys.stderr)
+        return 127
+    except (OSError, ValueError) as exc:
+        print(f"monitor: cannot run {argv[0]!r}: {exc}", file=sys.stderr)
+        return 126
+    try:
+        return exit_code_of(child.wait())
+    except KeyboardInterrupt:
+        _stop(child)
+        return 130
+
+
 def exit_code_of(returncode: int) -> int:
     """A child killed by signal N exits like a shell reports it: 128 + N."""
     return returncode if returncode >= 0 else 128 - returncode
@@ -62,15 +89,26 @@ def run_command(
     orchestration (started if new), whose status then follows its executions.
     Ctrl-C or SIGTERM: the child is stopped, the execution recorded failed, 130/143 returned.
     """
-    if session is not None:
-        tracker.start_orchestration(session)
+    if agent_session_id is not None and tracker.db.execute(
+            "SELECT 1 FROM agent_executions WHERE agent_session_id = ?", (agent_session_id,)).fetchone():
+        raise InvalidInput(f"execution id {agent_session_id!r} is already recorded: "
+                           "choose another --id, or leave it out to get a new one")
     agent_session_id = agent_session_id or f"{agent_name}-{uuid.uuid4().hex[:12]}"
-    tracker.start_agent_execution(agent_session_id, agent_name, session, task_id)
+    try:
+        if session is not None:
+            tracker.start_orchestration(session)
+        tracker.start_agent_execution(agent_session_id, agent_name, session, task_id)
+    except (DatabaseError, sqlite3.Error) as exc:  # e.g. read-only: the work itself must still run
+        code = run_unrecorded(argv)
+        raise RecordingFailed(f"the command ran without being recorded: {exc}", code) from None
 
     def finish(status: str, code: int, message: str | None) -> int:
-        tracker.complete_agent_execution(agent_session_id, status, message, exit_code=code)
-        if session is not None:
-            tracker.sync_orchestration(session)
+        try:
+            tracker.complete_agent_execution(agent_session_id, status, message, exit_code=code)
+            if session is not None:
+                tracker.sync_orchestration(session)
+        except (MonitorError, sqlite3.Error) as exc:
+            raise RecordingFailed(f"the command ran, but its end was not recorded: {exc}", code) from None
         return code
 
     try:

@@ -23,11 +23,28 @@ def format_timestamp(moment: datetime) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     moment = moment.astimezone(timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    m = moment  # formatted by hand: strftime's %Y does not pad years before 1000 on every platform
+    return (f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}"
+            f".{m.microsecond // 1000:03d}Z")
 
 
-def parse_timestamp(text: str) -> datetime:
-    """Read a stored timestamp back, in our format or SQLite's 'YYYY-MM-DD HH:MM:SS'."""
+#: The earliest moment a timestamp can hold: what "longer ago than anything" clamps to.
+EARLIEST = datetime.min.replace(tzinfo=timezone.utc)
+
+
+def before(moment: datetime, delta: timedelta) -> datetime:
+    """moment - delta, or EARLIEST when that is before year 1 (cleanup 1000000, --since 999999d)."""
+    try:
+        return moment - delta
+    except OverflowError:
+        return EARLIEST
+
+
+def parse_timestamp(text: str | float) -> datetime:
+    """Read a stored timestamp back: our format, SQLite's 'YYYY-MM-DD HH:MM:SS', or a number of
+    seconds (or, above 1e11, milliseconds) since 1970 that another program stored."""
+    if isinstance(text, (int, float)):
+        return datetime.fromtimestamp(text / 1000 if abs(text) > 1e11 else text, timezone.utc)
     moment = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
@@ -59,18 +76,18 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
     """A point in time from '24h' / '7d' (ago) or a date or date-time ('2026-11-01', UTC if no zone)."""
     now = now or utcnow()
     if _RELATIVE.match(text):
-        return now - parse_duration(text)
+        return before(now, parse_duration(text))
     from dateutil import parser  # imported here: only absolute dates need it
 
     try:
         moment = parser.isoparse(text.strip())
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        return moment.astimezone(timezone.utc)
     except (ValueError, OverflowError):
         raise InvalidInput(
             f"{text!r} is not a date or an age: use e.g. 2026-11-01, '2026-11-01 14:00', 24h or 7d"
         ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
 
 
 def format_duration(ms: float | None) -> str:

@@ -302,7 +302,7 @@ class Tracker:
                 cost_usd = self._cost(conn, agent_session_id, model, *tokens)
             row = conn.execute(
                 "UPDATE agent_executions SET status = :status, completed_at = :now,"
-                f" duration_ms = {_DURATION_SQL}, error_message = :error_message,"
+                f" duration_ms = {_DURATION_SQL}, error_message = coalesce(:error_message, error_message),"
                 " files_created = coalesce(:files_created, files_created),"
                 " files_modified = coalesce(:files_modified, files_modified),"
                 " retry_count = coalesce(:retry_count, retry_count),"
@@ -311,7 +311,7 @@ class Tracker:
                 " output_tokens = coalesce(:output_tokens, output_tokens),"
                 " cache_read_tokens = coalesce(:cache_read_tokens, cache_read_tokens),"
                 " cache_write_tokens = coalesce(:cache_write_tokens, cache_write_tokens),"
-                " cost_usd = coalesce(:cost_usd, cost_usd), exit_code = :exit_code,"
+                " cost_usd = coalesce(:cost_usd, cost_usd), exit_code = coalesce(:exit_code, exit_code),"
                 " summary_report_path = coalesce(:summary_report_path, summary_report_path),"
                 " session_log_path = coalesce(:session_log_path, session_log_path)"
                 " WHERE agent_session_id = :agent_session_id RETURNING id",

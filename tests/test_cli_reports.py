@@ -220,3 +220,29 @@ def test_version():
     from monitor import __version__
 
     assert CliRunner().invoke(cli, ["--version"]).output.strip() == f"monitor, version {__version__}"
+
+
+@pytest.mark.parametrize("args", [
+    ["list", "--since", "999999d"], ["list", "--since", "0001-01-01T00:00:00+14:00"],
+    ["health", "24", "--stale-after", "999999d"], ["cleanup", "1000000", "--dry-run"],
+    ["executions", "--since", "100000w"],
+])
+def test_times_beyond_the_calendar_are_handled_without_a_traceback(populated, invoke, args):
+    result = invoke(*args)
+    assert result.exit_code in (0, 1, 2), result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+
+
+def test_export_to_a_missing_directory_is_a_one_line_error(populated, invoke, tmp_path):
+    result = invoke("export", "-o", str(tmp_path / "nowhere" / "x.json"))
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: cannot write") and result.output.count("\n") == 1
+
+
+def test_negative_numbers_get_the_range_message(populated, invoke):
+    result = invoke("cleanup", "-1")
+    assert result.exit_code == 2 and "-1 is not in the range x>=0" in result.output
+
+
+def test_status_with_failed_executions_is_refused(populated, invoke):
+    assert invoke("failures", "--executions", "--status", "partial").exit_code == 2

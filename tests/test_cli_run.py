@@ -130,3 +130,24 @@ def test_a_command_that_cannot_be_started_is_recorded_not_raised(db_path):
         assert run_command(t, ["bad\x00name"], "x") == 126
         assert run_command(t, [str(db_path.parent)], "x") == 126  # a directory: permission denied
     assert [e["status"] for e in executions(db_path)] == ["failed", "failed"]
+
+
+def test_reusing_an_execution_id_is_refused_before_running(db_path, tmp_path):
+    marker = tmp_path / "ran"
+    assert monitor(db_path, "run", "--agent", "a", "--session", "S1", "--id", "dup", "--", "true").returncode == 0
+    result = monitor(db_path, "run", "--agent", "a", "--session", "S2", "--id", "dup", "--",
+                     sys.executable, "-c", f"open({str(marker)!r}, 'w')")
+    assert result.returncode == 2 and "already recorded" in result.stderr
+    assert not marker.exists()
+    [row] = executions(db_path)
+    assert (row["session_id"], row["status"]) == ("S1", "completed")
+
+
+def test_a_database_that_cannot_be_opened_does_not_stop_the_command(tmp_path):
+    junk = tmp_path / "junk.db"
+    junk.write_text("not a database\n" * 20)
+    result = monitor(junk, "run", "--agent", "a", "--", sys.executable, "-c", "print('work done'); raise SystemExit(4)")
+    assert result.returncode == 4
+    assert result.stdout == "work done\n"
+    assert "running without recording" in result.stderr and "Traceback" not in result.stderr
+    assert junk.read_text() == "not a database\n" * 20

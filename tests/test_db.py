@@ -195,3 +195,24 @@ def test_path_comes_from_argument_then_environment_then_default(tmp_path, monkey
     assert resolve_path(None) == tmp_path / "env.db"
     monkeypatch.delenv("MONITOR_DB")
     assert str(resolve_path(None)) == "monitoring.db"
+
+
+def test_a_file_without_write_permission_is_opened_read_only(db_path, monkeypatch):
+    """What a 0444 file does for a user who is not root, simulated so it runs as root too."""
+    from click.testing import CliRunner
+
+    from monitor.cli import cli
+
+    with Tracker(db_path) as t:
+        t.start_orchestration("s1")
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: False if mode == os.W_OK else real_access(p, mode))
+    with open_db(db_path, create=False) as db:
+        assert db.readonly
+        assert get_orchestration(db, "s1")["status"] == "running"
+    listed = CliRunner().invoke(cli, ["list", "--json", "--db", str(db_path)])
+    assert listed.exit_code == 0 and '"s1"' in listed.output
+    cleaned = CliRunner().invoke(cli, ["cleanup", "0", "--db", str(db_path)])
+    assert cleaned.exit_code == 1 and "read-only" in cleaned.output
+    with pytest.raises(DatabaseError, match="read-only"):
+        Tracker(db_path).start_orchestration("s2")

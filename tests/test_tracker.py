@@ -208,3 +208,11 @@ def test_completing_without_counts_keeps_what_was_recorded_during_the_run(tracke
     tracker.complete_agent_execution("a1", "completed", files_modified=2)
     a1 = execution(tracker, "a1")
     assert (a1["files_created"], a1["files_modified"], a1["retry_count"], a1["self_healed"]) == (3, 2, 1, 0)
+
+
+def test_completing_again_without_error_or_exit_code_keeps_them(tracker):
+    tracker.start_agent_execution("a1", "coder")
+    tracker.complete_agent_execution("a1", "failed", "boom", exit_code=3)
+    tracker.complete_agent_execution("a1", "failed", files_created=1)
+    a1 = execution(tracker, "a1")
+    assert (a1["error_message"], a1["exit_code"], a1["files_created"]) == ("boom", 3, 1)

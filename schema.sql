@@ -4,7 +4,8 @@
 --
 -- Timestamps are TEXT in one fixed-width UTC format, 'YYYY-MM-DDTHH:MM:SS.sssZ', so that
 -- string order is time order. The *_normalize triggers rewrite any other format a foreign
--- writer stores (for example SQLite's datetime('now')) into that one.
+-- writer stores (SQLite's datetime('now'), an ISO time with an offset, or a number of seconds or
+-- milliseconds since 1970) into that one.
 
 CREATE TABLE IF NOT EXISTS orchestrations (
     id                 INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -69,8 +70,12 @@ WHEN NEW.started_at NOT GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0
   OR NEW.completed_at NOT GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]Z'
 BEGIN
     UPDATE orchestrations
-    SET started_at = coalesce(strftime('%Y-%m-%dT%H:%M:%fZ', NEW.started_at), NEW.started_at),
-        completed_at = coalesce(strftime('%Y-%m-%dT%H:%M:%fZ', NEW.completed_at), NEW.completed_at)
+    SET started_at = CASE WHEN typeof(NEW.started_at) IN ('integer', 'real') OR (NEW.started_at GLOB '[0-9]*' AND NEW.started_at NOT GLOB '*[^0-9.]*')
+            THEN strftime('%Y-%m-%dT%H:%M:%fZ', iif(abs(NEW.started_at) > 1e11, NEW.started_at / 1000.0, NEW.started_at), 'unixepoch')
+            ELSE coalesce(strftime('%Y-%m-%dT%H:%M:%fZ', NEW.started_at), NEW.started_at) END,
+        completed_at = CASE WHEN typeof(NEW.completed_at) IN ('integer', 'real') OR (NEW.completed_at GLOB '[0-9]*' AND NEW.completed_at NOT GLOB '*[^0-9.]*')
+            THEN strftime('%Y-%m-%dT%H:%M:%fZ', iif(abs(NEW.completed_at) > 1e11, NEW.completed_at / 1000.0, NEW.completed_at), 'unixepoch')
+            ELSE coalesce(strftime('%Y-%m-%dT%H:%M:%fZ', NEW.completed_at), NEW.completed_at) END
     WHERE id = NEW.id;
 END;
 
@@ -80,8 +85,12 @@ WHEN NEW.started_at NOT GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0
   OR NEW.completed_at NOT GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]Z'
 BEGIN
     UPDATE orchestrations
-    SET started_at = coalesce(strftime('%Y-%m-%dT%H:%M:%fZ', NEW.started_at), NEW.started_at),
-        completed_at = coalesce(strftime('%Y-%m-%dT%H:%M:%fZ', NEW.completed_at), NEW.completed_at)
+    SET started_at = CASE WHEN typeof(NEW.started_at) IN ('integer', 'real') OR (NEW.started_at GLOB '[0-9]*' AND NEW.started_at NOT GLOB '*[^0-9.]*')
+            THEN strftime('%Y-%m-%dT%H:%M:%fZ', iif(abs(NEW.started_at) > 1e11, NEW.started_at / 1000.0, NEW.started_at), 'unixepoch')
+            ELSE coalesce(strftime('%Y-%m-%dT%H:%M:%fZ', NEW.started_at), NEW.started_at) END,
+        completed_at = CASE WHEN typeof(NEW.completed_at) IN ('integer', 'real') OR (NEW.completed_at GLOB '[0-9]*' AND NEW.completed_at NOT GLOB '*[^0-9.]*')
+            THEN strftime('%Y-%m-%dT%H:%M:%fZ', iif(abs(NEW.completed_at) > 1e11, NEW.completed_at / 1000.0, NEW.completed_at), 'unixepoch')
+            ELSE coalesce(strftime('%Y-%m-%dT%H:%M:%fZ', NEW.completed_at), NEW.completed_at) END
     WHERE id = NEW.id;
 END;
 
@@ -91,8 +100,12 @@ WHEN NEW.started_at NOT GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0
   OR NEW.completed_at NOT GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]Z'
 BEGIN
     UPDATE agent_executions
-    SET started_at = coalesce(strftime('%Y-%m-%dT%H:%M:%fZ', NEW.started_at), NEW.started_at),
-        completed_at = coalesce(strftime('%Y-%m-%dT%H:%M:%fZ', NEW.completed_at), NEW.completed_at)
+    SET started_at = CASE WHEN typeof(NEW.started_at) IN ('integer', 'real') OR (NEW.started_at GLOB '[0-9]*' AND NEW.started_at NOT GLOB '*[^0-9.]*')
+            THEN strftime('%Y-%m-%dT%H:%M:%fZ', iif(abs(NEW.started_at) > 1e11, NEW.started_at / 1000.0, NEW.started_at), 'unixepoch')
+            ELSE coalesce(strftime('%Y-%m-%dT%H:%M:%fZ', NEW.started_at), NEW.started_at) END,
+        completed_at = CASE WHEN typeof(NEW.completed_at) IN ('integer', 'real') OR (NEW.completed_at GLOB '[0-9]*' AND NEW.completed_at NOT GLOB '*[^0-9.]*')
+            THEN strftime('%Y-%m-%dT%H:%M:%fZ', iif(abs(NEW.completed_at) > 1e11, NEW.completed_at / 1000.0, NEW.completed_at), 'unixepoch')
+            ELSE coalesce(strftime('%Y-%m-%dT%H:%M:%fZ', NEW.completed_at), NEW.completed_at) END
     WHERE id = NEW.id;
 END;
 
@@ -102,8 +115,12 @@ WHEN NEW.started_at NOT GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0
   OR NEW.completed_at NOT GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]Z'
 BEGIN
     UPDATE agent_executions
-    SET started_at = coalesce(strftime('%Y-%m-%dT%H:%M:%fZ', NEW.started_at), NEW.started_at),
-        completed_at = coalesce(strftime('%Y-%m-%dT%H:%M:%fZ', NEW.completed_at), NEW.completed_at)
+    SET started_at = CASE WHEN typeof(NEW.started_at) IN ('integer', 'real') OR (NEW.started_at GLOB '[0-9]*' AND NEW.started_at NOT GLOB '*[^0-9.]*')
+            THEN strftime('%Y-%m-%dT%H:%M:%fZ', iif(abs(NEW.started_at) > 1e11, NEW.started_at / 1000.0, NEW.started_at), 'unixepoch')
+            ELSE coalesce(strftime('%Y-%m-%dT%H:%M:%fZ', NEW.started_at), NEW.started_at) END,
+        completed_at = CASE WHEN typeof(NEW.completed_at) IN ('integer', 'real') OR (NEW.completed_at GLOB '[0-9]*' AND NEW.completed_at NOT GLOB '*[^0-9.]*')
+            THEN strftime('%Y-%m-%dT%H:%M:%fZ', iif(abs(NEW.completed_at) > 1e11, NEW.completed_at / 1000.0, NEW.completed_at), 'unixepoch')
+            ELSE coalesce(strftime('%Y-%m-%dT%H:%M:%fZ', NEW.completed_at), NEW.completed_at) END
     WHERE id = NEW.id;
 END;
 

@@ -3,6 +3,9 @@
 Migration 1 brings any database to schema.sql: a new file, or one made by the reference tool
 (its exact column set, timestamps written by SQLite's CURRENT_TIMESTAMP). Every later change to
 the schema is a new numbered function appended to MIGRATIONS, and also written into schema.sql.
+Because migration 1 applies today's schema.sql, a later migration can find its objects already
+there: each must be idempotent (IF NOT EXISTS, add a column only if missing). tests/test_db.py
+checks that a new and a migrated reference database end with the same schema.
 """
 
 from __future__ import annotations
@@ -13,7 +16,11 @@ from pathlib import Path
 
 from .errors import DatabaseError
 
-TIMESTAMP_SQL = "strftime('%Y-%m-%dT%H:%M:%fZ', {col})"
+# Any stored time, as the normalising triggers of schema.sql rewrite it.
+TIMESTAMP_SQL = ("CASE WHEN typeof({col}) IN ('integer', 'real')"
+                 " OR ({col} GLOB '[0-9]*' AND {col} NOT GLOB '*[^0-9.]*')"
+                 " THEN strftime('%Y-%m-%dT%H:%M:%fZ', iif(abs({col}) > 1e11, {col} / 1000.0, {col}), 'unixepoch')"
+                 " ELSE strftime('%Y-%m-%dT%H:%M:%fZ', {col}) END")
 _CANONICAL_GLOB = (
     "'[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]Z'"
 )

@@ -295,7 +295,11 @@ def health(
     }
 
 
-def _age_ms(now: datetime, started_at: str) -> int:
+def _age_ms(now: datetime, started_at: str) -> int | None:
+    try:
+        parse_timestamp(started_at)
+    except (ValueError, TypeError, OverflowError):
+        return None  # a time another program stored in a form nobody can read
     return max(0, round((now - parse_timestamp(started_at)).total_seconds() * 1000))
 
 

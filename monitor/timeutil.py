@@ -11,6 +11,7 @@ from .errors import InvalidInput
 TIMESTAMP_LENGTH = len("2026-01-01T00:00:00.000Z")
 
 _RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$", re.IGNORECASE)
+_EPOCH = re.compile(r"^\d+(\.\d+)?$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
@@ -43,6 +44,8 @@ def before(moment: datetime, delta: timedelta) -> datetime:
 def parse_timestamp(text: str | float) -> datetime:
     """Read a stored timestamp back: our format, SQLite's 'YYYY-MM-DD HH:MM:SS', or a number of
     seconds (or, above 1e11, milliseconds) since 1970 that another program stored."""
+    if isinstance(text, str) and _EPOCH.match(text):
+        text = float(text)
     if isinstance(text, (int, float)):
         return datetime.fromtimestamp(text / 1000 if abs(text) > 1e11 else text, timezone.utc)
     moment = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)

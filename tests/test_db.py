@@ -216,3 +216,49 @@ def test_a_file_without_write_permission_is_opened_read_only(db_path, monkeypatc
     assert cleaned.exit_code == 1 and "read-only" in cleaned.output
     with pytest.raises(DatabaseError, match="read-only"):
         Tracker(db_path).start_orchestration("s2")
+
+
+@pytest.mark.parametrize("stored", [1763900000, "1763900000", 1763900000000, "2025-11-23T13:13:20+01:00",
+                                    "2025-11-23 12:13:20"])
+def test_times_other_programs_store_are_normalized(db_path, stored):
+    """Epoch seconds or milliseconds (as numbers or text), offsets, SQLite's own format: all become
+    the one fixed-width UTC form, in our schema and in the reference tool's (numeric affinity)."""
+    make_reference_db(db_path)
+    open_db(db_path).close()  # migrated
+    conn = sqlite3.connect(db_path)
+    conn.execute("INSERT INTO agent_executions (agent_session_id, agent_name, status, started_at)"
+                 " VALUES ('foreign', 'x', 'in_progress', ?)", (stored,))
+    conn.commit()
+    conn.close()
+    with open_db(db_path) as db:
+        value = db.execute("SELECT started_at FROM agent_executions WHERE agent_session_id = 'foreign'").fetchone()[0]
+    assert value == "2025-11-23T12:13:20.000Z"
+
+
+def test_a_reference_database_with_epoch_times_is_migrated(tmp_path):
+    path = tmp_path / "ref.db"
+    make_reference_db(path)
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE agent_executions SET started_at = 1763900000 WHERE agent_session_id = 'old-a2'")
+    conn.commit()
+    conn.close()
+    with open_db(path) as db:
+        assert db.execute("SELECT started_at FROM agent_executions WHERE agent_session_id = 'old-a2'"
+                          ).fetchone()[0] == "2025-11-23T12:13:20.000Z"
+
+
+def test_a_migrated_reference_database_has_everything_a_new_one_has(tmp_path):
+    """Migration 1 applies today's schema.sql; later migrations then find their objects there
+    already. Both paths must end in the same schema (the reference's own extra indexes aside)."""
+    def shape(path):
+        with open_db(path) as db:
+            objects = set(db.execute("SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"))
+            columns = {t: [r[1] for r in db.execute(f"PRAGMA table_info({t})")] for (kind, t) in objects
+                       if kind == "table"}
+        return objects, columns
+
+    make_reference_db(tmp_path / "ref.db")
+    new_objects, new_columns = shape(tmp_path / "new.db")
+    ref_objects, ref_columns = shape(tmp_path / "ref.db")
+    assert new_objects <= ref_objects
+    assert {t: sorted(c) for t, c in new_columns.items()} == {t: sorted(ref_columns[t]) for t in new_columns}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from .db import Database
@@ -98,27 +98,26 @@ def get_orchestration(db: Database, session_id: str) -> dict:
     return found[0]
 
 
+def execution_rows(db: Database, filters: Filters = Filters(), *, where: Sequence[str] = (),
+                   params: Sequence[object] = (), order: str = "e.started_at DESC, e.id DESC") -> list[dict]:
+    """Executions with their orchestration's session_id, filtered by `filters` (since, status,
+    agent, limit) and any further `where` clauses on `e`, newest first unless `order` says."""
+    clauses, values = list(where), list(params)
+    for clause, value in (("e.started_at >= ?", filters.since), ("e.status = ?", filters.status),
+                          ("e.agent_name = ?", filters.agent)):
+        if value:
+            clauses.append(clause)
+            values.append(value)
+    sql = f"SELECT {EXECUTION_SELECT}{_where(clauses)} ORDER BY {order}{_limit(filters)}"
+    return [execution_dict(r) for r in rows(db, sql, values)]
+
+
 def list_executions(db: Database, session_id: str | None = None, filters: Filters = Filters()) -> list[dict]:
     """Executions of one orchestration in the order they started, or of all, newest first."""
-    clauses: list[str] = []
-    params: list[object] = []
-    if session_id is not None:
-        clauses.append("e.orchestration_id = ?")
-        params.append(get_orchestration(db, session_id)["id"])
-    if filters.since:
-        clauses.append("e.started_at >= ?")
-        params.append(filters.since)
-    if filters.status:
-        clauses.append("e.status = ?")
-        params.append(filters.status)
-    if filters.agent:
-        clauses.append("e.agent_name = ?")
-        params.append(filters.agent)
-    order = "e.started_at, e.id" if session_id is not None else "e.started_at DESC, e.id DESC"
-    cursor = db.execute(f"SELECT {EXECUTION_SELECT}{_where(clauses)} ORDER BY {order}{_limit(filters)}",
-                        params)
-    names = [d[0] for d in cursor.description]
-    return [execution_dict(dict(zip(names, r))) for r in cursor]
+    if session_id is None:
+        return execution_rows(db, filters)
+    return execution_rows(db, filters, where=["e.orchestration_id = ?"],
+                          params=[get_orchestration(db, session_id)["id"]], order="e.started_at, e.id")
 
 
 def iter_export(db: Database, session_id: str | None = None, since: str | None = None

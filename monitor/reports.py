@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from .db import Database
 from .errors import NotFound
-from .queries import EXECUTION_SELECT, Filters, execution_dict, get_orchestration, rows
+from .queries import Filters, execution_rows, get_orchestration, rows
 from .timeutil import before, format_duration, format_timestamp, parse_timestamp, utcnow
 
 #: One pass over a set of executions; every report that summarises executions uses it.
@@ -122,13 +122,7 @@ def agent_report(db: Database, agent_name: str, since: str | None = None, recent
                                (agent_name,)).fetchone()
             if not known:
                 raise NotFound(f"no executions recorded for agent {agent_name!r} (see `monitor performance`)")
-        latest = db.execute(
-            f"SELECT {EXECUTION_SELECT} WHERE e.{where.replace(' AND ', ' AND e.')}"
-            f" ORDER BY e.started_at DESC, e.id DESC LIMIT {int(recent)}",
-            params,
-        )
-        names = [d[0] for d in latest.description]
-        recent_rows = [execution_dict(dict(zip(names, r))) for r in latest]
+        recent_rows = execution_rows(db, Filters(since=since, agent=agent_name, limit=recent))
     return {"agent_name": agent_name, "since": since, **stats, "recent_executions": recent_rows}
 
 
@@ -185,20 +179,7 @@ def failures(db: Database, limit: int = 50, filters: Filters = Filters(), execut
     clauses: list[str] = []
     params: list[object] = []
     if executions:
-        clauses.append("e.status = 'failed'")
-        if filters.since:
-            clauses.append("e.started_at >= ?")
-            params.append(filters.since)
-        if filters.agent:
-            clauses.append("e.agent_name = ?")
-            params.append(filters.agent)
-        cursor = db.execute(
-            f"SELECT {EXECUTION_SELECT} WHERE {' AND '.join(clauses)}"
-            f" ORDER BY e.started_at DESC, e.id DESC LIMIT {int(limit)}",
-            params,
-        )
-        names = [d[0] for d in cursor.description]
-        return [execution_dict(dict(zip(names, r))) for r in cursor]
+        return execution_rows(db, Filters(filters.since, "failed", filters.agent, limit))
     statuses = [filters.status] if filters.status else ["failed", "partial"]
     clauses.append(f"o.status IN ({', '.join('?' * len(statuses))})")
     params.extend(statuses)
@@ -257,16 +238,11 @@ def health(
             "SELECT count(*) FROM agent_executions WHERE status = 'in_progress' AND started_at < ?",
             (stale_before,),
         ).fetchone()[0]
-        cursor = db.execute(
-            f"SELECT {EXECUTION_SELECT} WHERE e.status = 'in_progress' AND e.started_at < ?"
-            f" ORDER BY e.started_at LIMIT {int(stale_shown)}",
-            (stale_before,),
-        )
-        names = [d[0] for d in cursor.description]
         stale_rows = [
             {k: r[k] for k in ("session_id", "agent_name", "agent_session_id", "started_at")}
             | {"running_ms": _age_ms(now, r["started_at"])}
-            for r in (dict(zip(names, row)) for row in cursor)
+            for r in execution_rows(db, Filters(status="in_progress", limit=stale_shown),
+                                    where=["e.started_at < ?"], params=[stale_before], order="e.started_at")
         ]
     reasons = []
     rate = executions["success_rate"]
@@ -297,10 +273,10 @@ def health(
 
 def _age_ms(now: datetime, started_at: str) -> int | None:
     try:
-        parse_timestamp(started_at)
+        started = parse_timestamp(started_at)
     except (ValueError, TypeError, OverflowError):
         return None  # a time another program stored in a form nobody can read
-    return max(0, round((now - parse_timestamp(started_at)).total_seconds() * 1000))
+    return max(0, round((now - started).total_seconds() * 1000))
 
 
 def _human(delta: timedelta) -> str:

@@ -23,6 +23,7 @@ from .db import Database, open_db
 from .errors import InvalidInput
 from .events import Usage, add_usage, insert_event
 from .timeutil import format_timestamp, milliseconds_between, utcnow
+from .writes import finish_execution, finish_orchestration, insert_execution, insert_orchestration, reopen
 
 MAIN_AGENT = "claude-code"
 HOOK_EVENTS = ("SessionStart", "SessionEnd", "SubagentStart", "SubagentStop", "PreToolUse", "PostToolUse",
@@ -191,28 +192,34 @@ class _Session:
             return row[0]
         name = (self.payload.get("agent_type") or "subagent") if sub else MAIN_AGENT
         transcript = self.payload.get("agent_transcript_path" if sub else "transcript_path")
-        return self.conn.execute(
-            "INSERT INTO agent_executions (orchestration_id, agent_session_id, agent_name, task_id, status,"
-            " started_at, session_log_path) VALUES (?, ?, ?, ?, 'in_progress', ?, ?) RETURNING id",
-            (self.orchestration(), key, _text(name, 100), self.agent_id, self.now,
-             transcript if isinstance(transcript, str) else None),
-        ).fetchone()[0]
+        return insert_execution(self.conn, key, _text(name, 100), self.now, orchestration_id=self.orchestration(),
+                                task_id=self.agent_id,
+                                session_log_path=transcript if isinstance(transcript, str) else None)
 
     def orchestration(self) -> int:
         if self.orchestration_id is None:
             row = self.conn.execute("SELECT id FROM orchestrations WHERE session_id = ?", (self.session,)).fetchone()
             if row is None:
-                from .git import head_commit
+                from .git import head_commit  # only for a new session: it runs git
 
                 cwd = self.payload.get("cwd") if isinstance(self.payload.get("cwd"), str) else None
-                row = self.conn.execute(
-                    "INSERT INTO orchestrations (session_id, task_description, status, started_at,"
-                    " git_commit_hash) VALUES (?, ?, 'running', ?, ?) RETURNING id",
-                    (self.session, f"Claude Code session in {cwd}" if cwd else "Claude Code session",
-                     self.now, head_commit(cwd) if cwd else None),
-                ).fetchone()
+                row = (insert_orchestration(
+                    self.conn, self.session, self.now,
+                    task_description=f"Claude Code session in {cwd}" if cwd else "Claude Code session",
+                    git_commit_hash=head_commit(cwd) if cwd else None),)
             self.orchestration_id = row[0]
         return self.orchestration_id
+
+    def running(self) -> bool:
+        """Whether the session's orchestration is running (not yet ended, or resumed)."""
+        return self.conn.execute("SELECT status = 'running' FROM orchestrations WHERE id = ?",
+                                 (self.orchestration(),)).fetchone()[0] == 1
+
+    def ends(self) -> int:
+        """How many SessionEnd payloads were recorded: resumes and ends of the nth run are keyed by it."""
+        prefix = f"{self.session}:SessionEnd:"
+        return self.conn.execute("SELECT count(*) FROM events WHERE dedup_key >= ? AND dedup_key < ?",
+                                 (prefix, prefix[:-1] + ";")).fetchone()[0]
 
     def event(self, execution_id: int | None, event_type: str, message: str, payload: object,
               key: str | None) -> int | None:
@@ -231,26 +238,24 @@ def _key(payload: dict, *parts: object) -> str:
     return "sha1:" + hashlib.sha1(canonical.encode("utf-8")).hexdigest()
 
 
-def record_payload(db: Database, payload: dict, now: str, prices_loader: Callable | None = None) -> None:
-    """Record one hook payload. Idempotent: a replayed payload changes nothing.
-    Raises on database errors (handle_payload turns them into log lines)."""
+def record_payload(db: Database, payload: dict, clock: Callable[[], datetime] = utcnow,
+                   prices_loader: Callable | None = None) -> None:
+    """Record one hook payload in one write transaction. Idempotent: a replayed payload changes nothing.
+
+    The time is read from clock once the write lock is held, so that event ids and timestamps keep
+    the same order across hook processes. Raises on database errors (handle_payload turns them into
+    log lines)."""
     name = payload.get("hook_event_name")
-    offset = None
-    if name in ("SubagentStop", "Stop", "SessionEnd"):
-        offset = _read_usage(db, payload, now, prices_loader, sub=name == "SubagentStop")
+    read = _read_new_usage(db, payload, sub=name == "SubagentStop") if name in ("SubagentStop", "Stop",
+                                                                                 "SessionEnd") else None
+    prices = _prices(prices_loader) if read is not None and read.found.usages else None
     with db.transaction() as conn:
-        s = _Session(conn, payload, now)
+        s = _Session(conn, payload, format_timestamp(clock()))
+        offset = _add_usage(s, read, prices) if read is not None else None
         if name in TOOL_EVENTS:
             _tool_event(s, payload, name)
         elif name == "SessionStart":
-            main = s.execution(sub=False)
-            source = _text(payload.get("source") or "startup", 40)
-            if s.event(main, "started", f"session started ({source})", {"source": source, "cwd": payload.get("cwd")},
-                       _key(payload)) and source != "startup":
-                conn.execute("UPDATE orchestrations SET status = 'running', completed_at = NULL, duration_ms = NULL"
-                             " WHERE id = ? AND status != 'running'", (s.orchestration_id,))
-                conn.execute("UPDATE agent_executions SET status = 'in_progress', completed_at = NULL,"
-                             " duration_ms = NULL WHERE id = ? AND status != 'in_progress'", (main,))
+            _start_session(s, payload)
         elif name == "SubagentStart":
             sub = s.execution(sub=s.agent_id is not None)
             s.event(sub, "started", f"subagent {_text(payload.get('agent_type') or '?', 60)} started", None,
@@ -259,19 +264,48 @@ def record_payload(db: Database, payload: dict, now: str, prices_loader: Callabl
             sub = s.execution(sub=s.agent_id is not None)
             if s.event(sub, "status_changed", f"subagent {_text(payload.get('agent_type') or '?', 60)} stopped",
                        None, _key(payload, "SubagentStop", s.agent_id)):
-                _finish(conn, sub, "completed", None, now)
+                finish_execution(conn, sub, "completed", s.now)
         elif name == "Stop":
             # Every turn sends the same Stop payload: the transcript offset tells turns apart.
             s.event(s.execution(sub=s.agent_id is not None), "status_changed", "turn finished", None,
                     _key(payload, "Stop", None if offset is None else str(offset)))
         elif name == "SessionEnd":
-            main = s.execution(sub=False)
-            reason = _text(payload.get("reason") or "other", 60)
-            if s.event(main, "status_changed", f"session ended ({reason})", {"reason": reason}, _key(payload)):
-                _end_session(conn, s, main, reason, now)
+            _end_session(s, payload)
         else:
             s.event(s.execution(), "custom", _text(name or "unknown hook event", 80),
                     _clip_payload(payload), _key(payload))
+
+
+def _start_session(s: _Session, payload: dict) -> None:
+    """A session starts once (source 'startup') and is resumed any number of times (resume, clear,
+    compact): a resume reopens a session that has ended. Claude Code sends the same payload on
+    every resume, so a resume is keyed by how many times the session has ended: a replay in the
+    same state changes nothing, the next resume after the next end reopens it again."""
+    main = s.execution(sub=False)
+    source = _text(payload.get("source") or "startup", 40)
+    ended = source != "startup" and not s.running()
+    key = _key(payload, "SessionStart", source if source == "startup" else f"{source}:{s.ends()}")
+    if s.event(main, "started", f"session started ({source})", {"source": source, "cwd": payload.get("cwd")},
+               key) and ended:
+        reopen(s.conn, s.orchestration(), main)
+
+
+def _end_session(s: _Session, payload: dict) -> None:
+    """End a running session: the main agent completed, subagents still running failed, the
+    orchestration's status derived from them. A session that has already ended is left alone
+    (Claude Code sends the same payload at every end: a replay, or an end already recorded)."""
+    main = s.execution(sub=False)
+    if not s.running():
+        return
+    reason = _text(payload.get("reason") or "other", 60)
+    if not s.event(main, "status_changed", f"session ended ({reason})", {"reason": reason},
+                   _key(payload, "SessionEnd", str(s.ends()))):
+        return
+    finish_execution(s.conn, main, "completed", s.now)
+    for (sub,) in s.conn.execute("SELECT id FROM agent_executions WHERE orchestration_id = ?"
+                                 " AND status = 'in_progress'", (s.orchestration(),)).fetchall():
+        finish_execution(s.conn, sub, "failed", s.now, f"the session ended ({reason}) before this subagent stopped")
+    finish_orchestration(s.conn, s.orchestration(), s.now)
 
 
 def _tool_event(s: _Session, payload: dict, name: str) -> None:
@@ -324,71 +358,55 @@ def _file_path(tool_input: object) -> str | None:
     return None
 
 
-_DURATION = "max(0, CAST(round((julianday(:now) - julianday(started_at)) * 86400000) AS INTEGER))"
+class _NewUsage:
+    """A transcript read before the write transaction: its path, the offset it started from
+    (None on the first read), and what it found."""
+
+    def __init__(self, path: str, start: int | None, found: TranscriptRead, sub: bool) -> None:
+        self.path, self.start, self.found, self.sub = path, start, found, sub
 
 
-def _finish(conn, execution_id: int, status: str, error: str | None, now: str) -> None:
-    conn.execute(
-        f"UPDATE agent_executions SET status = :status, completed_at = :now, duration_ms = {_DURATION},"
-        " error_message = coalesce(:error, error_message) WHERE id = :id AND status = 'in_progress'",
-        {"status": status, "now": now, "error": error, "id": execution_id},
-    )
-
-
-def _end_session(conn, s: _Session, main: int, reason: str, now: str) -> None:
-    _finish(conn, main, "completed", None, now)
-    for (sub,) in conn.execute("SELECT id FROM agent_executions WHERE orchestration_id = ? AND status = 'in_progress'",
-                               (s.orchestration_id,)).fetchall():
-        _finish(conn, sub, "failed", f"the session ended ({reason}) before this subagent stopped", now)
-    done, failed = conn.execute(
-        "SELECT coalesce(sum(status = 'completed'), 0), coalesce(sum(status = 'failed'), 0)"
-        " FROM agent_executions WHERE orchestration_id = ?", (s.orchestration_id,)).fetchone()
-    status = "partial" if failed and done else "failed" if failed else "completed"
-    conn.execute(
-        f"UPDATE orchestrations SET status = :status, completed_tasks = :done, failed_tasks = :failed,"
-        f" total_tasks = max(total_tasks, :done + :failed), completed_at = :now, duration_ms = {_DURATION}"
-        f" WHERE id = :id",
-        {"status": status, "done": done, "failed": failed, "now": now, "id": s.orchestration_id},
-    )
-
-
-def _read_usage(db: Database, payload: dict, now: str, prices_loader: Callable | None, sub: bool) -> int | None:
-    """Add the tokens written to the agent's transcript since the last read to its execution;
-    return the transcript offset reached (None when there is no transcript to read)."""
+def _read_new_usage(db: Database, payload: dict, sub: bool) -> _NewUsage | None:
+    """Read what the agent's transcript gained since the last read (outside any transaction: a
+    transcript can be big). None when there is no transcript to read (logged)."""
     path = payload.get("agent_transcript_path" if sub else "transcript_path")
     if not isinstance(path, str) or not path:
         log(f"{payload.get('hook_event_name')} {payload['session_id']}: no transcript path, tokens unknown")
         return None
     path = os.path.expanduser(path)
     row = db.execute("SELECT offset, last_message_id FROM transcript_offsets WHERE path = ?", (path,)).fetchone()
-    start, last_id = (row[0], row[1]) if row else (0, None)
     try:
-        found = read_transcript(path, start, last_id, skip_sidechain=not sub)
+        found = read_transcript(path, row[0] if row else 0, row[1] if row else None, skip_sidechain=not sub)
     except OSError as exc:
         log(f"{payload.get('hook_event_name')} {payload['session_id']}: cannot read transcript {path}: "
             f"{exc.strerror or exc}; tokens unknown")
         return None
-    if found.offset == start and row is not None:
-        return start
-    prices = _prices(prices_loader) if found.usages else None
-    with db.transaction() as conn:
-        if row is None:
-            claimed = conn.execute(
-                "INSERT INTO transcript_offsets (path, offset, last_message_id, updated_at) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (path) DO NOTHING", (path, found.offset, found.last_message_id, now)).rowcount
-        else:
-            claimed = conn.execute(
-                "UPDATE transcript_offsets SET offset = ?, last_message_id = ?, updated_at = ?"
-                " WHERE path = ? AND offset = ?", (found.offset, found.last_message_id, now, path, start)).rowcount
-        if not claimed or not found.usages:
-            return found.offset  # nothing new, or another hook process counted these lines
-        s = _Session(conn, payload, now)
-        execution = s.execution(sub=sub and s.agent_id is not None)
-        for usage in found.usages:
-            add_usage(conn, now, execution, s.orchestration_id, usage, prices,
-                      dedup_key=f"usage:{path}:{found.offset}:{usage.model}")
-        if found.models:
-            conn.execute("UPDATE agent_executions SET model = ? WHERE id = ?", (found.models[-1], execution))
+    return _NewUsage(path, row[0] if row else None, found, sub)
+
+
+def _add_usage(s: _Session, read: _NewUsage, prices: PriceTable | None) -> int:
+    """Add the tokens read to the agent's execution, unless another hook process counted them
+    first (the stored offset moved); return the transcript offset reached."""
+    found = read.found
+    if found.offset == read.start:
+        return found.offset
+    if read.start is None:
+        claimed = s.conn.execute(
+            "INSERT INTO transcript_offsets (path, offset, last_message_id, updated_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (path) DO NOTHING", (read.path, found.offset, found.last_message_id, s.now)).rowcount
+    else:
+        claimed = s.conn.execute(
+            "UPDATE transcript_offsets SET offset = ?, last_message_id = ?, updated_at = ?"
+            " WHERE path = ? AND offset = ?", (found.offset, found.last_message_id, s.now, read.path,
+                                               read.start)).rowcount
+    if not claimed or not found.usages or prices is None:
+        return found.offset  # nothing new, or another hook process counted these lines
+    execution = s.execution(sub=read.sub and s.agent_id is not None)
+    for usage in found.usages:
+        add_usage(s.conn, s.now, execution, s.orchestration_id, usage, prices,
+                  dedup_key=f"usage:{read.path}:{found.offset}:{usage.model}")
+    if found.models:
+        s.conn.execute("UPDATE agent_executions SET model = ? WHERE id = ?", (found.models[-1], execution))
     return found.offset
 
 
@@ -418,7 +436,7 @@ def handle_payload(raw: bytes | str, db_path: str | os.PathLike[str] | None = No
             return load_prices(prices)
 
         with open_db(db_path) as db:
-            record_payload(db, payload, format_timestamp(clock()), prices_loader)
+            record_payload(db, payload, clock, prices_loader)
         return True
     except HookError as exc:
         log(f"ignored payload: {exc}")

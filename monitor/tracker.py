@@ -15,12 +15,10 @@ from .events import Usage, add_usage, check_type, insert_event, report_failure, 
 from .git import head_commit
 from .pricing import PriceTable, load_prices
 from .timeutil import format_timestamp, utcnow
+from .writes import DURATION_SQL as _DURATION_SQL, finish_orchestration, insert_execution, insert_orchestration
 
 
 Clock = Callable[[], datetime]
-
-# Milliseconds between a stored start and :now, computed by SQLite in the same statement.
-_DURATION_SQL = "max(0, CAST(round((julianday(:now) - julianday(started_at)) * 86400000) AS INTEGER))"
 
 
 def _text(name: str, value: object) -> str:
@@ -131,19 +129,9 @@ class Tracker:
         if git_commit_hash is None:
             git_commit_hash = head_commit()
         with self.db.transaction() as conn:
-            row = conn.execute(
-                "INSERT INTO orchestrations (session_id, task_description, status, started_at,"
-                " total_tasks, git_commit_hash, plan_file_path, progress_file_path)"
-                " VALUES (?, ?, 'running', ?, ?, ?, ?, ?)"
-                " ON CONFLICT (session_id) DO NOTHING RETURNING id",
-                (session_id, task_description, self._now(), total_tasks, git_commit_hash,
-                 plan_file_path, progress_file_path),
-            ).fetchone()
-            if row is None:
-                row = conn.execute(
-                    "SELECT id FROM orchestrations WHERE session_id = ?", (session_id,)
-                ).fetchone()
-            return row[0]
+            return insert_orchestration(conn, session_id, self._now(), task_description=task_description,
+                                        total_tasks=total_tasks, git_commit_hash=git_commit_hash,
+                                        plan_file_path=plan_file_path, progress_file_path=progress_file_path)
 
     def complete_orchestration(
         self,
@@ -180,31 +168,7 @@ class Tracker:
         ).fetchone()
         if row is None:
             raise NotFound(f"no orchestration with session id {session_id!r}")
-        done, failed, running = conn.execute(
-            "SELECT coalesce(sum(status = 'completed'), 0), coalesce(sum(status = 'failed'), 0),"
-            " coalesce(sum(status = 'in_progress'), 0) FROM agent_executions WHERE orchestration_id = ?",
-            (row[0],),
-        ).fetchone()
-        if status is None:
-            if running and not final:
-                status = "running"
-            elif failed and done:
-                status = "partial"
-            else:
-                status = "failed" if failed else "completed"
-        completed_tasks = done if completed_tasks is None else completed_tasks
-        failed_tasks = failed if failed_tasks is None else failed_tasks
-        finished = status != "running"
-        conn.execute(
-            f"UPDATE orchestrations SET status = :status, completed_tasks = :done, failed_tasks = :failed,"
-            f" total_tasks = max(total_tasks, :done + :failed),"
-            f" completed_at = CASE WHEN :finished THEN :now END,"
-            f" duration_ms = CASE WHEN :finished THEN {_DURATION_SQL} END"
-            f" WHERE id = :id",
-            {"status": status, "done": completed_tasks, "failed": failed_tasks, "finished": finished,
-             "now": self._now(), "id": row[0]},
-        )
-        return status
+        return finish_orchestration(conn, row[0], self._now(), status, completed_tasks, failed_tasks, final=final)
 
     @contextmanager
     def orchestration(self, session_id: str, **start: object) -> Iterator[OrchestrationRun]:
@@ -249,17 +213,9 @@ class Tracker:
                 if found is None:
                     raise NotFound(f"no orchestration with session id {orchestration!r}: start it first")
                 orchestration_id = found[0]
-            row = conn.execute(
-                "INSERT INTO agent_executions (orchestration_id, agent_session_id, agent_name, task_id,"
-                " task_number, status, started_at, model) VALUES (?, ?, ?, ?, ?, 'in_progress', ?, ?)"
-                " ON CONFLICT (agent_session_id) DO NOTHING RETURNING id",
-                (orchestration_id, agent_session_id, agent_name, task_id, task_number, self._now(), model),
-            ).fetchone()
-            if row is None:
-                row = conn.execute(
-                    "SELECT id FROM agent_executions WHERE agent_session_id = ?", (agent_session_id,)
-                ).fetchone()
-            return row[0]
+            return insert_execution(conn, agent_session_id, agent_name, self._now(),
+                                    orchestration_id=orchestration_id, task_id=task_id,
+                                    task_number=task_number, model=model)
 
     def complete_agent_execution(
         self,

@@ -6,6 +6,7 @@ The payloads are the files in tests/payloads/, with TRANSCRIPT, SUBTRANSCRIPT an
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -244,6 +245,80 @@ def test_a_resumed_session_runs_again_until_it_ends(env):
     feed(env, ["session_end"], reason="logout")
     with open_db(env / "m.db", create=False) as db:
         assert db.execute("SELECT status FROM orchestrations").fetchone()[0] == "completed"
+
+
+def status(env: Path) -> tuple:
+    with open_db(env / "m.db", create=False) as db:
+        return tuple(db.execute("SELECT o.status, e.status FROM orchestrations o"
+                                " JOIN agent_executions e ON e.orchestration_id = o.id AND e.agent_name = 'claude-code'"
+                                ).fetchone())
+
+
+def test_claude_codes_identical_payloads_end_resume_and_end_a_session_again(env):
+    """Claude Code sends the same SessionStart payload on every resume and the same SessionEnd on every end."""
+    clock = Clock()
+    feed(env, ["session_start", "session_end"], clock)
+    assert status(env) == ("completed", "completed")
+    feed(env, ["session_start"], clock, source="resume")
+    assert status(env) == ("running", "in_progress")
+    feed(env, ["session_end"], clock)
+    assert status(env) == ("completed", "completed")
+    feed(env, ["session_start"], clock, source="resume")
+    assert status(env) == ("running", "in_progress")
+    feed(env, ["session_end"], clock)
+    assert status(env) == ("completed", "completed")
+    with open_db(env / "m.db", create=False) as db:
+        messages = [e["message"] for e in list_events(db, EventFilter("sess-1")) if e["type"] != "llm_call"]
+        assert db.execute("SELECT completed_at, duration_ms FROM orchestrations").fetchone() == (
+            "2026-11-20T12:00:01.500Z", 1250)
+    assert messages == ["session started (startup)", "session ended (prompt_input_exit)",
+                        "session started (resume)", "session ended (prompt_input_exit)",
+                        "session started (resume)", "session ended (prompt_input_exit)"]
+
+
+@pytest.mark.parametrize("history, replayed", [
+    (["session_start"], "session_start"),
+    (["session_start", "session_end"], "session_end"),
+    (["session_start", "session_end"], "session_start"),
+    (["session_start", "session_end", "resume"], "resume"),
+    (["session_start", "session_end", "resume", "session_end"], "session_end"),
+    (["session_start", "compact"], "compact"),
+])
+def test_a_lifecycle_payload_replayed_in_the_same_state_changes_nothing(env, history, replayed):
+    def send(name: str) -> None:
+        if name in ("resume", "compact"):
+            feed(env, ["session_start"], clock, source=name)
+        else:
+            feed(env, [name], clock)
+
+    clock = Clock()
+    for name in history:
+        send(name)
+    before = state(env)
+    send(replayed)
+    assert state(env) == before
+
+
+def test_the_time_is_read_with_the_write_lock_held(env):
+    """Hook processes race for the lock: a time read before it would give a later event a lower id."""
+    feed(env, ["session_start"])
+    locked = []
+
+    def clock() -> datetime:
+        other = sqlite3.connect(env / "m.db", timeout=0)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("ROLLBACK")
+            locked.append(False)
+        except sqlite3.OperationalError as exc:
+            locked.append("locked" in str(exc))
+        finally:
+            other.close()
+        return T0
+
+    for name in ("pre_write", "stop", "session_end"):
+        assert handle_payload(payload(env, name), env / "m.db", clock=clock)
+    assert locked == [True, True, True]
 
 
 def test_session_end_fails_subagents_that_never_stopped(env):

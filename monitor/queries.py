@@ -20,8 +20,8 @@ EXECUTION_FIELDS = [
     "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cost_usd",
     "exit_code",
 ]
-#: Columns of `list`: the orchestration plus a roll-up of its executions.
-ORCHESTRATION_LIST_COLUMNS = [*ORCHESTRATION_FIELDS, "executions", "cost_usd"]
+#: Columns of `list`: the orchestration plus a roll-up of its executions (unpriced: see unpriced_sum).
+ORCHESTRATION_LIST_COLUMNS = [*ORCHESTRATION_FIELDS, "executions", "cost_usd", "unpriced"]
 #: Columns of `executions`: the execution plus its orchestration's session id.
 EXECUTION_LIST_COLUMNS = ["id", "session_id", *EXECUTION_FIELDS[1:]]
 
@@ -55,6 +55,14 @@ def rows(db: Database, sql: str, params: tuple | dict = ()) -> list[dict]:
     return [dict(zip(names, r)) for r in cursor]
 
 
+def unpriced_sum(alias: str = "") -> str:
+    """SQL counting executions that have tokens but no cost: their model has no known price, so
+    any cost total beside this count is incomplete."""
+    a = f"{alias}." if alias else ""
+    return (f"coalesce(sum({a}cost_usd IS NULL AND coalesce({a}input_tokens, {a}output_tokens,"
+            f" {a}cache_read_tokens, {a}cache_write_tokens) IS NOT NULL), 0)")
+
+
 def _where(clauses: list[str]) -> str:
     return (" WHERE " + " AND ".join(clauses)) if clauses else ""
 
@@ -83,9 +91,10 @@ def list_orchestrations(db: Database, filters: Filters = Filters()) -> list[dict
     )
     return rows(
         db,
-        f"SELECT o.*, (SELECT count(*) FROM agent_executions e WHERE e.orchestration_id = o.id) AS executions,"
-        f" (SELECT sum(cost_usd) FROM agent_executions e WHERE e.orchestration_id = o.id) AS cost_usd"
-        f" FROM ({inner}) o ORDER BY o.started_at DESC, o.id DESC",
+        f"SELECT o.*, count(e.id) AS executions, round(sum(e.cost_usd), 6) AS cost_usd,"
+        f" {unpriced_sum('e')} AS unpriced"
+        f" FROM ({inner}) o LEFT JOIN agent_executions e ON e.orchestration_id = o.id"
+        f" GROUP BY o.id ORDER BY o.started_at DESC, o.id DESC",
         params,
     )
 

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from .db import Database
 from .errors import NotFound
-from .queries import Filters, execution_rows, get_orchestration, rows
+from .queries import Filters, execution_rows, get_orchestration, rows, unpriced_sum
 from .timeutil import before, format_duration, format_timestamp, parse_timestamp, utcnow
 
 #: One pass over a set of executions; every report that summarises executions uses it.
@@ -29,8 +29,7 @@ _EXECUTION_STATS = """
     sum(cache_read_tokens) AS cache_read_tokens,
     sum(cache_write_tokens) AS cache_write_tokens,
     sum(cost_usd) AS cost_usd,
-    coalesce(sum(cost_usd IS NULL AND coalesce(input_tokens, output_tokens, cache_read_tokens,
-                                               cache_write_tokens) IS NOT NULL), 0) AS unpriced
+    """ + unpriced_sum() + """ AS unpriced
 """
 PERFORMANCE_COLUMNS = [
     "agent_name", "executions", "completed", "failed", "in_progress", "success_rate",
@@ -103,7 +102,8 @@ def orchestration_summary(db: Database, session_id: str) -> dict:
         summary["agents"] = rows(
             db,
             "SELECT agent_name, count(*) AS executions, coalesce(sum(status = 'failed'), 0) AS failed,"
-            " sum(duration_ms) AS total_duration_ms, sum(cost_usd) AS cost_usd"
+            f" sum(duration_ms) AS total_duration_ms, round(sum(cost_usd), 6) AS cost_usd,"
+            f" {unpriced_sum()} AS unpriced"
             " FROM agent_executions WHERE orchestration_id = ? GROUP BY agent_name ORDER BY agent_name",
             params,
         )

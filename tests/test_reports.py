@@ -154,3 +154,14 @@ def test_health_compares_old_format_timestamps_correctly(db_path):
     with open_db(db_path) as db:
         report = health(db, 24, now=T0)
     assert (report["executions"]["executions"], report["executions"]["failed"]) == (1, 0)
+
+
+def test_list_and_show_count_executions_whose_cost_is_unknown(tracker, clock):
+    tracker.start_orchestration("s1")
+    record(tracker, clock, "priced", 1, session="s1", input_tokens=10, cost_usd=0.5)
+    record(tracker, clock, "mystery-model", 1, session="s1", input_tokens=10)
+    record(tracker, clock, "no-llm", 1, session="s1")
+    [row] = list_orchestrations(tracker.db)
+    assert (row["executions"], row["cost_usd"], row["unpriced"]) == (3, 0.5, 1)
+    agents = {a["agent_name"]: a["unpriced"] for a in orchestration_summary(tracker.db, "s1")["agents"]}
+    assert agents == {"mystery-model": 1, "no-llm": 0, "priced": 0}

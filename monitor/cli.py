@@ -406,25 +406,13 @@ def logs(ctx: click.Context, db_path: str, session: str, agent: str | None, even
       monitor logs build-1234 --agent tests --type error
       monitor logs build-1234 --follow --nl
     """
-    from .events import EVENT_COLUMNS, EventFilter, follow_events, list_events
+    from .events import EventFilter, render_log
 
-    columns = ["timestamp", "agent_name", "type", "message"]
     with _read(db_path) as db:
-        found = list_events(db, EventFilter(session, agent, event_type, since))
-        text = render_rows(found, fmt, EVENT_COLUMNS, table_columns=columns,
-                           empty="No events recorded for this session.")
-        if text and not (follow and fmt == "table" and not found):
-            click.echo(text)
-        if not follow:
-            return
-        last = found[-1]["id"] if found else 0
         try:
-            for batch in follow_events(db, EventFilter(session, agent, event_type, since, after_id=last)):
-                # New rows only: JSON as JSON lines, CSV and the table without their header.
-                live = {"json": "nl", "nl": "nl", "csv": "csv"}.get(fmt, "table")
-                text = render_rows(batch, live, EVENT_COLUMNS, table_columns=columns)
-                skip = {"nl": 0, "csv": 1}.get(live, 2)
-                click.echo("\n".join(text.splitlines()[skip:]))
+            for text in render_log(db, EventFilter(session, agent, event_type, since), fmt, follow=follow):
+                if text:
+                    click.echo(text)
         except KeyboardInterrupt:
             ctx.exit(130)
 

@@ -6,6 +6,7 @@ transaction; a failure to record is reported as an EventWarning (see warnings), 
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import sqlite3
@@ -227,16 +228,49 @@ def list_events(db: Database, where: EventFilter) -> list[dict]:
 
 
 def follow_events(db: Database, where: EventFilter, interval: float = 0.5) -> Iterator[list[dict]]:
-    """New events as they are recorded, in batches, polling every `interval` seconds; stops only
-    when the caller does (Ctrl-C raises KeyboardInterrupt out of the sleep)."""
+    """Events recorded after where.after_id, in batches as they come (each in time order),
+    polling every `interval` seconds; stops only when the caller does (Ctrl-C raises
+    KeyboardInterrupt out of the sleep).
+
+    The next batch starts after the highest id seen, not after the last row shown: a hook process
+    can take its timestamp before another one, then write after it, so time order and id order
+    may differ."""
     after = where.after_id
     while True:
-        batch = list_events(db, where._replace(after_id=after, since=None, limit=1000))
+        batch = list_events(db, where._replace(after_id=after, limit=None))
         if batch:
-            after = batch[-1]["id"]
+            after = max(e["id"] for e in batch)
             yield batch
         else:
             time.sleep(interval)
+
+
+#: The columns of the `logs` table (the other formats give every EVENT_COLUMNS field).
+LOG_TABLE_COLUMNS = ["timestamp", "agent_name", "type", "message"]
+
+
+def render_log(db: Database, where: EventFilter, fmt: str, *, follow: bool = False,
+               interval: float = 0.5) -> Iterator[str]:
+    """What `logs` prints, chunk by chunk: the events so far, then (follow) new ones as they are
+    recorded, until the caller stops. Following is a stream: JSON comes as JSON lines, and CSV and
+    the table print their header once, before the first rows."""
+    from .output import render_rows
+
+    found = list_events(db, where)
+    if not follow:
+        yield render_rows(found, fmt, EVENT_COLUMNS, table_columns=LOG_TABLE_COLUMNS,
+                          empty="No events recorded for this session.")
+        return
+    fmt = "nl" if fmt == "json" else fmt
+    after = max((e["id"] for e in found), default=where.after_id)
+    header = {"csv": 1, "table": 2}.get(fmt, 0)  # its lines, printed with the first rows only
+    first = True
+    for batch in itertools.chain([found], follow_events(db, where._replace(after_id=after), interval)):
+        if not batch and not (first and fmt == "csv"):
+            continue  # nothing yet: an empty table says nothing, an empty CSV is its header
+        lines = render_rows(batch, fmt, EVENT_COLUMNS, table_columns=LOG_TABLE_COLUMNS).splitlines()
+        yield "\n".join(lines if first else lines[header:])
+        first = False
 
 
 def fts_query(text: str) -> str | None:

@@ -198,9 +198,11 @@ def test_logs_and_search_commands(recorded, db_path):
     assert invoke(db_path, "search", "   ").exit_code == 2
 
 
-def test_logs_follow_prints_new_events_and_stops_cleanly_on_ctrl_c(recorded, db_path):
+@pytest.mark.parametrize("fmt", ["--nl", "--json"])
+def test_logs_follow_prints_new_events_and_stops_cleanly_on_ctrl_c(recorded, db_path, fmt):
+    """Following streams JSON lines for --json too: an array cannot be added to."""
     monitor = Path(sys.executable).with_name("monitor")
-    proc = subprocess.Popen([str(monitor), "logs", "s1", "--follow", "--nl", "--db", str(db_path)],
+    proc = subprocess.Popen([str(monitor), "logs", "s1", "--follow", fmt, "--db", str(db_path)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     first = [json.loads(proc.stdout.readline()) for _ in range(2)]

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import csv
+import json
 import sqlite3
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from monitor import Tracker, open_db
-from monitor.events import EventFilter, EventWarning, fts_query, list_events, search
+from monitor.events import (EVENT_COLUMNS, EventFilter, EventWarning, follow_events, fts_query, list_events,
+                            render_log, search)
 from monitor.migrations import LATEST
 from monitor.retention import cleanup
 
@@ -73,6 +76,69 @@ def test_logs_filters(t, clock, where, expected):
     clock.tick(seconds=1)
     t.event("output", "c", execution="a1")
     assert [r["message"] for r in list_events(t.db, EventFilter("s1", **where))] == expected
+
+
+def test_following_gives_every_event_once_when_ids_and_times_disagree(t, clock):
+    """A hook process can take its time, lose the race for the lock, and write after a later one."""
+    t.event("output", "first", execution="a1")
+    clock.tick(seconds=2)
+    t.event("output", "later time, lower id", execution="a1")
+    clock.tick(seconds=-1)
+    t.event("output", "earlier time, higher id", execution="a2")
+    batches = follow_events(t.db, EventFilter("s1"), interval=0)
+    assert [e["message"] for e in next(batches)] == ["first", "earlier time, higher id", "later time, lower id"]
+    t.event("output", "new", execution="a1")
+    assert [e["message"] for e in next(batches)] == ["new"]
+
+
+@pytest.mark.parametrize("fmt", ["json", "nl", "csv", "table"])
+def test_following_the_log_streams_rows_and_prints_the_header_once(t, clock, fmt):
+    t.event("output", "before", execution="a1")
+    chunks = render_log(t.db, EventFilter("s1"), fmt, follow=True, interval=0)
+    first = next(chunks)
+    clock.tick(seconds=1)
+    t.event("error", "after, one", execution="a2")
+    t.event("output", "after, two", execution="a1")
+    lines = [*first.splitlines(), *next(chunks).splitlines()]
+    if fmt in ("json", "nl"):
+        assert [json.loads(line)["message"] for line in lines] == ["before", "after, one", "after, two"]
+    elif fmt == "csv":
+        rows = list(csv.reader(lines))
+        assert rows[0] == EVENT_COLUMNS and [r[6] for r in rows[1:]] == ["before", "after, one", "after, two"]
+    else:
+        assert lines[0].split() == ["timestamp", "agent", "name", "type", "message"] and set(lines[1]) == {"-", " "}
+        assert [line.split(None, 3)[1:] for line in lines[2:]] == [
+            ["coder", "output", "before"], ["tester", "error", "after, one"], ["coder", "output", "after, two"]]
+
+
+@pytest.mark.parametrize("fmt, expected", [
+    ("table", ["timestamp", "-", "2026-11-20T12:00:00.000Z  coder         error   boom"]),
+    ("nl", ["{"]),
+    ("csv", [",".join(EVENT_COLUMNS), "1,2026-11-20T12:00:00.000Z,s1,coder,a1,error,boom,"]),
+])
+def test_following_an_empty_log_waits_for_its_first_rows(t, monkeypatch, fmt, expected):
+    """Nothing to show yet: the table waits to print its header with the first rows; a CSV is its header."""
+    waits = []
+
+    def sleep(seconds: float) -> None:  # an event is recorded while the follower waits
+        if not waits:
+            t.event("error", "boom", execution="a1")
+        waits.append(seconds)
+
+    monkeypatch.setattr("monitor.events.time.sleep", sleep)
+    following = render_log(t.db, EventFilter("s1", type="error"), fmt, follow=True)
+    chunks = [next(following) for _ in range(2 if fmt == "csv" else 1)]
+    lines = "\n".join(chunks).splitlines()
+    assert [line[:len(e)] for line, e in zip(lines, expected)] == expected and len(lines) == len(expected)
+    assert waits == [0.5]
+
+
+def test_following_since_a_time_never_shows_older_events(t, clock):
+    t.event("output", "old", execution="a1")
+    clock.tick(hours=1)
+    chunks = follow_events(t.db, EventFilter("s1", since="2026-11-20T12:30:00.000Z"), interval=0)
+    t.event("output", "new", execution="a1")
+    assert [e["message"] for e in next(chunks)] == ["new"]
 
 
 def test_logs_of_a_standalone_execution_by_its_id(t):

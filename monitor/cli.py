@@ -489,14 +489,15 @@ def hook(ctx: click.Context, db_path: str, prices: str | None) -> None:
 def _settings_options(f: Callable) -> Callable:
     f = click.option("--user", "scope", flag_value="user", help="~/.claude/settings.json (every project).")(f)
     return click.option("--project", "scope", flag_value="project", default=True,
-                        help="The project's .claude/settings.json (default): its git work tree's top.")(f)
+                        help="The project's .claude/settings.local.json, this machine's only (default):"
+                             " at its git work tree's top.")(f)
 
 
 @hook.command("install")
 @db_option
 @_settings_options
 def hook_install(db_path: str, scope: str) -> None:
-    """Add monitor's hooks to Claude Code's settings.json (merged; a backup is kept).
+    """Add monitor's hooks to Claude Code's settings (merged; a backup is kept).
 
     \b
     Example:
@@ -508,25 +509,29 @@ def hook_install(db_path: str, scope: str) -> None:
     click.echo(f"Added monitor's hook for {', '.join(change.events)} to {change.path}"
                + (f" (previous file kept as {change.backup})" if change.backup else "") + ".\n"
                f"Sessions will be recorded in {Path(db_path).resolve()}; hook problems go to {hook_log_path()}.")
+    if change.git_ignored is False:
+        click.echo(f"Note: git does not ignore {change.path}; it holds this machine's paths, so add it to"
+                   f" .gitignore rather than commit it.")
 
 
 @hook.command("uninstall")
 @_settings_options
 def hook_uninstall(scope: str) -> None:
-    """Remove monitor's hooks, and only them, from Claude Code's settings.json.
+    """Remove monitor's hooks, and only them, from Claude Code's settings.
 
     \b
     Example:
       monitor hook uninstall --user
     """
-    from .hooks import settings_path, uninstall
+    from .hooks import settings_paths, uninstall
 
-    change = uninstall(settings_path(scope == "user"))
-    if not change.events:
-        click.echo(f"No monitor hook in {change.path}: nothing to remove.")
-        return
-    click.echo(f"Removed monitor's hook from {', '.join(change.events)} in {change.path}"
-               f" (previous file kept as {change.backup}).")
+    changes = [uninstall(path) for path in settings_paths(scope == "user")]
+    for change in changes:
+        if change.events:
+            click.echo(f"Removed monitor's hook from {', '.join(change.events)} in {change.path}"
+                       f" (previous file kept as {change.backup}).")
+    if not any(change.events for change in changes):
+        click.echo(f"No monitor hook in {' or '.join(str(c.path) for c in changes)}: nothing to remove.")
 
 
 def main() -> None:

@@ -7,11 +7,13 @@ import json
 import os
 import subprocess
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from monitor import hooks
 from monitor.cli import cli
 
 PAYLOADS = Path(__file__).parent / "payloads"
@@ -98,7 +100,7 @@ def test_a_recorded_session_in_show_logs_search_and_cost(env):
 
 
 def settings_file(env: Path) -> Path:
-    return env / ".claude" / "settings.json"
+    return env / ".claude" / "settings.local.json"
 
 
 def install(env: Path, *args: str):
@@ -138,7 +140,7 @@ def test_install_merges_keeps_a_backup_and_uninstall_removes_only_ours(env):
                                                 "SessionStart", "SessionEnd", "SubagentStart", "SubagentStop",
                                                 "Stop"])
     assert "matcher" not in settings["hooks"]["Stop"][0]
-    backups = list(path.parent.glob("settings.json.*.bak"))
+    backups = list(path.parent.glob("settings.local.json.*.bak"))
     assert len(backups) == 1 and json.loads(backups[0].read_text()) == EXISTING
 
     assert install(env, "install", "--db", str(env / "m.db")).exit_code == 0  # again: no duplicates
@@ -148,6 +150,56 @@ def test_install_merges_keeps_a_backup_and_uninstall_removes_only_ours(env):
     assert result.exit_code == 0, result.output
     assert json.loads(path.read_text()) == EXISTING
     assert "nothing to remove" in install(env, "uninstall").output
+
+
+def test_backups_made_in_the_same_second_never_overwrite_each_other(env):
+    path = settings_file(env)
+    path.parent.mkdir()
+    path.write_text(json.dumps(EXISTING))
+    same_second = datetime(2026, 11, 20, 12, 0, 0, tzinfo=timezone.utc)
+    first = hooks.install(path, "python -m monitor.hooks --db /a.db", now=same_second).backup
+    second = hooks.install(path, "python -m monitor.hooks --db /b.db", now=same_second).backup
+    third = hooks.uninstall(path, now=same_second.replace(microsecond=999_999)).backup
+    assert [b.name for b in (first, second, third)] == [
+        "settings.local.json.20261120T120000.bak", "settings.local.json.20261120T120000-2.bak",
+        "settings.local.json.20261120T120000-3.bak"]
+    assert json.loads(first.read_text()) == EXISTING and json.loads(path.read_text()) == EXISTING
+    assert "/a.db" in second.read_text() and "/b.db" in third.read_text()
+
+
+def test_project_install_keeps_machine_paths_out_of_the_shared_settings(env):
+    shared = env / ".claude" / "settings.json"
+    shared.parent.mkdir()
+    shared.write_text(json.dumps(EXISTING))
+    assert install(env, "install", "--project").exit_code == 0
+    assert json.loads(shared.read_text()) == EXISTING
+    assert hooks.is_ours(json.loads(settings_file(env).read_text())["hooks"]["Stop"][0]["hooks"][0]["command"])
+
+
+def test_uninstall_also_removes_an_install_from_the_shared_project_settings(env):
+    """monitor used to install into .claude/settings.json."""
+    shared = env / ".claude" / "settings.json"
+    shared.parent.mkdir()
+    shared.write_text(json.dumps(EXISTING))
+    hooks.install(shared, "python -m monitor.hooks --db /old.db")
+    hooks.install(settings_file(env), "python -m monitor.hooks --db /new.db")
+    result = install(env, "uninstall")
+    assert result.exit_code == 0, result.output
+    assert [line.split(" in ")[1].split(" (")[0] for line in result.output.splitlines()] == [
+        str(settings_file(env)), str(shared)]
+    assert json.loads(shared.read_text()) == EXISTING and json.loads(settings_file(env).read_text()) == {}
+    assert install(env, "uninstall").output == (
+        f"No monitor hook in {settings_file(env)} or {shared}: nothing to remove.\n")
+
+
+@pytest.mark.parametrize("ignored", [False, True])
+def test_install_says_when_git_would_not_ignore_the_local_settings(env, ignored):
+    subprocess.run(["git", "init", "-q", str(env)], check=True)
+    if ignored:
+        (env / ".gitignore").write_text(".claude/settings.local.json\n")
+    result = install(env, "install")
+    assert result.exit_code == 0, result.output
+    assert ("git does not ignore" in result.output) is not ignored
 
 
 def test_installed_command_really_runs(env):
@@ -218,4 +270,4 @@ def test_install_never_mistakes_the_home_folder_for_the_project(env, monkeypatch
     (env / ".claude").mkdir()
     (env / "project").mkdir()
     assert install(env / "project", "install").exit_code == 0
-    assert (env / "project" / ".claude" / "settings.json").exists() and not settings_file(env).exists()
+    assert settings_file(env / "project").exists() and not settings_file(env).exists()

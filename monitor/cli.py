@@ -450,12 +450,10 @@ def cost(db_path: str, since: str | None, by: str, fmt: str) -> None:
     Example:
       monitor cost --since 30d --by model
     """
-    from .costs import COST_COLUMNS, cost_report, total
+    from .costs import COST_COLUMNS, cost_report
 
     with _read(db_path) as db:
-        found = cost_report(db, since, by)
-    if fmt == "table" and found:  # the table gets a total row
-        found = [*found, total(found, by)]
+        found = cost_report(db, since, by, with_total=fmt == "table")  # a total row for people only
     click.echo(render_rows(found, fmt, [by, *COST_COLUMNS], empty="No tokens or cost recorded yet."))
 
 

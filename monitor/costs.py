@@ -29,9 +29,11 @@ _SUMS = """
 """
 
 
-def cost_report(db: Database, since: str | None = None, by: str = "agent") -> list[dict]:
-    """One row per agent, model or session (key named after `by`), most expensive first.
-    Executions without any token or cost are left out."""
+def cost_report(db: Database, since: str | None = None, by: str = "agent", *,
+                with_total: bool = False) -> list[dict]:
+    """One row per agent, model or session (key named after `by`), most expensive first, and with
+    with_total a last row keyed 'total' summing them (when there is any). Executions without any
+    token or cost are left out."""
     if by not in GROUPINGS:
         raise InvalidInput(f"--by must be one of {', '.join(GROUPINGS)}, got {by!r}")
     clauses = ["(e.cost_usd IS NOT NULL OR coalesce(e.input_tokens, e.output_tokens,"
@@ -41,13 +43,14 @@ def cost_report(db: Database, since: str | None = None, by: str = "agent") -> li
         clauses.append("e.started_at >= ?")
         params.append(since)
     join = " LEFT JOIN orchestrations o ON o.id = e.orchestration_id" if by == "session" else ""
-    return rows(
+    found = rows(
         db,
         f"SELECT {GROUPINGS[by]} AS {by}, {_SUMS} FROM agent_executions e{join}"
         f" WHERE {' AND '.join(clauses)} GROUP BY 1"
         f" ORDER BY coalesce(sum(e.cost_usd), 0) DESC, executions DESC, 1",
         params,
     )
+    return [*found, total(found, by)] if with_total and found else found
 
 
 def total(found: list[dict], by: str) -> dict:

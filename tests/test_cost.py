@@ -136,6 +136,14 @@ def test_cost_report_groups(recorded, by, expected):
     assert [(r[by], r["executions"], r["cost_usd"], r["unpriced"]) for r in found] == expected
 
 
+def test_cost_report_with_a_total_row(recorded):
+    found = cost_report(recorded.db, by="model", with_total=True)
+    assert found[-1] == {"model": "total", "executions": 3, "input_tokens": 2_005_000, "output_tokens": 100_500,
+                         "cache_read_tokens": 0, "cache_write_tokens": 0, "cost_usd": 5.5, "unpriced": 1}
+    assert found[:-1] == cost_report(recorded.db, by="model")
+    assert cost_report(recorded.db, since="2026-11-21T00:00:00.000Z", with_total=True) == []
+
+
 def test_cost_report_since_and_bad_grouping(recorded):
     assert cost_report(recorded.db, since="2026-11-21T00:00:00.000Z") == []
     with pytest.raises(InvalidInput):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import unicodedata
 from collections.abc import Sequence
 
 from .timeutil import format_duration
@@ -44,15 +45,29 @@ def _cell(key: str, value: object) -> str:
     return str(value)
 
 
-def _table(rows: Sequence[dict], columns: Sequence[str]) -> str:
-    from tabulate import tabulate  # imported here: JSON and CSV output never need it
+def _width(text: str) -> int:
+    """Columns a string takes in a terminal: wide (CJK, emoji) characters take two, combining none."""
+    if text.isascii():
+        return len(text)
+    return sum(0 if unicodedata.combining(ch) else 2 if unicodedata.east_asian_width(ch) in "WF" else 1
+               for ch in text)
 
-    return tabulate(
-        [[_cell(c, r.get(c)) for c in columns] for r in rows],
-        headers=[_label(c) for c in columns],
-        tablefmt="simple",
-        disable_numparse=True,
-    )
+
+def _table(rows: Sequence[dict], columns: Sequence[str]) -> str:
+    """A plain aligned table: headers, a rule of dashes under each, two spaces between columns.
+
+    Written here rather than with tabulate: importing tabulate 0.10 costs ~35 ms (it loads
+    importlib.metadata), more than the rest of `monitor health` start-up (benchmarks/README.md).
+    """
+    header = [_label(c) for c in columns]
+    body = [[_cell(c, r.get(c)) for c in columns] for r in rows]
+    # As tabulate's "simple" format, which the first versions used: headers get two spaces of room.
+    widths = [max(_width(header[i]) + 2, *(_width(r[i]) for r in body)) for i in range(len(columns))]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(cell + " " * (w - _width(cell)) for cell, w in zip(cells, widths)).rstrip()
+
+    return "\n".join([line(header), line(["-" * w for w in widths]), *(line(r) for r in body)])
 
 
 def render_rows(

@@ -199,18 +199,11 @@ def list_events(db: Database, where: EventFilter) -> list[dict]:
     oldest first. Payloads are decoded from JSON."""
     owner, owner_id = _owner_clause(db, where.session)
     clauses, params = [owner], [owner_id]
-    if where.agent:
-        clauses.append("e.agent_name = ?")
-        params.append(where.agent)
-    if where.type:
-        clauses.append("v.type = ?")
-        params.append(where.type)
-    if where.since:
-        clauses.append("v.timestamp >= ?")
-        params.append(where.since)
-    if where.after_id:
-        clauses.append("v.id > ?")
-        params.append(where.after_id)
+    for clause, value in (("e.agent_name = ?", where.agent), ("v.type = ?", where.type),
+                          ("v.timestamp >= ?", where.since), ("v.id > ?", where.after_id)):
+        if value:
+            clauses.append(clause)
+            params.append(value)
     limit = f" LIMIT {int(where.limit)}" if where.limit else ""
     cursor = db.execute(f"{_EVENT_SELECT} WHERE {' AND '.join(clauses)} ORDER BY v.timestamp, v.id{limit}",
                         params)

@@ -44,7 +44,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from monitor import migrations, open_db  # noqa: E402
+from monitor import open_db  # noqa: E402
+from monitor.store import migrations  # noqa: E402
 
 AGENTS = [
     "planner", "architect", "backend", "frontend", "database", "api-designer", "tests", "e2e-tests",

@@ -33,7 +33,7 @@ sys.path.insert(0, str(HERE))
 from click.testing import CliRunner  # noqa: E402
 
 import generate  # noqa: E402
-from monitor import migrations  # noqa: E402
+from monitor.store import migrations  # noqa: E402
 from monitor.cli import cli  # noqa: E402
 
 ENV = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}

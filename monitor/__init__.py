@@ -2,17 +2,17 @@
 
 __version__ = "0.1.0"
 
-from .errors import DatabaseError, InvalidInput, MonitorError, NotFound  # noqa: E402
+from monitor.errors import DatabaseError, InvalidInput, MonitorError, NotFound  # noqa: E402
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
-    from .db import Database, open_db
-    from .tracker import ExecutionRun, OrchestrationRun, Tracker
+    from monitor.store.db import Database, open_db
+    from monitor.capture.tracker import ExecutionRun, OrchestrationRun, Tracker
 
 # Imported on first use, so that `python -m monitor.hooks` (run by Claude Code on every tool
 # call) loads only the modules it needs.
-_LAZY = {"Database": "db", "open_db": "db", "ExecutionRun": "tracker", "OrchestrationRun": "tracker",
-         "Tracker": "tracker"}
+_LAZY = {"Database": "store.db", "open_db": "store.db", "ExecutionRun": "capture.tracker",
+         "OrchestrationRun": "capture.tracker", "Tracker": "capture.tracker"}
 
 
 def __getattr__(name: str) -> object:

@@ -1,3 +1,3 @@
-from .cli import cli
+from monitor.cli import cli
 
 cli(prog_name="monitor")

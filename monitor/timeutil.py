@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, timezone
 
-from .errors import InvalidInput
+from monitor.errors import InvalidInput
 
 #: Stored form of every timestamp: fixed width, UTC, milliseconds, 'Z'. String order is time order.
 TIMESTAMP_LENGTH = len("2026-01-01T00:00:00.000Z")

@@ -8,9 +8,9 @@ import sqlite3
 import pytest
 
 from monitor import Tracker, open_db
-from monitor.migrations import AGENT_TOTALS, agent_totals_triggers, rebuild_agent_totals
-from monitor.reports import performance
-from monitor.retention import cleanup
+from monitor.store.migrations import AGENT_TOTALS, agent_totals_triggers, rebuild_agent_totals
+from monitor.read.reports import performance
+from monitor.ops.retention import cleanup
 
 BEGINNING = "0001-01-01T00:00:00.000Z"  # a --since that includes everything: the counting path
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from monitor import hooks
+from monitor.capture.claude import settings as hooks
 from monitor.cli import cli
 
 PAYLOADS = Path(__file__).parent / "payloads"

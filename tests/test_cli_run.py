@@ -12,7 +12,7 @@ import time
 import pytest
 
 from monitor import open_db
-from monitor.queries import get_orchestration, list_executions
+from monitor.read.queries import get_orchestration, list_executions
 
 
 def monitor(db_path, *args, **kwargs):
@@ -124,7 +124,7 @@ def test_report_after_run_end_to_end(db_path):
 
 def test_a_command_that_cannot_be_started_is_recorded_not_raised(db_path):
     from monitor import Tracker
-    from monitor.runner import run_command
+    from monitor.capture.runner import run_command
 
     with Tracker(db_path) as t:
         assert run_command(t, ["bad\x00name"], "x") == 126

@@ -16,9 +16,9 @@ from click.testing import CliRunner
 
 from monitor import InvalidInput, Tracker
 from monitor.cli import cli
-from monitor.costs import cost_report
-from monitor.pricing import load_prices
-from monitor.reports import agent_report, health, performance
+from monitor.read.costs import cost_report
+from monitor.read.pricing import load_prices
+from monitor.read.reports import agent_report, health, performance
 
 T0 = datetime(2026, 11, 20, 12, 0, 0, tzinfo=timezone.utc)
 

@@ -6,9 +6,9 @@ import sqlite3
 import pytest
 
 from monitor import DatabaseError, Tracker, open_db
-from monitor.migrations import LATEST
-from monitor.queries import get_orchestration, list_executions
-from monitor.retention import cleanup
+from monitor.store.migrations import LATEST
+from monitor.read.queries import get_orchestration, list_executions
+from monitor.ops.retention import cleanup
 from monitor.timeutil import parse_timestamp
 
 # The reference tool's schema, column for column (timestamps from SQLite's CURRENT_TIMESTAMP).
@@ -188,7 +188,7 @@ def test_readonly_open_reads_without_writing(db_path):
 
 
 def test_path_comes_from_argument_then_environment_then_default(tmp_path, monkeypatch):
-    from monitor.db import resolve_path
+    from monitor.store.db import resolve_path
 
     monkeypatch.setenv("MONITOR_DB", str(tmp_path / "env.db"))
     assert resolve_path("x.db").name == "x.db"

@@ -10,10 +10,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from monitor import Tracker, open_db
-from monitor.events import (EVENT_COLUMNS, EventFilter, EventWarning, follow_events, fts_query, list_events,
-                            render_log, search)
-from monitor.migrations import LATEST
-from monitor.retention import cleanup
+from monitor.capture.events import EventWarning
+from monitor.cli.output import render_log
+from monitor.read.logs import EVENT_COLUMNS, EventFilter, follow_events, fts_query, list_events, search
+from monitor.store.migrations import LATEST
+from monitor.ops.retention import cleanup
 
 T0 = datetime(2026, 11, 20, 12, 0, 0, tzinfo=timezone.utc)
 
@@ -125,7 +126,7 @@ def test_following_an_empty_log_waits_for_its_first_rows(t, monkeypatch, fmt, ex
             t.event("error", "boom", execution="a1")
         waits.append(seconds)
 
-    monkeypatch.setattr("monitor.events.time.sleep", sleep)
+    monkeypatch.setattr("monitor.read.logs.time.sleep", sleep)
     following = render_log(t.db, EventFilter("s1", type="error"), fmt, follow=True)
     chunks = [next(following) for _ in range(2 if fmt == "csv" else 1)]
     lines = "\n".join(chunks).splitlines()
@@ -271,7 +272,7 @@ def test_cleanup_removes_events_with_their_executions_and_orchestrations(t, cloc
 def test_migration_2_adds_the_event_log_to_a_version_1_database(tmp_path):
     path = tmp_path / "v1.db"
     conn = sqlite3.connect(path)
-    from monitor.migrations import MIGRATIONS
+    from monitor.store.migrations import MIGRATIONS
     MIGRATIONS[0](conn)
     for table in ("events", "transcript_offsets"):
         conn.execute(f"DROP TABLE IF EXISTS {table}")

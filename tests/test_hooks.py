@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from monitor import open_db
-from monitor.events import EventFilter, list_events
-from monitor.hooks import handle_payload, read_transcript
+from monitor.read.logs import EventFilter, list_events
+from monitor.capture.claude.hook import handle_payload, read_transcript
 
 PAYLOADS = Path(__file__).parent / "payloads"
 T0 = datetime(2026, 11, 20, 12, 0, 0, tzinfo=timezone.utc)

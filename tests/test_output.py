@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from monitor.output import render_rows
+from monitor.cli.output import render_rows
 
 
 def test_table_columns_line_up_with_wide_and_combining_characters():

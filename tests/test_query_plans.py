@@ -12,8 +12,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from monitor import Tracker, open_db
-from monitor import queries, reports, retention
-from monitor.queries import Filters
+from monitor.ops import retention
+from monitor.read import queries, reports
+from monitor.read.queries import Filters
 
 T0 = datetime(2026, 11, 20, 12, 0, 0, tzinfo=timezone.utc)
 SINCE = "2026-11-19T12:00:00.000Z"

@@ -5,9 +5,9 @@ from datetime import timedelta
 import pytest
 
 from monitor import NotFound
-from monitor.queries import Filters, list_orchestrations
+from monitor.read.queries import Filters, list_orchestrations
 from monitor.timeutil import format_timestamp
-from monitor.reports import agent_report, failures, health, orchestration_summary, performance
+from monitor.read.reports import agent_report, failures, health, orchestration_summary, performance
 
 from conftest import T0
 

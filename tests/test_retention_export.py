@@ -6,8 +6,8 @@ from datetime import timedelta
 import pytest
 
 from monitor import open_db
-from monitor.export import export_to_file, write_export
-from monitor.retention import cleanup
+from monitor.ops.export import export_to_file, write_export
+from monitor.ops.retention import cleanup
 
 from conftest import T0
 
@@ -56,7 +56,7 @@ def test_cleanup_boundary_is_exact_to_the_millisecond(tracker, clock):
 
 
 def test_cleanup_in_many_batches(tracker, clock, monkeypatch):
-    import monitor.retention as retention
+    import monitor.ops.retention as retention
 
     monkeypatch.setattr(retention, "ORCHESTRATION_BATCH", 3)
     monkeypatch.setattr(retention, "EXECUTION_BATCH", 2)

@@ -5,7 +5,7 @@ import subprocess
 import pytest
 
 from monitor import InvalidInput, NotFound, Tracker, open_db
-from monitor.queries import get_orchestration, list_executions
+from monitor.read.queries import get_orchestration, list_executions
 
 
 def execution(tracker: Tracker, agent_session_id: str) -> dict:

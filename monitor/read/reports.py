@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 from datetime import datetime, timedelta
 
-from .db import Database
-from .errors import NotFound
-from .queries import Filters, execution_rows, get_orchestration, rows, unpriced_sum
-from .timeutil import before, format_duration, format_timestamp, parse_timestamp, utcnow
+from monitor.store.db import Database
+from monitor.errors import NotFound
+from monitor.read.queries import Filters, execution_rows, get_orchestration, rows, unpriced_sum
+from monitor.timeutil import before, format_duration, format_timestamp, parse_timestamp, utcnow
 
 #: One pass over a set of executions; every report that summarises executions uses it.
 _EXECUTION_STATS = """

@@ -9,8 +9,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
-from . import migrations
-from .errors import DatabaseError
+from monitor.store import migrations
+from monitor.errors import DatabaseError
 
 DEFAULT_PATH = "monitoring.db"
 ORCHESTRATION_STATUSES = ("running", "completed", "failed", "partial")

@@ -8,11 +8,11 @@ import tempfile
 from pathlib import Path
 from typing import TextIO
 
-from . import __version__
-from .db import Database
-from .errors import MonitorError
-from .queries import get_orchestration, iter_export
-from .timeutil import format_timestamp, utcnow
+from monitor import __version__
+from monitor.store.db import Database
+from monitor.errors import MonitorError
+from monitor.read.queries import get_orchestration, iter_export
+from monitor.timeutil import format_timestamp, utcnow
 
 
 def write_export(db: Database, out: TextIO, session_id: str | None = None, since: str | None = None

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from .db import Database
-from .errors import NotFound
+from monitor.store.db import Database
+from monitor.errors import NotFound
 
 ORCHESTRATION_FIELDS = [
     "id", "session_id", "task_description", "status", "started_at", "completed_at", "duration_ms",

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import InvalidInput
+from monitor.errors import InvalidInput
 
 ENV_VAR = "MONITOR_PRICES"
 KINDS = ("input", "output", "cache_read", "cache_write")

@@ -10,11 +10,12 @@ from typing import Any
 
 import click
 
-from . import __version__, queries, reports
-from .db import DEFAULT_PATH, ENV_VAR, EXECUTION_STATUSES, ORCHESTRATION_STATUSES, Database, open_db
-from .errors import DatabaseError, InvalidInput, MonitorError
-from .output import render_record, render_rows
-from .timeutil import format_timestamp, parse_duration, parse_since
+from monitor import __version__
+from monitor.read import queries, reports
+from monitor.store.db import DEFAULT_PATH, ENV_VAR, EXECUTION_STATUSES, ORCHESTRATION_STATUSES, Database, open_db
+from monitor.errors import DatabaseError, InvalidInput, MonitorError
+from monitor.cli.output import render_record, render_rows
+from monitor.timeutil import format_timestamp, parse_duration, parse_since
 
 
 class BadInput(click.ClickException):
@@ -301,7 +302,7 @@ def export(db_path: str, session: str | None, since: str | None, output: str | N
     """
     import io
 
-    from .export import export_to_file, write_export
+    from monitor.ops.export import export_to_file, write_export
 
     with _read(db_path) as db:
         if output:
@@ -333,7 +334,7 @@ def cleanup(db_path: str, days: int, dry_run: bool, vacuum: bool, as_json: bool)
     Example (weekly cron):
       monitor cleanup 30 --vacuum
     """
-    from .retention import cleanup as run_cleanup, count_old, cutoff_for
+    from monitor.ops.retention import cleanup as run_cleanup, count_old, cutoff_for
 
     with _read(db_path) as db:
         total = 0
@@ -369,8 +370,8 @@ def run(ctx: click.Context, db_path: str, agent_name: str, session: str | None, 
     Example:
       monitor run --agent tests --session "ci-$GITHUB_RUN_ID" -- pytest -q
     """
-    from .runner import RecordingFailed, run_command, run_unrecorded
-    from .tracker import Tracker
+    from monitor.capture.runner import RecordingFailed, run_command, run_unrecorded
+    from monitor.capture.tracker import Tracker
 
     try:
         tracker = Tracker(db_path)
@@ -406,7 +407,8 @@ def logs(ctx: click.Context, db_path: str, session: str, agent: str | None, even
       monitor logs build-1234 --agent tests --type error
       monitor logs build-1234 --follow --nl
     """
-    from .events import EventFilter, render_log
+    from monitor.cli.output import render_log
+    from monitor.read.logs import EventFilter
 
     with _read(db_path) as db:
         try:
@@ -430,7 +432,7 @@ def search_(db_path: str, text: str, since: str | None, limit: int, fmt: str) ->
     Example:
       monitor search "permission denied" --since 7d
     """
-    from .events import SEARCH_COLUMNS, search
+    from monitor.read.logs import SEARCH_COLUMNS, search
 
     with _read(db_path) as db:
         found = search(db, text, since=since, limit=limit or 1_000_000)
@@ -450,7 +452,7 @@ def cost(db_path: str, since: str | None, by: str, fmt: str) -> None:
     Example:
       monitor cost --since 30d --by model
     """
-    from .costs import COST_COLUMNS, cost_report
+    from monitor.read.costs import COST_COLUMNS, cost_report
 
     with _read(db_path) as db:
         found = cost_report(db, since, by, with_total=fmt == "table")  # a total row for people only
@@ -474,7 +476,7 @@ def hook(ctx: click.Context, db_path: str, prices: str | None) -> None:
     """
     if ctx.invoked_subcommand is not None:
         return
-    from .hooks import handle_payload, hook_log_path
+    from monitor.capture.claude.hook import handle_payload, hook_log_path
 
     stdin = sys.stdin.buffer
     if stdin.isatty():
@@ -501,7 +503,8 @@ def hook_install(db_path: str, scope: str) -> None:
     Example:
       monitor hook install --db ~/monitoring.db --user
     """
-    from .hooks import hook_command, hook_log_path, install, settings_path
+    from monitor.capture.claude.hook import hook_log_path
+    from monitor.capture.claude.settings import hook_command, install, settings_path
 
     change = install(settings_path(scope == "user"), hook_command(db_path))
     click.echo(f"Added monitor's hook for {', '.join(change.events)} to {change.path}"
@@ -521,7 +524,7 @@ def hook_uninstall(scope: str) -> None:
     Example:
       monitor hook uninstall --user
     """
-    from .hooks import settings_paths, uninstall
+    from monitor.capture.claude.settings import settings_paths, uninstall
 
     changes = [uninstall(path) for path in settings_paths(scope == "user")]
     for change in changes:

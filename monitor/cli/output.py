@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import io
 import json
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
-from .timeutil import format_duration
+from monitor.read.logs import EVENT_COLUMNS, EventFilter, follow_events, list_events
+from monitor.store.db import Database
+from monitor.timeutil import format_duration
 
 FORMATS = ("table", "json", "csv", "nl")
 
@@ -127,3 +130,29 @@ def _pairs(items: Sequence[tuple[str, object]]) -> str:
 
 def _indent(text: str) -> str:
     return "\n".join("  " + line if line else line for line in text.splitlines())
+
+
+#: The columns of the `logs` table (the other formats give every EVENT_COLUMNS field).
+LOG_TABLE_COLUMNS = ["timestamp", "agent_name", "type", "message"]
+
+
+def render_log(db: Database, where: EventFilter, fmt: str, *, follow: bool = False,
+               interval: float = 0.5) -> Iterator[str]:
+    """What `logs` prints, chunk by chunk: the events so far, then (follow) new ones as they are
+    recorded, until the caller stops. Following is a stream: JSON comes as JSON lines, and CSV and
+    the table print their header once, before the first rows."""
+    found = list_events(db, where)
+    if not follow:
+        yield render_rows(found, fmt, EVENT_COLUMNS, table_columns=LOG_TABLE_COLUMNS,
+                          empty="No events recorded for this session.")
+        return
+    fmt = "nl" if fmt == "json" else fmt
+    after = max((e["id"] for e in found), default=where.after_id)
+    header = {"csv": 1, "table": 2}.get(fmt, 0)  # its lines, printed with the first rows only
+    first = True
+    for batch in itertools.chain([found], follow_events(db, where._replace(after_id=after), interval)):
+        if not batch and not (first and fmt == "csv"):
+            continue  # nothing yet: an empty table says nothing, an empty CSV is its header
+        lines = render_rows(batch, fmt, EVENT_COLUMNS, table_columns=LOG_TABLE_COLUMNS).splitlines()
+        yield "\n".join(lines if first else lines[header:])
+        first = False

@@ -12,8 +12,8 @@ import uuid
 from collections.abc import Sequence
 from typing import BinaryIO
 
-from .errors import DatabaseError, InvalidInput, MonitorError
-from .tracker import Tracker
+from monitor.errors import DatabaseError, InvalidInput, MonitorError
+from monitor.capture.tracker import Tracker
 
 ERROR_TAIL_LINES = 20
 ERROR_TAIL_BYTES = 4000

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from .db import Database
-from .timeutil import EARLIEST, before, format_timestamp, utcnow
+from monitor.store.db import Database
+from monitor.timeutil import EARLIEST, before, format_timestamp, utcnow
 
 #: The first batch: orchestrations (with their executions), or executions without one, per write
 #: transaction. Later batches are sized so that each transaction takes about BATCH_SECONDS: long

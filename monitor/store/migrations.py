@@ -14,7 +14,7 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from .errors import DatabaseError
+from monitor.errors import DatabaseError
 
 # Any stored time, as the normalising triggers of schema.sql rewrite it.
 TIMESTAMP_SQL = ("CASE WHEN typeof({col}) IN ('integer', 'real')"

@@ -6,9 +6,9 @@ with tokens but no cost used a model without a price: it is counted as `unpriced
 
 from __future__ import annotations
 
-from .db import Database
-from .errors import InvalidInput
-from .queries import rows
+from monitor.store.db import Database
+from monitor.errors import InvalidInput
+from monitor.read.queries import rows
 
 GROUPINGS = {
     "agent": "e.agent_name",

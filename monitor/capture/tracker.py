@@ -9,13 +9,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
-from .db import EXECUTION_STATUSES, ORCHESTRATION_STATUSES, Database, open_db
-from .errors import InvalidInput, MonitorError, NotFound
-from .events import Usage, add_usage, check_type, insert_event, report_failure, resolve_owner
-from .git import head_commit
-from .pricing import PriceTable, load_prices
-from .timeutil import format_timestamp, utcnow
-from .writes import DURATION_SQL as _DURATION_SQL, finish_orchestration, insert_execution, insert_orchestration
+from monitor.store.db import EXECUTION_STATUSES, ORCHESTRATION_STATUSES, Database, open_db
+from monitor.errors import InvalidInput, MonitorError, NotFound
+from monitor.capture.events import Usage, add_usage, check_type, insert_event, report_failure, resolve_owner
+from monitor.capture.git import head_commit
+from monitor.read.pricing import PriceTable, load_prices
+from monitor.timeutil import format_timestamp, utcnow
+from monitor.store.writes import DURATION_SQL as _DURATION_SQL, finish_orchestration, insert_execution, insert_orchestration
 
 
 Clock = Callable[[], datetime]

@@ -1,0 +1,158 @@
+"""Reading the event log: `logs` (and --follow) and `search`."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import time
+from collections import namedtuple
+from collections.abc import Iterator
+
+from monitor.errors import InvalidInput, NotFound
+from monitor.store.db import Database
+
+#: Columns of `logs` and `search` rows.
+EVENT_COLUMNS = ["id", "timestamp", "session_id", "agent_name", "agent_session_id", "type", "message",
+                 "payload"]
+SEARCH_COLUMNS = ["kind", "timestamp", "session_id", "agent_name", "agent_session_id", "type", "message"]
+
+_EVENT_SELECT = (
+    "SELECT v.id, v.timestamp, o.session_id, e.agent_name, e.agent_session_id, v.type, v.message,"
+    " v.payload FROM events v LEFT JOIN agent_executions e ON e.id = v.execution_id"
+    " LEFT JOIN orchestrations o ON o.id = v.orchestration_id"
+)
+
+
+class EventFilter(namedtuple("EventFilter", "session agent type since after_id limit",
+                             defaults=(None, None, None, 0, None))):
+    """Which events `logs` shows: of one session (or one execution), by agent, type, time, after an id."""
+
+    __slots__ = ()
+
+
+def _owner_clause(db: Database, session: str) -> tuple[str, object]:
+    row = db.execute("SELECT id FROM orchestrations WHERE session_id = ?", (session,)).fetchone()
+    if row is not None:
+        return "v.orchestration_id = ?", row[0]
+    row = db.execute("SELECT id FROM agent_executions WHERE agent_session_id = ?", (session,)).fetchone()
+    if row is not None:
+        return "v.execution_id = ?", row[0]
+    raise NotFound(f"no orchestration or execution with id {session!r} (see `monitor list`)")
+
+
+def list_events(db: Database, where: EventFilter) -> list[dict]:
+    """Events of a session (an orchestration's session_id, or an execution's agent_session_id),
+    oldest first. Payloads are decoded from JSON."""
+    owner, owner_id = _owner_clause(db, where.session)
+    clauses, params = [owner], [owner_id]
+    for clause, value in (("e.agent_name = ?", where.agent), ("v.type = ?", where.type),
+                          ("v.timestamp >= ?", where.since), ("v.id > ?", where.after_id)):
+        if value:
+            clauses.append(clause)
+            params.append(value)
+    limit = f" LIMIT {int(where.limit)}" if where.limit else ""
+    cursor = db.execute(f"{_EVENT_SELECT} WHERE {' AND '.join(clauses)} ORDER BY v.timestamp, v.id{limit}",
+                        params)
+    names = [d[0] for d in cursor.description]
+    found = []
+    for row in cursor:
+        item = dict(zip(names, row))
+        if item["payload"] is not None:
+            try:
+                item["payload"] = json.loads(item["payload"])
+            except ValueError:
+                pass
+        found.append(item)
+    return found
+
+
+def follow_events(db: Database, where: EventFilter, interval: float = 0.5) -> Iterator[list[dict]]:
+    """Events recorded after where.after_id, in batches as they come (each in time order),
+    polling every `interval` seconds; stops only when the caller does (Ctrl-C raises
+    KeyboardInterrupt out of the sleep).
+
+    The next batch starts after the highest id seen, not after the last row shown: a hook process
+    can take its timestamp before another one, then write after it, so time order and id order
+    may differ."""
+    after = where.after_id
+    while True:
+        batch = list_events(db, where._replace(after_id=after, limit=None))
+        if batch:
+            after = max(e["id"] for e in batch)
+            yield batch
+        else:
+            time.sleep(interval)
+
+
+def fts_query(text: str) -> str | None:
+    """User text as an FTS5 query that cannot be a syntax error: every word a quoted prefix
+    ("timeout" finds TimeoutError), all of them required. None when the text has no word."""
+    words = re.findall(r"\w+", text)
+    if not words:
+        return None
+    return " ".join('"' + w.replace('"', '""') + '"*' for w in words)
+
+
+def _like(text: str) -> str:
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _has_fts(db: Database) -> bool:
+    return db.execute("SELECT 1 FROM sqlite_master WHERE name = 'events_fts'").fetchone() is not None
+
+
+def search(db: Database, text: str, *, since: str | None = None, limit: int = 50,
+           use_fts: bool | None = None) -> list[dict]:
+    """Event messages and execution error messages that contain `text`, newest first.
+
+    Uses the FTS5 indexes when the database has them (every word of text must appear, in any
+    order), else a plain substring match (LIKE, case-insensitive for ASCII)."""
+    if not text or not text.strip():
+        raise InvalidInput("give some text to search for")
+    query = fts_query(text)
+    if use_fts is None:
+        use_fts = _has_fts(db)
+    if use_fts and query is not None:
+        try:
+            return _search(db, "events_fts MATCH ?", "errors_fts MATCH ?", query, since, limit, fts=True)
+        except sqlite3.OperationalError:
+            pass  # e.g. an FTS5-less SQLite reading a database that has the index: fall back
+    return _search(db, "v.message LIKE ? ESCAPE '\\'", "e.error_message LIKE ? ESCAPE '\\'", _like(text),
+                   since, limit, fts=False)
+
+
+def _search(db: Database, event_match: str, error_match: str, needle: str, since: str | None,
+            limit: int, fts: bool) -> list[dict]:
+    event_where, error_where = [event_match], [error_match]
+    params_events: list[object] = [needle]
+    params_errors: list[object] = [needle]
+    if since:
+        event_where.append("v.timestamp >= ?")
+        params_events.append(since)
+        error_where.append("e.started_at >= ?")
+        params_errors.append(since)
+    events_from = ("events_fts JOIN events v ON v.id = events_fts.rowid" if fts else "events v")
+    errors_from = ("errors_fts JOIN agent_executions e ON e.id = errors_fts.rowid" if fts
+                   else "agent_executions e")
+    # Each side takes its newest `limit` matches by id (ids follow time) before the merge, so a
+    # word found in a million events does not sort a million rows.
+    sql = (
+        f"SELECT * FROM (SELECT 'event' AS kind, v.timestamp, o.session_id, x.agent_name,"
+        f" x.agent_session_id, v.type, v.message FROM {events_from}"
+        f" LEFT JOIN agent_executions x ON x.id = v.execution_id"
+        f" LEFT JOIN orchestrations o ON o.id = v.orchestration_id"
+        f" WHERE {' AND '.join(event_where)} ORDER BY {'events_fts.rowid' if fts else 'v.id'} DESC"
+        f" LIMIT {int(limit)})"
+        f" UNION ALL"
+        f" SELECT * FROM (SELECT 'error' AS kind, coalesce(e.completed_at, e.started_at), o.session_id,"
+        f" e.agent_name, e.agent_session_id, e.status, e.error_message FROM {errors_from}"
+        f" LEFT JOIN orchestrations o ON o.id = e.orchestration_id"
+        f" WHERE {' AND '.join(error_where)} ORDER BY {'errors_fts.rowid' if fts else 'e.id'} DESC"
+        f" LIMIT {int(limit)})"
+        f" ORDER BY 2 DESC LIMIT {int(limit)}"
+    )
+    cursor = db.execute(sql, [*params_events, *params_errors])
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, r)) for r in cursor]
+

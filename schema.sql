@@ -1,7 +1,12 @@
--- monitor's current schema. A new database is created from this file (migration 1);
--- an older database, including one made by the reference tool, is brought up to it by
--- the numbered migrations in monitor/migrations.py. Every statement is idempotent.
+-- monitor's schema: every table, index, trigger, view and full-text index a new database gets.
+-- A new database is created from this file; an older one (made by an earlier monitor, or by the
+-- reference tool) is brought to exactly this by monitor/store/migrations.py, the only other place
+-- that says how to get here. tests/test_schema.py compares the two, object by object.
+-- Every statement is idempotent (IF NOT EXISTS). Statements that name an *_fts table need SQLite's
+-- FTS5 and are skipped where it is missing (search then falls back to LIKE).
 --
+-- Ids are INTEGER PRIMARY KEYs; uuid is each row's global identity (a UUID v4: the reference
+-- tool's own id for the rows it made), kept through exports and imports.
 -- Timestamps are TEXT in one fixed-width UTC format, 'YYYY-MM-DDTHH:MM:SS.sssZ', so that
 -- string order is time order. The *_normalize triggers rewrite any other format a foreign
 -- writer stores (SQLite's datetime('now'), an ISO time with an offset, or a number of seconds or
@@ -9,6 +14,9 @@
 
 CREATE TABLE IF NOT EXISTS orchestrations (
     id                 INTEGER PRIMARY KEY AUTOINCREMENT,
+    uuid               TEXT    NOT NULL UNIQUE DEFAULT (lower(hex(randomblob(4))) || '-' || lower(hex(randomblob(2))) || '-4' ||
+                       substr(lower(hex(randomblob(2))), 2) || '-' || substr('89ab', 1 + abs(random() % 4), 1) ||
+                       substr(lower(hex(randomblob(2))), 2) || '-' || lower(hex(randomblob(6)))),
     session_id         TEXT    NOT NULL UNIQUE,
     task_description   TEXT,
     status             TEXT    NOT NULL DEFAULT 'running'
@@ -21,11 +29,15 @@ CREATE TABLE IF NOT EXISTS orchestrations (
     failed_tasks       INTEGER NOT NULL DEFAULT 0,
     git_commit_hash    TEXT,
     plan_file_path     TEXT,
-    progress_file_path TEXT
+    progress_file_path TEXT,
+    created_at         TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
 
 CREATE TABLE IF NOT EXISTS agent_executions (
     id                  INTEGER PRIMARY KEY AUTOINCREMENT,
+    uuid                TEXT    NOT NULL UNIQUE DEFAULT (lower(hex(randomblob(4))) || '-' || lower(hex(randomblob(2))) || '-4' ||
+                        substr(lower(hex(randomblob(2))), 2) || '-' || substr('89ab', 1 + abs(random() % 4), 1) ||
+                        substr(lower(hex(randomblob(2))), 2) || '-' || lower(hex(randomblob(6)))),
     orchestration_id    INTEGER REFERENCES orchestrations(id) ON DELETE CASCADE,
     agent_session_id    TEXT    NOT NULL UNIQUE,
     agent_name          TEXT    NOT NULL,
@@ -49,7 +61,8 @@ CREATE TABLE IF NOT EXISTS agent_executions (
     cache_read_tokens   INTEGER,
     cache_write_tokens  INTEGER,
     cost_usd            REAL,
-    exit_code           INTEGER
+    exit_code           INTEGER,
+    created_at          TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
 
 -- list, failures and health: time windows, newest first, optionally by status.
@@ -127,8 +140,6 @@ END;
 -- The event log (migration 2): each execution's story along the way, in time order. type is
 -- started, status_changed, llm_call, tool_call, output, error, retry, file, or any custom word;
 -- payload is JSON. dedup_key makes a replayed event (a Claude Code hook run twice) a no-op.
--- A full-text index over message (events_fts) and over agent_executions.error_message
--- (errors_fts) is added by migration 2 when SQLite has FTS5.
 CREATE TABLE IF NOT EXISTS events (
     id               INTEGER PRIMARY KEY,
     orchestration_id INTEGER REFERENCES orchestrations(id) ON DELETE CASCADE,
@@ -152,11 +163,10 @@ CREATE TABLE IF NOT EXISTS transcript_offsets (
     updated_at      TEXT
 ) WITHOUT ROWID;
 
--- Per-agent running totals over every execution (migration 3), so that the all-time
--- `performance` report reads one row per agent instead of every execution. Kept current by
--- triggers on agent_executions that migration 3 generates (monitor/migrations.py: the column
--- list there and this table must agree); <col>_rows counts the executions where <col> is known,
--- so a total of nothing known stays NULL, as SQL's sum() would say.
+-- Per-agent running totals over every execution, so that the all-time `performance` report
+-- reads one row per agent instead of every execution. Kept current by the agent_totals_*
+-- triggers below; <col>_rows counts the executions where <col> is known, so a total of nothing
+-- known stays NULL, as SQL's sum() would say.
 CREATE TABLE IF NOT EXISTS agent_totals (
     agent_name              TEXT    PRIMARY KEY,
     executions              INTEGER NOT NULL DEFAULT 0,
@@ -181,3 +191,186 @@ CREATE TABLE IF NOT EXISTS agent_totals (
     cost_usd_rows           INTEGER NOT NULL DEFAULT 0,
     unpriced                INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
+
+CREATE TRIGGER IF NOT EXISTS agent_totals_insert AFTER INSERT ON agent_executions BEGIN
+    INSERT OR IGNORE INTO agent_totals (agent_name) VALUES (NEW.agent_name);
+    UPDATE agent_totals SET
+        executions = executions + 1,
+        completed = completed + (NEW.status = 'completed'),
+        failed = failed + (NEW.status = 'failed'),
+        in_progress = in_progress + (NEW.status = 'in_progress'),
+        timed = timed + (NEW.duration_ms IS NOT NULL),
+        duration_ms = duration_ms + (coalesce(NEW.duration_ms, 0)),
+        retries = retries + (coalesce(NEW.retry_count, 0)),
+        self_healed = self_healed + (coalesce(NEW.self_healed, 0)),
+        files_created = files_created + (coalesce(NEW.files_created, 0)),
+        files_modified = files_modified + (coalesce(NEW.files_modified, 0)),
+        input_tokens = input_tokens + (coalesce(NEW.input_tokens, 0)),
+        input_tokens_rows = input_tokens_rows + (NEW.input_tokens IS NOT NULL),
+        output_tokens = output_tokens + (coalesce(NEW.output_tokens, 0)),
+        output_tokens_rows = output_tokens_rows + (NEW.output_tokens IS NOT NULL),
+        cache_read_tokens = cache_read_tokens + (coalesce(NEW.cache_read_tokens, 0)),
+        cache_read_tokens_rows = cache_read_tokens_rows + (NEW.cache_read_tokens IS NOT NULL),
+        cache_write_tokens = cache_write_tokens + (coalesce(NEW.cache_write_tokens, 0)),
+        cache_write_tokens_rows = cache_write_tokens_rows + (NEW.cache_write_tokens IS NOT NULL),
+        cost_usd = cost_usd + (coalesce(NEW.cost_usd, 0)),
+        cost_usd_rows = cost_usd_rows + (NEW.cost_usd IS NOT NULL),
+        unpriced = unpriced + (NEW.cost_usd IS NULL AND coalesce(NEW.input_tokens, NEW.output_tokens, NEW.cache_read_tokens, NEW.cache_write_tokens) IS NOT NULL)
+    WHERE agent_name = NEW.agent_name;
+END;
+
+CREATE TRIGGER IF NOT EXISTS agent_totals_delete AFTER DELETE ON agent_executions BEGIN
+    UPDATE agent_totals SET
+        executions = executions - 1,
+        completed = completed - (OLD.status = 'completed'),
+        failed = failed - (OLD.status = 'failed'),
+        in_progress = in_progress - (OLD.status = 'in_progress'),
+        timed = timed - (OLD.duration_ms IS NOT NULL),
+        duration_ms = duration_ms - (coalesce(OLD.duration_ms, 0)),
+        retries = retries - (coalesce(OLD.retry_count, 0)),
+        self_healed = self_healed - (coalesce(OLD.self_healed, 0)),
+        files_created = files_created - (coalesce(OLD.files_created, 0)),
+        files_modified = files_modified - (coalesce(OLD.files_modified, 0)),
+        input_tokens = input_tokens - (coalesce(OLD.input_tokens, 0)),
+        input_tokens_rows = input_tokens_rows - (OLD.input_tokens IS NOT NULL),
+        output_tokens = output_tokens - (coalesce(OLD.output_tokens, 0)),
+        output_tokens_rows = output_tokens_rows - (OLD.output_tokens IS NOT NULL),
+        cache_read_tokens = cache_read_tokens - (coalesce(OLD.cache_read_tokens, 0)),
+        cache_read_tokens_rows = cache_read_tokens_rows - (OLD.cache_read_tokens IS NOT NULL),
+        cache_write_tokens = cache_write_tokens - (coalesce(OLD.cache_write_tokens, 0)),
+        cache_write_tokens_rows = cache_write_tokens_rows - (OLD.cache_write_tokens IS NOT NULL),
+        cost_usd = cost_usd - (coalesce(OLD.cost_usd, 0)),
+        cost_usd_rows = cost_usd_rows - (OLD.cost_usd IS NOT NULL),
+        unpriced = unpriced - (OLD.cost_usd IS NULL AND coalesce(OLD.input_tokens, OLD.output_tokens, OLD.cache_read_tokens, OLD.cache_write_tokens) IS NOT NULL)
+    WHERE agent_name = OLD.agent_name;
+    DELETE FROM agent_totals WHERE agent_name = OLD.agent_name AND executions = 0;
+END;
+
+CREATE TRIGGER IF NOT EXISTS agent_totals_update AFTER UPDATE OF
+    agent_name, status, duration_ms, retry_count, self_healed, files_created, files_modified,
+    input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd
+ON agent_executions BEGIN
+    UPDATE agent_totals SET
+        executions = executions - 1,
+        completed = completed - (OLD.status = 'completed'),
+        failed = failed - (OLD.status = 'failed'),
+        in_progress = in_progress - (OLD.status = 'in_progress'),
+        timed = timed - (OLD.duration_ms IS NOT NULL),
+        duration_ms = duration_ms - (coalesce(OLD.duration_ms, 0)),
+        retries = retries - (coalesce(OLD.retry_count, 0)),
+        self_healed = self_healed - (coalesce(OLD.self_healed, 0)),
+        files_created = files_created - (coalesce(OLD.files_created, 0)),
+        files_modified = files_modified - (coalesce(OLD.files_modified, 0)),
+        input_tokens = input_tokens - (coalesce(OLD.input_tokens, 0)),
+        input_tokens_rows = input_tokens_rows - (OLD.input_tokens IS NOT NULL),
+        output_tokens = output_tokens - (coalesce(OLD.output_tokens, 0)),
+        output_tokens_rows = output_tokens_rows - (OLD.output_tokens IS NOT NULL),
+        cache_read_tokens = cache_read_tokens - (coalesce(OLD.cache_read_tokens, 0)),
+        cache_read_tokens_rows = cache_read_tokens_rows - (OLD.cache_read_tokens IS NOT NULL),
+        cache_write_tokens = cache_write_tokens - (coalesce(OLD.cache_write_tokens, 0)),
+        cache_write_tokens_rows = cache_write_tokens_rows - (OLD.cache_write_tokens IS NOT NULL),
+        cost_usd = cost_usd - (coalesce(OLD.cost_usd, 0)),
+        cost_usd_rows = cost_usd_rows - (OLD.cost_usd IS NOT NULL),
+        unpriced = unpriced - (OLD.cost_usd IS NULL AND coalesce(OLD.input_tokens, OLD.output_tokens, OLD.cache_read_tokens, OLD.cache_write_tokens) IS NOT NULL)
+    WHERE agent_name = OLD.agent_name;
+    DELETE FROM agent_totals WHERE agent_name = OLD.agent_name AND executions = 0;
+    INSERT OR IGNORE INTO agent_totals (agent_name) VALUES (NEW.agent_name);
+    UPDATE agent_totals SET
+        executions = executions + 1,
+        completed = completed + (NEW.status = 'completed'),
+        failed = failed + (NEW.status = 'failed'),
+        in_progress = in_progress + (NEW.status = 'in_progress'),
+        timed = timed + (NEW.duration_ms IS NOT NULL),
+        duration_ms = duration_ms + (coalesce(NEW.duration_ms, 0)),
+        retries = retries + (coalesce(NEW.retry_count, 0)),
+        self_healed = self_healed + (coalesce(NEW.self_healed, 0)),
+        files_created = files_created + (coalesce(NEW.files_created, 0)),
+        files_modified = files_modified + (coalesce(NEW.files_modified, 0)),
+        input_tokens = input_tokens + (coalesce(NEW.input_tokens, 0)),
+        input_tokens_rows = input_tokens_rows + (NEW.input_tokens IS NOT NULL),
+        output_tokens = output_tokens + (coalesce(NEW.output_tokens, 0)),
+        output_tokens_rows = output_tokens_rows + (NEW.output_tokens IS NOT NULL),
+        cache_read_tokens = cache_read_tokens + (coalesce(NEW.cache_read_tokens, 0)),
+        cache_read_tokens_rows = cache_read_tokens_rows + (NEW.cache_read_tokens IS NOT NULL),
+        cache_write_tokens = cache_write_tokens + (coalesce(NEW.cache_write_tokens, 0)),
+        cache_write_tokens_rows = cache_write_tokens_rows + (NEW.cache_write_tokens IS NOT NULL),
+        cost_usd = cost_usd + (coalesce(NEW.cost_usd, 0)),
+        cost_usd_rows = cost_usd_rows + (NEW.cost_usd IS NOT NULL),
+        unpriced = unpriced + (NEW.cost_usd IS NULL AND coalesce(NEW.input_tokens, NEW.output_tokens, NEW.cache_read_tokens, NEW.cache_write_tokens) IS NOT NULL)
+    WHERE agent_name = NEW.agent_name;
+END;
+
+-- What agent_totals must hold, counted from the executions themselves: migrations refill
+-- agent_totals from it after a bulk change, and tests compare the two.
+CREATE VIEW IF NOT EXISTS agent_totals_recount AS
+SELECT
+    R.agent_name AS agent_name,
+    count(*) AS executions,
+    sum(R.status = 'completed') AS completed,
+    sum(R.status = 'failed') AS failed,
+    sum(R.status = 'in_progress') AS in_progress,
+    sum(R.duration_ms IS NOT NULL) AS timed,
+    sum(coalesce(R.duration_ms, 0)) AS duration_ms,
+    sum(coalesce(R.retry_count, 0)) AS retries,
+    sum(coalesce(R.self_healed, 0)) AS self_healed,
+    sum(coalesce(R.files_created, 0)) AS files_created,
+    sum(coalesce(R.files_modified, 0)) AS files_modified,
+    sum(coalesce(R.input_tokens, 0)) AS input_tokens,
+    sum(R.input_tokens IS NOT NULL) AS input_tokens_rows,
+    sum(coalesce(R.output_tokens, 0)) AS output_tokens,
+    sum(R.output_tokens IS NOT NULL) AS output_tokens_rows,
+    sum(coalesce(R.cache_read_tokens, 0)) AS cache_read_tokens,
+    sum(R.cache_read_tokens IS NOT NULL) AS cache_read_tokens_rows,
+    sum(coalesce(R.cache_write_tokens, 0)) AS cache_write_tokens,
+    sum(R.cache_write_tokens IS NOT NULL) AS cache_write_tokens_rows,
+    sum(coalesce(R.cost_usd, 0)) AS cost_usd,
+    sum(R.cost_usd IS NOT NULL) AS cost_usd_rows,
+    sum(R.cost_usd IS NULL AND coalesce(R.input_tokens, R.output_tokens, R.cache_read_tokens, R.cache_write_tokens) IS NOT NULL) AS unpriced
+FROM agent_executions AS R
+GROUP BY R.agent_name;
+
+-- Full-text search (`monitor search`) over event messages and execution error messages:
+-- external-content FTS5 indexes keyed by rowid (whatever the type of a table's id), kept current
+-- by triggers; only rows with text are indexed.
+CREATE VIRTUAL TABLE IF NOT EXISTS events_fts USING fts5(message, content='events');
+
+CREATE TRIGGER IF NOT EXISTS events_fts_insert AFTER INSERT ON events WHEN NEW.message IS NOT NULL
+BEGIN
+    INSERT INTO events_fts (rowid, message) VALUES (NEW.rowid, NEW.message);
+END;
+
+CREATE TRIGGER IF NOT EXISTS events_fts_delete AFTER DELETE ON events WHEN OLD.message IS NOT NULL
+BEGIN
+    INSERT INTO events_fts (events_fts, rowid, message) VALUES ('delete', OLD.rowid, OLD.message);
+END;
+
+CREATE TRIGGER IF NOT EXISTS events_fts_update AFTER UPDATE OF message ON events
+WHEN OLD.message IS NOT NEW.message
+BEGIN
+    INSERT INTO events_fts (events_fts, rowid, message)
+    SELECT 'delete', OLD.rowid, OLD.message WHERE OLD.message IS NOT NULL;
+    INSERT INTO events_fts (rowid, message) SELECT NEW.rowid, NEW.message WHERE NEW.message IS NOT NULL;
+END;
+
+CREATE VIRTUAL TABLE IF NOT EXISTS errors_fts USING fts5(error_message, content='agent_executions');
+
+CREATE TRIGGER IF NOT EXISTS errors_fts_insert AFTER INSERT ON agent_executions
+WHEN NEW.error_message IS NOT NULL
+BEGIN
+    INSERT INTO errors_fts (rowid, error_message) VALUES (NEW.rowid, NEW.error_message);
+END;
+
+CREATE TRIGGER IF NOT EXISTS errors_fts_delete AFTER DELETE ON agent_executions
+WHEN OLD.error_message IS NOT NULL
+BEGIN
+    INSERT INTO errors_fts (errors_fts, rowid, error_message) VALUES ('delete', OLD.rowid, OLD.error_message);
+END;
+
+CREATE TRIGGER IF NOT EXISTS errors_fts_update AFTER UPDATE OF error_message ON agent_executions
+WHEN OLD.error_message IS NOT NEW.error_message
+BEGIN
+    INSERT INTO errors_fts (errors_fts, rowid, error_message)
+    SELECT 'delete', OLD.rowid, OLD.error_message WHERE OLD.error_message IS NOT NULL;
+    INSERT INTO errors_fts (rowid, error_message)
+    SELECT NEW.rowid, NEW.error_message WHERE NEW.error_message IS NOT NULL;
+END;

@@ -26,7 +26,7 @@ same --seed and --executions give the same rows (timestamps follow now). The sec
 and the triggers listed in REPLAYED_TRIGGERS are dropped before the load and recreated afterwards
 from their own stored SQL (the timestamp normalisers have nothing to do: every timestamp is made
 in the stored format); errors_fts is filled the way migration 2 fills it, with every error message
-and only those, and agent_totals (migration 3) is recounted by migrations.rebuild_agent_totals:
+and only those, and agent_totals (migration 3) is recounted by migrations.refill_agent_totals:
 what their triggers would have done row by row. Any other trigger stays in place. --check runs
 SQLite's integrity checks (the database's, the foreign keys', the FTS indexes') and recounts
 agent_totals after the load.
@@ -77,7 +77,7 @@ RUNNING_WINDOW_MS = 10 * 60 * 1000  # executions that started in the last 10 min
 PROFILE_BITS = 14
 # Triggers dropped for the load, and what stands in for them: the timestamp normalisers have
 # nothing to do (every timestamp is made in the stored format), errors_fts is filled in one
-# statement, agent_totals is recounted by migrations.rebuild_agent_totals.
+# statement, agent_totals is recounted by migrations.refill_agent_totals.
 REPLAYED_TRIGGERS = ("orchestrations_normalize_", "agent_executions_normalize_", "errors_fts_", "agent_totals_")
 P = 2_147_483_647  # 2**31 - 1: hashes are below it, so products of two stay inside 64 bits
 
@@ -278,7 +278,7 @@ def generate(path: str | Path, executions: int, *, days: float = 90, now: dateti
         conn.execute("INSERT INTO errors_fts (rowid, error_message) SELECT id, error_message"
                      " FROM main.agent_executions WHERE error_message IS NOT NULL")
     if any(name.startswith("agent_totals_") for name, _ in triggers):
-        migrations.rebuild_agent_totals(conn)  # the per-agent roll-up of migration 3, counted once
+        migrations.refill_agent_totals(conn)  # the per-agent roll-up, counted once
     loaded = time.perf_counter()
     for _, sql in indexes + triggers:
         conn.execute(sql)
@@ -305,11 +305,11 @@ def check(path: str | Path) -> list[str]:
         problems += [f"foreign key: {r}" for r in conn.execute("PRAGMA foreign_key_check")]
         if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'agent_totals'").fetchone():
             # Rounded: the running sum of cost_usd and a fresh one differ in the last bits.
-            columns = ", ".join(f"round({c}, 4)" for c in migrations.AGENT_TOTALS)
-            recount = ", ".join(f"round(sum({e}), 4)" for e in migrations.AGENT_TOTALS.values())
+            columns = [r[1] for r in conn.execute("PRAGMA table_info(agent_totals)")]
+            rounded = ", ".join(f"round({c}, 4)" for c in columns)
             differ = conn.execute(
-                f"SELECT count(*) FROM (SELECT agent_name, {columns} FROM agent_totals"
-                f" EXCEPT SELECT R.agent_name, {recount} FROM agent_executions R GROUP BY R.agent_name)"
+                f"SELECT count(*) FROM (SELECT {rounded} FROM agent_totals"
+                f" EXCEPT SELECT {rounded} FROM agent_totals_recount)"
             ).fetchone()[0]
             if differ:
                 problems.append(f"agent_totals: {differ} agents differ from a recount")

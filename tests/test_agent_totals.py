@@ -8,7 +8,7 @@ import sqlite3
 import pytest
 
 from monitor import Tracker, open_db
-from monitor.store.migrations import AGENT_TOTALS, agent_totals_triggers, rebuild_agent_totals
+from monitor.store.migrations import refill_agent_totals
 from monitor.read.reports import performance
 from monitor.ops.retention import cleanup
 
@@ -22,6 +22,11 @@ def assert_totals_match_a_full_count(db):
     for a, b in zip(from_totals, counted):
         assert a.pop("cost_usd") == pytest.approx(b.pop("cost_usd")), a["agent_name"]
         assert a == b
+    kept = db.execute("SELECT * FROM agent_totals ORDER BY agent_name").fetchall()
+    recount = db.execute("SELECT * FROM agent_totals_recount ORDER BY agent_name").fetchall()
+    assert [row[:-3] for row in kept] == [row[:-3] for row in recount]  # all but cost and unpriced
+    assert [round(row[-3], 6) for row in kept] == [round(row[-3], 6) for row in recount]
+    assert [row[-2:] for row in kept] == [row[-2:] for row in recount]
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -77,15 +82,11 @@ def test_migration_counts_totals_for_rows_recorded_before_it(db_path, tracker):
         assert_totals_match_a_full_count(db)
 
 
-def test_rebuild_repairs_totals_after_a_load_that_bypassed_the_triggers(tracker):
+def test_refill_repairs_totals_after_a_load_that_bypassed_the_triggers(tracker):
     tracker.start_agent_execution("e1", "coder")
+    tracker.start_agent_execution("e2", "coder")
     with tracker.db.transaction() as conn:
-        conn.execute("DELETE FROM agent_totals")
-        rebuild_agent_totals(conn)
+        conn.execute("UPDATE agent_totals SET executions = 99, completed = 5")
+        refill_agent_totals(conn)
+    assert dict(tracker.db.execute("SELECT agent_name, executions FROM agent_totals")) == {"coder": 2}
     assert_totals_match_a_full_count(tracker.db)
-
-
-def test_the_table_and_the_trigger_column_list_agree(tracker):
-    columns = [r[1] for r in tracker.db.execute("PRAGMA table_info(agent_totals)")]
-    assert columns == ["agent_name", *AGENT_TOTALS]
-    assert len(agent_totals_triggers()) == 3

@@ -11,65 +11,8 @@ from monitor.read.queries import get_orchestration, list_executions
 from monitor.ops.retention import cleanup
 from monitor.timeutil import parse_timestamp
 
-# The reference tool's schema, column for column (timestamps from SQLite's CURRENT_TIMESTAMP).
-REFERENCE_SCHEMA = """
-CREATE TABLE orchestrations (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  session_id TEXT NOT NULL UNIQUE,
-  task_description TEXT,
-  status TEXT NOT NULL CHECK(status IN ('running', 'completed', 'failed', 'partial')),
-  started_at DATETIME DEFAULT CURRENT_TIMESTAMP,
-  completed_at DATETIME,
-  duration_ms INTEGER,
-  total_tasks INTEGER DEFAULT 0,
-  completed_tasks INTEGER DEFAULT 0,
-  failed_tasks INTEGER DEFAULT 0,
-  git_commit_hash TEXT,
-  plan_file_path TEXT,
-  progress_file_path TEXT
-);
-CREATE TABLE agent_executions (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  orchestration_id INTEGER,
-  agent_session_id TEXT NOT NULL UNIQUE,
-  agent_name TEXT NOT NULL,
-  task_id TEXT,
-  task_number INTEGER,
-  status TEXT NOT NULL CHECK(status IN ('in_progress', 'completed', 'failed')),
-  started_at DATETIME DEFAULT CURRENT_TIMESTAMP,
-  completed_at DATETIME,
-  duration_ms INTEGER,
-  retry_count INTEGER DEFAULT 0,
-  self_healed BOOLEAN DEFAULT 0,
-  files_created INTEGER DEFAULT 0,
-  files_modified INTEGER DEFAULT 0,
-  error_message TEXT,
-  summary_report_path TEXT,
-  session_log_path TEXT,
-  FOREIGN KEY (orchestration_id) REFERENCES orchestrations(id) ON DELETE CASCADE
-);
-CREATE INDEX idx_orchestrations_session ON orchestrations(session_id);
-CREATE INDEX idx_agent_executions_orchestration ON agent_executions(orchestration_id);
-CREATE INDEX idx_agent_executions_agent ON agent_executions(agent_name);
-"""
-
-
-def make_reference_db(path):
-    conn = sqlite3.connect(path)
-    conn.executescript(REFERENCE_SCHEMA)
-    conn.execute("INSERT INTO orchestrations (session_id, task_description, status, started_at, completed_at,"
-                 " duration_ms, total_tasks, completed_tasks, failed_tasks)"
-                 " VALUES ('old-1', 'legacy run', 'completed', '2026-11-01 10:00:00', '2026-11-01 10:05:00',"
-                 " 300000, 2, 2, 0)")
-    conn.execute("INSERT INTO agent_executions (orchestration_id, agent_session_id, agent_name, status,"
-                 " started_at, completed_at, duration_ms, self_healed, files_created)"
-                 " VALUES (1, 'old-a1', 'backend', 'completed', '2026-11-01 10:00:01', '2026-11-01 10:04:00',"
-                 " 239000, 1, 7)")
-    conn.execute("INSERT INTO agent_executions (orchestration_id, agent_session_id, agent_name, status,"
-                 " error_message) VALUES (NULL, 'old-a2', 'frontend', 'failed', 'timeout')")
-    conn.commit()
-    conn.close()
-
+from conftest import T0
+from legacy import make_reference_db
 
 def test_new_database_is_wal_with_foreign_keys_and_current_schema(db_path):
     with open_db(db_path) as db:
@@ -80,26 +23,6 @@ def test_new_database_is_wal_with_foreign_keys_and_current_schema(db_path):
         columns = {r[1] for r in db.execute("PRAGMA table_info(agent_executions)")}
     assert {"model", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
             "cost_usd", "exit_code", "self_healed", "session_log_path"} <= columns
-
-
-def test_reference_database_is_migrated_in_place_with_its_data(db_path):
-    make_reference_db(db_path)
-    with Tracker(db_path) as t:
-        assert t.db.execute("PRAGMA user_version").fetchone()[0] == LATEST
-        old = get_orchestration(t.db, "old-1")
-        assert (old["task_description"], old["duration_ms"], old["completed_tasks"]) == ("legacy run", 300000, 2)
-        # timestamps were rewritten to the one fixed-width format
-        assert old["started_at"] == "2026-11-01T10:00:00.000Z"
-        execs = list_executions(t.db, "old-1")
-        assert [(e["agent_session_id"], e["self_healed"], e["files_created"], e["cost_usd"]) for e in execs] == [
-            ("old-a1", True, 7, None)]
-        # and the new columns work on the old rows
-        t.start_agent_execution("new-a", "backend", "old-1")
-        t.complete_agent_execution("new-a", "completed", cost_usd=0.25, exit_code=0)
-        assert len(list_executions(t.db, "old-1")) == 2
-    # opening again does not migrate twice or change anything
-    with open_db(db_path) as db:
-        assert db.execute("SELECT count(*) FROM agent_executions").fetchone()[0] == 3
 
 
 def test_foreign_writer_timestamps_are_normalized_and_compare_correctly(db_path):
@@ -223,7 +146,7 @@ def test_a_file_without_write_permission_is_opened_read_only(db_path, monkeypatc
 def test_times_other_programs_store_are_normalized(db_path, stored):
     """Epoch seconds or milliseconds (as numbers or text), offsets, SQLite's own format: all become
     the one fixed-width UTC form, in our schema and in the reference tool's (numeric affinity)."""
-    make_reference_db(db_path)
+    make_reference_db(db_path, T0)
     open_db(db_path).close()  # migrated
     conn = sqlite3.connect(db_path)
     conn.execute("INSERT INTO agent_executions (agent_session_id, agent_name, status, started_at)"
@@ -237,28 +160,11 @@ def test_times_other_programs_store_are_normalized(db_path, stored):
 
 def test_a_reference_database_with_epoch_times_is_migrated(tmp_path):
     path = tmp_path / "ref.db"
-    make_reference_db(path)
+    make_reference_db(path, T0)
     conn = sqlite3.connect(path)
-    conn.execute("UPDATE agent_executions SET started_at = 1763900000 WHERE agent_session_id = 'old-a2'")
+    conn.execute("UPDATE agent_executions SET started_at = 1763900000 WHERE agent_session_id = 'lone-ok'")
     conn.commit()
     conn.close()
     with open_db(path) as db:
-        assert db.execute("SELECT started_at FROM agent_executions WHERE agent_session_id = 'old-a2'"
+        assert db.execute("SELECT started_at FROM agent_executions WHERE agent_session_id = 'lone-ok'"
                           ).fetchone()[0] == "2025-11-23T12:13:20.000Z"
-
-
-def test_a_migrated_reference_database_has_everything_a_new_one_has(tmp_path):
-    """Migration 1 applies today's schema.sql; later migrations then find their objects there
-    already. Both paths must end in the same schema (the reference's own extra indexes aside)."""
-    def shape(path):
-        with open_db(path) as db:
-            objects = set(db.execute("SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"))
-            columns = {t: [r[1] for r in db.execute(f"PRAGMA table_info({t})")] for (kind, t) in objects
-                       if kind == "table"}
-        return objects, columns
-
-    make_reference_db(tmp_path / "ref.db")
-    new_objects, new_columns = shape(tmp_path / "new.db")
-    ref_objects, ref_columns = shape(tmp_path / "ref.db")
-    assert new_objects <= ref_objects
-    assert {t: sorted(c) for t, c in new_columns.items()} == {t: sorted(ref_columns[t]) for t in new_columns}

@@ -14,6 +14,9 @@ from monitor.capture.events import EventWarning
 from monitor.cli.output import render_log
 from monitor.read.logs import EVENT_COLUMNS, EventFilter, follow_events, fts_query, list_events, search
 from monitor.store.migrations import LATEST
+
+from conftest import T0
+from legacy import make_monitor_db
 from monitor.ops.retention import cleanup
 
 T0 = datetime(2026, 11, 20, 12, 0, 0, tzinfo=timezone.utc)
@@ -269,22 +272,13 @@ def test_cleanup_removes_events_with_their_executions_and_orchestrations(t, cloc
     assert [r["message"] for r in search(t.db, "stand")] == []
 
 
-def test_migration_2_adds_the_event_log_to_a_version_1_database(tmp_path):
+def test_a_version_1_database_gets_the_event_log_and_its_errors_are_searchable(tmp_path):
     path = tmp_path / "v1.db"
-    conn = sqlite3.connect(path)
-    from monitor.store.migrations import MIGRATIONS
-    MIGRATIONS[0](conn)
-    for table in ("events", "transcript_offsets"):
-        conn.execute(f"DROP TABLE IF EXISTS {table}")
-    conn.execute("INSERT INTO agent_executions (agent_session_id, agent_name, status, error_message)"
-                 " VALUES ('old', 'coder', 'failed', 'legacy segfault')")
-    conn.execute("PRAGMA user_version = 1")
-    conn.commit()
-    conn.close()
+    make_monitor_db(path, 1, T0)
     with open_db(path) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == LATEST
         assert db.execute("SELECT count(*) FROM events").fetchone()[0] == 0
-        assert [r["agent_session_id"] for r in search(db, "segfault")] == ["old"]
+        assert [r["agent_session_id"] for r in search(db, "412")] == ["v-b"]
 
 
 def test_a_new_database_has_the_event_tables_from_schema_sql(tmp_path):

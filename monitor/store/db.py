@@ -133,7 +133,11 @@ def open_db(
             if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                 conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = FULL")
-            migrations.migrate(conn)
+            if version != migrations.LATEST:
+                migrations.migrate(conn, db_path)
+                # Load the schema as it now is: a statement first prepared against the schema read
+                # before another process migrated can fail on SQLite < 3.42 ("no such table").
+                conn.execute("SELECT count(*) FROM agent_executions WHERE 0").fetchone()
     except sqlite3.DatabaseError as exc:
         conn.close()
         raise DatabaseError(describe_sqlite_error(exc, db_path)) from None

@@ -1,33 +1,61 @@
-"""Schema versions, kept in PRAGMA user_version.
+"""Bring any database to schema.sql, and keep its version in PRAGMA user_version.
 
-Migration 1 brings any database to schema.sql: a new file, or one made by the reference tool
-(its exact column set, timestamps written by SQLite's CURRENT_TIMESTAMP). Every later change to
-the schema is a new numbered function appended to MIGRATIONS, and also written into schema.sql.
-Because migration 1 applies today's schema.sql, a later migration can find its objects already
-there: each must be idempotent (IF NOT EXISTS, add a column only if missing). tests/test_db.py
-checks that a new and a migrated reference database end with the same schema.
+schema.sql says what a database is; this module says how an older one gets there. It compares
+the database object by object with schema.sql (applied to a scratch in-memory database) and:
+
+- creates what is missing (tables, indexes, triggers, views, full-text indexes);
+- replaces an index, trigger or view whose definition changed;
+- rebuilds a table whose definition changed: renames the old one away, creates the new one from
+  schema.sql, copies every row across (columns in common; defaults for the new ones), drops the old.
+
+A rebuild is where the data-keeping rules live, the same for every older shape:
+- an id that is not an integer (the reference tool's UUID strings) becomes a new integer id, and the
+  old id is kept as the row's `uuid`; references to it (agent_executions.orchestration_id,
+  events.*_id) are remapped to the new id; a reference to a row that does not exist becomes NULL;
+- times are rewritten to the one fixed-width UTC format (TIMESTAMP_SQL);
+- NULL in a column that is now NOT NULL takes the column's default;
+- the derived tables are refilled: the full-text indexes ('rebuild') and agent_totals (from the
+  agent_totals_recount view).
+
+Before it rebuilds a table, it keeps a copy of the whole file next to it (keep_copy) and says so
+through the "monitor" logger. Everything happens in one BEGIN IMMEDIATE transaction with foreign
+keys off (so that no cascade fires while tables are swapped), checked with foreign_key_check before
+COMMIT: processes that open the file at once wait for the first one and then find it current.
+
+Versions: 1 the first schema (the reference tool's columns plus tokens, cost, exit code),
+2 the event log and full-text search, 3 agent_totals, 4 integer ids everywhere with `uuid` and
+`created_at` columns, full-text indexes keyed by rowid, agent_totals_recount. Raise LATEST with
+every change to schema.sql.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 from monitor.errors import DatabaseError
 
-# Any stored time, as the normalising triggers of schema.sql rewrite it.
+LATEST = 4
+log = logging.getLogger("monitor")
+
+#: Any stored time (ISO text with or without zone, SQLite's datetime(), epoch seconds or
+#: milliseconds as numbers or text) in the one format, as the *_normalize triggers do.
 TIMESTAMP_SQL = ("CASE WHEN typeof({col}) IN ('integer', 'real')"
                  " OR ({col} GLOB '[0-9]*' AND {col} NOT GLOB '*[^0-9.]*')"
                  " THEN strftime('%Y-%m-%dT%H:%M:%fZ', iif(abs({col}) > 1e11, {col} / 1000.0, {col}), 'unixepoch')"
-                 " ELSE strftime('%Y-%m-%dT%H:%M:%fZ', {col}) END")
-_CANONICAL_GLOB = (
-    "'[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]Z'"
-)
+                 " ELSE coalesce(strftime('%Y-%m-%dT%H:%M:%fZ', {col}), {col}) END")
+#: Tables whose *_at columns hold times to normalise when they are copied.
+_TIMED_TABLES = ("orchestrations", "agent_executions")
+#: Derived tables, refilled from what they derive from after a rebuild.
+_FTS = {"events_fts": "events", "errors_fts": "agent_executions"}
 
 
 def schema_sql() -> str:
-    """schema.sql as shipped inside the package (the wheel holds a copy of the top-level file)."""
+    """schema.sql as shipped inside the package (monitor/store/schema.sql is the top-level file)."""
     return (Path(__file__).parent / "schema.sql").read_text(encoding="utf-8")
 
 
@@ -45,102 +73,6 @@ def statements(script: str) -> Iterator[str]:
         yield buffer.strip()
 
 
-def _columns(conn: sqlite3.Connection, table: str) -> dict[str, tuple]:
-    return {row[1]: row for row in conn.execute(f"PRAGMA table_info({table})")}
-
-
-def _m001_adopt_schema(conn: sqlite3.Connection) -> None:
-    """Create the schema, or complete an older one (the reference tool's) in place."""
-    script = schema_sql()
-    target = sqlite3.connect(":memory:")
-    try:
-        for statement in statements(script):
-            target.execute(statement)
-        existing = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        for (table,) in target.execute("SELECT name FROM sqlite_master WHERE type = 'table'"):
-            if table not in existing or table.startswith("sqlite_"):
-                continue
-            have = _columns(conn, table)
-            for name, (_, _, decl_type, notnull, default, _) in _columns(target, table).items():
-                if name in have:
-                    continue
-                clause = f"ALTER TABLE {table} ADD COLUMN {name} {decl_type}"
-                if default is not None and not default.startswith("("):
-                    clause += f" {'NOT NULL ' if notnull else ''}DEFAULT {default}"
-                conn.execute(clause)
-    finally:
-        target.close()
-    for statement in statements(script):
-        conn.execute(statement)
-    for table in ("orchestrations", "agent_executions"):
-        for col in ("started_at", "completed_at"):
-            conn.execute(
-                f"UPDATE {table} SET {col} = coalesce({TIMESTAMP_SQL.format(col=col)}, {col}) "
-                f"WHERE {col} NOT GLOB {_CANONICAL_GLOB}"
-            )
-
-
-_M002_TABLES = """
-CREATE TABLE IF NOT EXISTS events (
-    id               INTEGER PRIMARY KEY,
-    orchestration_id INTEGER REFERENCES orchestrations(id) ON DELETE CASCADE,
-    execution_id     INTEGER REFERENCES agent_executions(id) ON DELETE CASCADE,
-    timestamp        TEXT    NOT NULL,
-    type             TEXT    NOT NULL,
-    message          TEXT,
-    payload          TEXT,
-    dedup_key        TEXT    UNIQUE
-);
-CREATE INDEX IF NOT EXISTS idx_events_orchestration ON events (orchestration_id, timestamp);
-CREATE INDEX IF NOT EXISTS idx_events_execution ON events (execution_id, timestamp);
-CREATE TABLE IF NOT EXISTS transcript_offsets (
-    path            TEXT    PRIMARY KEY,
-    offset          INTEGER NOT NULL DEFAULT 0,
-    last_message_id TEXT,
-    updated_at      TEXT
-) WITHOUT ROWID;
-"""
-# External-content FTS5 indexes, kept current by triggers; only rows with text are indexed.
-_M002_FTS = """
-CREATE VIRTUAL TABLE IF NOT EXISTS events_fts USING fts5(message, content='events', content_rowid='id');
-CREATE TRIGGER IF NOT EXISTS events_fts_insert AFTER INSERT ON events WHEN NEW.message IS NOT NULL
-BEGIN
-    INSERT INTO events_fts (rowid, message) VALUES (NEW.id, NEW.message);
-END;
-CREATE TRIGGER IF NOT EXISTS events_fts_delete AFTER DELETE ON events WHEN OLD.message IS NOT NULL
-BEGIN
-    INSERT INTO events_fts (events_fts, rowid, message) VALUES ('delete', OLD.id, OLD.message);
-END;
-CREATE TRIGGER IF NOT EXISTS events_fts_update AFTER UPDATE OF message ON events
-WHEN OLD.message IS NOT NEW.message
-BEGIN
-    INSERT INTO events_fts (events_fts, rowid, message)
-    SELECT 'delete', OLD.id, OLD.message WHERE OLD.message IS NOT NULL;
-    INSERT INTO events_fts (rowid, message) SELECT NEW.id, NEW.message WHERE NEW.message IS NOT NULL;
-END;
-CREATE VIRTUAL TABLE IF NOT EXISTS errors_fts
-    USING fts5(error_message, content='agent_executions', content_rowid='id');
-CREATE TRIGGER IF NOT EXISTS errors_fts_insert AFTER INSERT ON agent_executions
-WHEN NEW.error_message IS NOT NULL
-BEGIN
-    INSERT INTO errors_fts (rowid, error_message) VALUES (NEW.id, NEW.error_message);
-END;
-CREATE TRIGGER IF NOT EXISTS errors_fts_delete AFTER DELETE ON agent_executions
-WHEN OLD.error_message IS NOT NULL
-BEGIN
-    INSERT INTO errors_fts (errors_fts, rowid, error_message) VALUES ('delete', OLD.id, OLD.error_message);
-END;
-CREATE TRIGGER IF NOT EXISTS errors_fts_update AFTER UPDATE OF error_message ON agent_executions
-WHEN OLD.error_message IS NOT NEW.error_message
-BEGIN
-    INSERT INTO errors_fts (errors_fts, rowid, error_message)
-    SELECT 'delete', OLD.id, OLD.error_message WHERE OLD.error_message IS NOT NULL;
-    INSERT INTO errors_fts (rowid, error_message)
-    SELECT NEW.id, NEW.error_message WHERE NEW.error_message IS NOT NULL;
-END;
-"""
-
-
 def fts5_available(conn: sqlite3.Connection) -> bool:
     try:
         conn.execute("CREATE VIRTUAL TABLE temp.monitor_fts5_probe USING fts5(x)")
@@ -150,92 +82,23 @@ def fts5_available(conn: sqlite3.Connection) -> bool:
         return False
 
 
-def _m002_events(conn: sqlite3.Connection) -> None:
-    """The event log, transcript offsets, and (where SQLite has FTS5) full-text search indexes."""
-    for statement in statements(_M002_TABLES):
-        conn.execute(statement)
-    if fts5_available(conn):
-        for statement in statements(_M002_FTS):
-            conn.execute(statement)
-        # Index the error messages recorded before this migration.
-        conn.execute(
-            "INSERT INTO errors_fts (rowid, error_message) SELECT id, error_message"
-            " FROM agent_executions WHERE error_message IS NOT NULL"
-        )
-
-
-# What one execution row R adds to its agent's agent_totals row, column by column.
-AGENT_TOTALS: dict[str, str] = {
-    "executions": "1",
-    "completed": "R.status = 'completed'",
-    "failed": "R.status = 'failed'",
-    "in_progress": "R.status = 'in_progress'",
-    "timed": "R.duration_ms IS NOT NULL",
-    "duration_ms": "coalesce(R.duration_ms, 0)",
-    "retries": "coalesce(R.retry_count, 0)",
-    "self_healed": "coalesce(R.self_healed, 0)",
-    "files_created": "coalesce(R.files_created, 0)",
-    "files_modified": "coalesce(R.files_modified, 0)",
-    **{f"{c}{suffix}": (f"R.{c} IS NOT NULL" if suffix else f"coalesce(R.{c}, 0)")
-       for c in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cost_usd")
-       for suffix in ("", "_rows")},
-    "unpriced": "R.cost_usd IS NULL AND coalesce(R.input_tokens, R.output_tokens, R.cache_read_tokens,"
-                " R.cache_write_tokens) IS NOT NULL",
-}
-# The columns whose change moves a total (an UPDATE of anything else fires nothing).
-_TOTALS_SOURCES = ("agent_name, status, duration_ms, retry_count, self_healed, files_created, files_modified,"
-                   " input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd")
-
-
-def _totals_step(row: str, sign: str) -> str:
-    """Statements that add (sign '+') or take away ('-') execution `row` (NEW or OLD) from its agent."""
-    sets = ", ".join(f"{c} = {c} {sign} ({e.replace('R.', row + '.')})" for c, e in AGENT_TOTALS.items())
-    add = f"INSERT OR IGNORE INTO agent_totals (agent_name) VALUES ({row}.agent_name);\n" if sign == "+" else ""
-    tidy = (f"\nDELETE FROM agent_totals WHERE agent_name = {row}.agent_name AND executions = 0;"
-            if sign == "-" else "")
-    return f"{add}UPDATE agent_totals SET {sets} WHERE agent_name = {row}.agent_name;{tidy}"
-
-
-def agent_totals_triggers() -> list[str]:
-    return [
-        "CREATE TRIGGER IF NOT EXISTS agent_totals_insert AFTER INSERT ON agent_executions BEGIN\n"
-        f"{_totals_step('NEW', '+')}\nEND",
-        "CREATE TRIGGER IF NOT EXISTS agent_totals_delete AFTER DELETE ON agent_executions BEGIN\n"
-        f"{_totals_step('OLD', '-')}\nEND",
-        f"CREATE TRIGGER IF NOT EXISTS agent_totals_update AFTER UPDATE OF {_TOTALS_SOURCES}"
-        f" ON agent_executions BEGIN\n{_totals_step('OLD', '-')}\n{_totals_step('NEW', '+')}\nEND",
-    ]
-
-
-def rebuild_agent_totals(conn: sqlite3.Connection) -> None:
-    """Recount agent_totals from agent_executions (after a bulk load that bypassed the triggers)."""
-    columns = ", ".join(AGENT_TOTALS)
-    sums = ", ".join(f"sum({e})" for e in AGENT_TOTALS.values())
-    conn.execute("DELETE FROM agent_totals")
-    conn.execute(f"INSERT INTO agent_totals (agent_name, {columns})"
-                 f" SELECT R.agent_name, {sums} FROM agent_executions AS R GROUP BY R.agent_name")
-
-
-def _m003_agent_totals(conn: sqlite3.Connection) -> None:
-    """Per-agent running totals for the all-time performance report, counted from what is stored."""
+def create_schema(conn: sqlite3.Connection) -> None:
+    """Run schema.sql: creates whatever is missing, leaves what exists alone."""
+    with_fts = fts5_available(conn)
     for statement in statements(schema_sql()):
-        if "agent_totals" in statement.split("(")[0]:
+        if with_fts or "_fts" not in statement:
             conn.execute(statement)
-    for trigger in agent_totals_triggers():
-        conn.execute(trigger)
-    rebuild_agent_totals(conn)
-
-
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_adopt_schema, _m002_events, _m003_agent_totals]
-LATEST = len(MIGRATIONS)
 
 
 def user_version(conn: sqlite3.Connection) -> int:
     return conn.execute("PRAGMA user_version").fetchone()[0]
 
 
-def migrate(conn: sqlite3.Connection) -> int:
-    """Apply the missing migrations in one transaction; safe when many processes open at once."""
+def migrate(conn: sqlite3.Connection, path: Path | None = None) -> int:
+    """Bring the database to LATEST (a no-op when it is there); safe when many processes open at once.
+
+    path is the database file, for the copy kept before a table is rebuilt (None: no copy).
+    """
     version = user_version(conn)
     if version > LATEST:
         raise DatabaseError(
@@ -244,14 +107,184 @@ def migrate(conn: sqlite3.Connection) -> int:
         )
     if version == LATEST:
         return version
-    conn.execute("BEGIN IMMEDIATE")
+    conn.execute("PRAGMA foreign_keys = OFF")  # only outside a transaction; on again below
+    copy: Path | None = None
     try:
-        version = user_version(conn)  # another process may have migrated while we waited
-        for number in range(version + 1, LATEST + 1):
-            MIGRATIONS[number - 1](conn)
-        conn.execute(f"PRAGMA user_version = {LATEST}")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if user_version(conn) < LATEST:  # another process may have migrated while we waited
+                copy = _upgrade(conn, path)
+                conn.execute(f"PRAGMA user_version = {LATEST}")
+            problems = conn.execute("PRAGMA foreign_key_check").fetchall()
+            if problems:
+                raise DatabaseError(f"upgrade left {len(problems)} broken references, first {problems[0]}:"
+                                    " nothing was changed")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            if copy is not None:
+                copy.unlink(missing_ok=True)  # the original is intact: no need for its copy
+            raise
+    finally:
+        conn.execute("PRAGMA foreign_keys = ON")
+    if copy is not None:
+        log.warning("upgraded %s to monitor's schema (version %s); the original file is kept as %s."
+                    " Tools that wrote the old layout (the reference monitor) cannot write to it any more.",
+                    path, LATEST, copy)
     return LATEST
+
+
+# -- comparing with schema.sql ---------------------------------------------------------------
+
+def _objects(conn: sqlite3.Connection) -> dict[str, tuple[str, str, str]]:
+    """name -> (type, table it belongs to, SQL) of every object schema.sql can make."""
+    found = {}
+    for kind, name, table, sql in conn.execute(
+            "SELECT type, name, tbl_name, sql FROM sqlite_master WHERE sql IS NOT NULL"):
+        if not name.startswith("sqlite_") and not (kind == "table" and _is_fts_shadow(name)):
+            found[name] = (kind, table, sql)
+    return found
+
+
+def _same(a: str, b: str) -> bool:
+    return a.split() == b.split()
+
+
+def _is_fts_shadow(name: str) -> bool:
+    """The tables FTS5 keeps behind each full-text table (events_fts_data, ...)."""
+    return any(name == f"{fts}_{part}" for fts in _FTS for part in ("data", "idx", "docsize", "config", "content"))
+
+
+def _target() -> dict[str, tuple[str, str, str]]:
+    scratch = sqlite3.connect(":memory:")
+    try:
+        create_schema(scratch)
+        return _objects(scratch)
+    finally:
+        scratch.close()
+
+
+def _upgrade(conn: sqlite3.Connection, path: Path | None) -> Path | None:
+    import sqlite_utils  # the migration path only: never loaded by a hook on a current database
+
+    want, have = _target(), _objects(conn)
+    if "agent_executions" not in have and "orchestrations" not in have:
+        create_schema(conn)  # a new file
+        return None
+    rebuild = [name for name, (kind, _, sql) in want.items()
+               if kind == "table" and name in have and not _same(have[name][2], sql) and not sql.startswith("CREATE VIRTUAL")]
+    copy = keep_copy(conn, path) if rebuild and path is not None else None
+    db = sqlite_utils.Database(conn, recursive_triggers=False, execute_plugins=False)
+    # Triggers, views and indexes that change, or that hang on a table about to be rebuilt, go
+    # first; full-text tables whose definition changed too (they are refilled below).
+    refill = {name for name, (kind, _, sql) in want.items()
+              if sql.startswith("CREATE VIRTUAL") and (name not in have or not _same(have[name][2], sql)
+                                                       or _FTS[name] in rebuild)}
+    for name, (kind, table, sql) in have.items():
+        if name in want and _same(want[name][2], sql) and table not in rebuild and name not in refill:
+            continue
+        if kind in ("trigger", "view", "index") and (name in want or table in rebuild):
+            conn.execute(f"DROP {kind.upper()} IF EXISTS [{name}]")
+        elif name in refill and name in have:
+            conn.execute(f"DROP TABLE [{name}]")
+    conn.execute("PRAGMA legacy_alter_table = ON")  # renames leave other tables' references alone
+    try:
+        for table in rebuild:
+            db.rename_table(table, f"_monitor_old_{table}")
+    finally:
+        conn.execute("PRAGMA legacy_alter_table = OFF")
+    target_sql = {name: sql for name, (kind, _, sql) in want.items() if kind == "table"}
+    for table in rebuild:  # schema.sql's order: parents before children
+        conn.execute(target_sql[table])
+        _copy_rows(conn, db, f"_monitor_old_{table}", table)
+    for table in reversed(rebuild):
+        conn.execute(f"DROP TABLE [_monitor_old_{table}]")
+    create_schema(conn)
+    if rebuild:
+        _remap_references(conn, db, rebuild)
+    for fts in refill | {f for f, source in _FTS.items() if source in rebuild and f in want}:
+        conn.execute(f"INSERT INTO {fts} ({fts}) VALUES ('rebuild')")
+    if "agent_executions" in rebuild or "agent_totals" not in have:
+        refill_agent_totals(conn)
+    return copy
+
+
+def refill_agent_totals(conn: sqlite3.Connection) -> None:
+    """Recount agent_totals from agent_executions (after a bulk load that bypassed its triggers)."""
+    conn.execute("DELETE FROM agent_totals")
+    conn.execute("INSERT INTO agent_totals SELECT * FROM agent_totals_recount")
+
+
+def _copy_rows(conn: sqlite3.Connection, db: object, old: str, new: str) -> None:
+    """Every row of old into new, in rowid order, by the rules in the module's docstring."""
+    import sqlite_utils
+
+    assert isinstance(db, sqlite_utils.Database)
+    old_columns = {c.name: c for c in db[old].columns}
+    integer_id = old_columns.get("id") is not None and old_columns["id"].type.upper() == "INTEGER"
+    names, values = [], []
+    for column in db[new].columns:
+        if column.name == "id":
+            value = "id" if integer_id else "CASE WHEN typeof(id) = 'integer' THEN id END"
+        elif column.name == "uuid":
+            kept = "uuid" if "uuid" in old_columns else "NULL"
+            value = f"coalesce({kept}, CASE WHEN typeof(id) = 'text' THEN id END)"
+        elif column.name in old_columns:
+            value = f"[{column.name}]"
+            if new in _TIMED_TABLES and column.name.endswith("_at"):
+                value = TIMESTAMP_SQL.format(col=value)
+        else:
+            continue  # a new column: its default
+        if column.notnull and column.default_value is not None:
+            value = f"coalesce({value}, {column.default_value})"
+        names.append(f"[{column.name}]")
+        values.append(value)
+    conn.execute(f"INSERT INTO [{new}] ({', '.join(names)}) SELECT {', '.join(values)} FROM [{old}] ORDER BY rowid")
+
+
+def _remap_references(conn: sqlite3.Connection, db: object, rebuilt: list[str]) -> None:
+    """Point references at rebuilt tables to the new ids: an old text id is found by uuid; a
+    reference to no row becomes NULL (the row itself is kept: an execution becomes a lone one)."""
+    import sqlite_utils
+
+    assert isinstance(db, sqlite_utils.Database)
+    for child in db.table_names():
+        if child.startswith("sqlite_") or _is_fts_shadow(child) or child in _FTS:
+            continue
+        for fk in db[child].foreign_keys:
+            if fk.other_table not in rebuilt:
+                continue
+            col, parent = fk.column, fk.other_table
+            conn.execute(f"UPDATE [{child}] SET [{col}] = (SELECT id FROM [{parent}] WHERE uuid = [{child}].[{col}])"
+                         f" WHERE typeof([{col}]) = 'text'")
+            lost = conn.execute(f"UPDATE [{child}] SET [{col}] = NULL WHERE [{col}] IS NOT NULL"
+                                f" AND NOT EXISTS (SELECT 1 FROM [{parent}] WHERE id = [{child}].[{col}])").rowcount
+            if lost:
+                log.warning("%s %s of %s pointed to no row of %s: set to NULL", lost,
+                            "row" if lost == 1 else "rows", child, parent)
+
+
+def keep_copy(conn: sqlite3.Connection, path: Path) -> Path:
+    """A consistent copy of the database next to it, readable by its owner only, under a name no
+    other file has (monitoring.db -> monitoring.db.backup-v3-1.db). The caller holds the write lock
+    and has written nothing yet: a second connection reads the committed state (WAL lets it)."""
+    version = user_version(conn)
+    for n in range(1, 10_000):
+        candidate = path.with_name(f"{path.name}.backup-v{version}-{n}.db")
+        try:
+            fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        except FileExistsError:
+            continue
+        os.close(fd)
+        source = sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro", uri=True)
+        target = sqlite3.connect(candidate)
+        try:
+            source.backup(target)
+        except BaseException:
+            candidate.unlink(missing_ok=True)
+            raise
+        finally:
+            target.close()
+            source.close()
+        return candidate
+    raise DatabaseError(f"cannot find a free name for a copy of {path} before upgrading it")

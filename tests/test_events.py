@@ -249,7 +249,8 @@ def test_fts_query_quotes_every_word():
 def test_search_index_follows_deletes_and_updates(t):
     t.event("output", "zebra crossing", execution="a1")
     t.complete_agent_execution("a2", "failed", "giraffe error")
-    t.complete_agent_execution("a2", "failed", "okapi error")
+    with t.db.transaction() as conn:  # another program corrects the message
+        conn.execute("UPDATE agent_executions SET error_message = 'okapi error' WHERE agent_session_id = 'a2'")
     assert [r["message"] for r in search(t.db, "giraffe")] == []
     assert [r["message"] for r in search(t.db, "okapi")] == ["okapi error"]
     with t.db.transaction() as conn:

@@ -70,7 +70,6 @@ def test_starting_twice_returns_the_existing_rows_unchanged(tracker, clock):
 @pytest.mark.parametrize("call", [
     lambda t: t.complete_orchestration("nope"),
     lambda t: t.complete_agent_execution("nope"),
-    lambda t: t.start_agent_execution("a1", "x", orchestration="nope"),
     lambda t: t.sync_orchestration("nope"),
 ])
 def test_unknown_ids_raise_not_found(tracker, call):
@@ -210,9 +209,34 @@ def test_completing_without_counts_keeps_what_was_recorded_during_the_run(tracke
     assert (a1["files_created"], a1["files_modified"], a1["retry_count"], a1["self_healed"]) == (3, 2, 1, 0)
 
 
-def test_completing_again_without_error_or_exit_code_keeps_them(tracker):
+def test_completing_an_execution_twice_is_refused_and_changes_nothing(tracker):
     tracker.start_agent_execution("a1", "coder")
     tracker.complete_agent_execution("a1", "failed", "boom", exit_code=3)
-    tracker.complete_agent_execution("a1", "failed", files_created=1)
+    with pytest.raises(InvalidInput, match="'a1' is already failed .* completed once"):
+        tracker.complete_agent_execution("a1", "completed", files_created=1)
     a1 = execution(tracker, "a1")
-    assert (a1["error_message"], a1["exit_code"], a1["files_created"]) == ("boom", 3, 1)
+    assert (a1["status"], a1["error_message"], a1["exit_code"], a1["files_created"]) == ("failed", "boom", 3, 0)
+
+
+def test_an_execution_starts_its_orchestration_as_monitor_run_does(tracker, clock):
+    with tracker.execution("planner", "p1", orchestration="fresh") as run:
+        run.files_created = 2
+    orchestration = get_orchestration(tracker.db, "fresh")
+    assert (orchestration["status"], orchestration["completed_tasks"], orchestration["failed_tasks"],
+            orchestration["total_tasks"]) == ("completed", 1, 0, 1)
+
+
+def test_an_orchestrations_status_and_counts_follow_its_executions(tracker, clock):
+    tracker.start_orchestration("s1", total_tasks=3)
+    tracker.start_agent_execution("a", "coder", "s1")
+    assert get_orchestration(tracker.db, "s1")["status"] == "running"
+    clock.advance(seconds=5)
+    tracker.complete_agent_execution("a", "completed")
+    tracker.start_agent_execution("b", "tester", "s1")
+    assert get_orchestration(tracker.db, "s1")["status"] == "running"
+    assert get_orchestration(tracker.db, "s1")["completed_at"] is None
+    clock.advance(seconds=5)
+    tracker.complete_agent_execution("b", "failed", "red")
+    found = get_orchestration(tracker.db, "s1")
+    assert (found["status"], found["completed_tasks"], found["failed_tasks"], found["total_tasks"],
+            found["duration_ms"]) == ("partial", 1, 1, 3, 10_000)

@@ -13,6 +13,7 @@ import warnings
 from collections import namedtuple
 
 from monitor.errors import InvalidInput, NotFound
+from monitor.store import writes
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -64,14 +65,10 @@ def encode_payload(payload: object) -> str | None:
 def insert_event(conn: sqlite3.Connection, now: str, event_type: str, message: str | None,
                  payload: object, execution_id: int | None, orchestration_id: int | None,
                  dedup_key: str | None = None) -> int | None:
-    """One INSERT; returns the new id, or None when dedup_key was already recorded."""
-    row = conn.execute(
-        "INSERT INTO events (orchestration_id, execution_id, timestamp, type, message, payload, dedup_key)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedup_key) DO NOTHING RETURNING id",
-        (orchestration_id, execution_id, now, event_type, _clip(message, MESSAGE_LIMIT),
-         encode_payload(payload), dedup_key),
-    ).fetchone()
-    return row[0] if row else None
+    """One event, its message clipped and its payload as JSON; returns the new id, or None when
+    dedup_key was already recorded."""
+    return writes.insert_event(conn, now, event_type, _clip(message, MESSAGE_LIMIT), encode_payload(payload),
+                               execution_id, orchestration_id, dedup_key)
 
 
 def resolve_owner(conn: sqlite3.Connection, execution: str | None, orchestration: str | None
@@ -121,11 +118,8 @@ class Usage(namedtuple("Usage", "model input_tokens output_tokens cache_read_tok
 def add_usage(conn: sqlite3.Connection, now: str, execution_id: int, orchestration_id: int | None,
               usage: Usage, prices: PriceTable, cost_usd: float | None = None,
               dedup_key: str | None = None) -> float | None:
-    """Record an llm_call event and add its tokens and cost to the execution's totals.
-
-    The execution's cost stays unknown (NULL) once any of its usage had no price: a partial
-    sum would read as a complete one. Returns this usage's cost (None when unpriced).
-    """
+    """Record an llm_call event and add its tokens and cost to the execution's totals (unknown
+    once any of its usage had no price). Returns this usage's cost (None when unpriced)."""
     if cost_usd is None:
         cost_usd = prices.cost(usage.model, usage.input_tokens, usage.output_tokens,
                                usage.cache_read_tokens, usage.cache_write_tokens)
@@ -141,20 +135,6 @@ def add_usage(conn: sqlite3.Connection, now: str, execution_id: int, orchestrati
     if insert_event(conn, now, "llm_call", message, payload, execution_id, orchestration_id,
                     dedup_key) is None:
         return cost_usd  # already recorded
-    conn.execute(
-        "UPDATE agent_executions SET"
-        " cost_usd = CASE WHEN :cost IS NULL THEN NULL"
-        "   WHEN cost_usd IS NULL AND coalesce(input_tokens, 0) + coalesce(output_tokens, 0)"
-        "     + coalesce(cache_read_tokens, 0) + coalesce(cache_write_tokens, 0) > 0 THEN NULL"
-        "   ELSE coalesce(cost_usd, 0) + :cost END,"
-        " input_tokens = coalesce(input_tokens, 0) + :input,"
-        " output_tokens = coalesce(output_tokens, 0) + :output,"
-        " cache_read_tokens = coalesce(cache_read_tokens, 0) + :cache_read,"
-        " cache_write_tokens = coalesce(cache_write_tokens, 0) + :cache_write,"
-        " model = coalesce(model, :model)"
-        " WHERE id = :id",
-        {"cost": cost_usd, "input": usage.input_tokens, "output": usage.output_tokens,
-         "cache_read": usage.cache_read_tokens, "cache_write": usage.cache_write_tokens,
-         "model": usage.model, "id": execution_id},
-    )
+    writes.add_execution_usage(conn, execution_id, usage.model, usage.input_tokens, usage.output_tokens,
+                               usage.cache_read_tokens, usage.cache_write_tokens, cost_usd)
     return cost_usd

@@ -1,4 +1,4 @@
-"""Every write: the orchestration and execution lifecycle, one short transaction per event."""
+"""The Python API: the orchestration and execution lifecycle, one short transaction per event."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from monitor.capture.events import Usage, add_usage, check_type, insert_event, r
 from monitor.capture.git import head_commit
 from monitor.read.pricing import PriceTable, load_prices
 from monitor.timeutil import format_timestamp, utcnow
-from monitor.store.writes import DURATION_SQL as _DURATION_SQL, finish_orchestration, insert_execution, insert_orchestration
+from monitor.store.writes import complete_execution, finish_orchestration, insert_execution, insert_orchestration
 
 
 Clock = Callable[[], datetime]
@@ -198,24 +198,28 @@ class Tracker:
     ) -> int:
         """Record a running execution of agent_name and return its id.
 
-        orchestration is the session_id of a recorded orchestration (NotFound otherwise), or None
-        for a stand-alone execution. Starting an agent_session_id twice returns the existing id.
+        orchestration is the session_id of the orchestration it belongs to (started if new, as
+        `monitor run --session` does), or None for a stand-alone execution; that orchestration's
+        status and counts then follow its executions. Starting an agent_session_id twice returns
+        the existing id.
         """
         _text("agent_session_id", agent_session_id)
         _text("agent_name", agent_name)
         _count("task_number", task_number, optional=True)
+        if orchestration is not None:
+            _text("orchestration", orchestration)
+        commit = head_commit() if orchestration is not None else None
         with self.db.transaction() as conn:
+            now = self._now()
             orchestration_id = None
             if orchestration is not None:
-                found = conn.execute(
-                    "SELECT id FROM orchestrations WHERE session_id = ?", (orchestration,)
-                ).fetchone()
-                if found is None:
-                    raise NotFound(f"no orchestration with session id {orchestration!r}: start it first")
-                orchestration_id = found[0]
-            return insert_execution(conn, agent_session_id, agent_name, self._now(),
-                                    orchestration_id=orchestration_id, task_id=task_id,
-                                    task_number=task_number, model=model)
+                orchestration_id = insert_orchestration(conn, orchestration, now, git_commit_hash=commit)
+            execution_id = insert_execution(conn, agent_session_id, agent_name, now,
+                                            orchestration_id=orchestration_id, task_id=task_id,
+                                            task_number=task_number, model=model)
+            if orchestration_id is not None:
+                finish_orchestration(conn, orchestration_id, now, final=False)
+            return execution_id
 
     def complete_agent_execution(
         self,
@@ -253,42 +257,30 @@ class Tracker:
         if cost_usd is not None and (not isinstance(cost_usd, (int, float)) or cost_usd < 0):
             raise InvalidInput(f"cost_usd must be a number >= 0, got {cost_usd!r}")
         tokens = (input_tokens, output_tokens, cache_read_tokens, cache_write_tokens)
+        fields = {"error_message": error_message, "files_created": files_created, "files_modified": files_modified,
+                  "retry_count": retry_count, "self_healed": None if self_healed is None else int(bool(self_healed)),
+                  "model": model, "input_tokens": input_tokens, "output_tokens": output_tokens,
+                  "cache_read_tokens": cache_read_tokens, "cache_write_tokens": cache_write_tokens,
+                  "cost_usd": cost_usd, "exit_code": exit_code, "summary_report_path": summary_report_path,
+                  "session_log_path": session_log_path}
         with self.db.transaction() as conn:
-            if cost_usd is None and any(t is not None for t in tokens):
-                cost_usd = self._cost(conn, agent_session_id, model, *tokens)
-            row = conn.execute(
-                "UPDATE agent_executions SET status = :status, completed_at = :now,"
-                f" duration_ms = {_DURATION_SQL}, error_message = coalesce(:error_message, error_message),"
-                " files_created = coalesce(:files_created, files_created),"
-                " files_modified = coalesce(:files_modified, files_modified),"
-                " retry_count = coalesce(:retry_count, retry_count),"
-                " self_healed = coalesce(:self_healed, self_healed),"
-                " model = coalesce(:model, model), input_tokens = coalesce(:input_tokens, input_tokens),"
-                " output_tokens = coalesce(:output_tokens, output_tokens),"
-                " cache_read_tokens = coalesce(:cache_read_tokens, cache_read_tokens),"
-                " cache_write_tokens = coalesce(:cache_write_tokens, cache_write_tokens),"
-                " cost_usd = coalesce(:cost_usd, cost_usd), exit_code = coalesce(:exit_code, exit_code),"
-                " summary_report_path = coalesce(:summary_report_path, summary_report_path),"
-                " session_log_path = coalesce(:session_log_path, session_log_path)"
-                " WHERE agent_session_id = :agent_session_id RETURNING id",
-                {"status": status, "now": self._now(), "error_message": error_message,
-                 "files_created": files_created, "files_modified": files_modified,
-                 "retry_count": retry_count, "self_healed": None if self_healed is None else int(bool(self_healed)), "model": model,
-                 "input_tokens": input_tokens, "output_tokens": output_tokens,
-                 "cache_read_tokens": cache_read_tokens, "cache_write_tokens": cache_write_tokens,
-                 "cost_usd": cost_usd, "exit_code": exit_code,
-                 "summary_report_path": summary_report_path, "session_log_path": session_log_path,
-                 "agent_session_id": agent_session_id},
-            ).fetchone()
+            row = conn.execute("SELECT id, orchestration_id, status, completed_at, model FROM agent_executions"
+                               " WHERE agent_session_id = ?", (agent_session_id,)).fetchone()
             if row is None:
                 raise NotFound(f"no agent execution with id {agent_session_id!r}")
+            execution_id, orchestration_id, stored_status, completed_at, stored_model = row
+            if stored_status != "in_progress":
+                raise InvalidInput(f"agent execution {agent_session_id!r} is already {stored_status}"
+                                   f" (at {completed_at}): an execution is completed once")
+            if cost_usd is None and any(t is not None for t in tokens):
+                fields["cost_usd"] = self._cost(model or stored_model, *tokens)
+            now = self._now()
+            complete_execution(conn, execution_id, status, now, fields)
+            if orchestration_id is not None:
+                finish_orchestration(conn, orchestration_id, now, final=False)
 
-    def _cost(self, conn, agent_session_id: str, model: str | None, *tokens: int | None) -> float | None:
+    def _cost(self, model: str | None, *tokens: int | None) -> float | None:
         """The cost of usage given at completion, priced by the execution's model (None if unpriced)."""
-        if model is None:
-            row = conn.execute("SELECT model FROM agent_executions WHERE agent_session_id = ?",
-                               (agent_session_id,)).fetchone()
-            model = row[0] if row else None
         try:
             return self.prices.cost(model, *tokens)
         except MonitorError as exc:  # a broken price file: record the run, leave its cost unknown

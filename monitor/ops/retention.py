@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from monitor.store.db import Database
+from monitor.store.writes import delete_old_lone_executions, delete_oldest_orchestrations
 from monitor.timeutil import EARLIEST, before, format_timestamp, utcnow
 
 #: The first batch: orchestrations (with their executions), or executions without one, per write
@@ -129,14 +130,7 @@ def _delete_old(db: Database, cutoff: str, progress: Callable[[int], None] | Non
     while True:
         began = time.perf_counter()
         with db.transaction() as conn:
-            # The oldest `size` orchestrations, found once per statement (a subquery, so no limit
-            # on host parameters however large the batch grows).
-            oldest = "SELECT id FROM orchestrations WHERE started_at < ? ORDER BY started_at LIMIT ?"
-            # Executions first and explicitly: the count is exact, and a database made by an
-            # older tool without ON DELETE CASCADE is cleaned all the same.
-            removed = conn.execute(f"DELETE FROM agent_executions WHERE orchestration_id IN ({oldest})",
-                                   (cutoff, size)).rowcount
-            batch = conn.execute(f"DELETE FROM orchestrations WHERE id IN ({oldest})", (cutoff, size)).rowcount
+            batch, removed = delete_oldest_orchestrations(conn, cutoff, size)
         if not batch:
             break
         orchestrations += batch
@@ -149,11 +143,7 @@ def _delete_old(db: Database, cutoff: str, progress: Callable[[int], None] | Non
     while True:
         began = time.perf_counter()
         with db.transaction() as conn:
-            removed = conn.execute(
-                "DELETE FROM agent_executions WHERE id IN (SELECT id FROM agent_executions"
-                " WHERE orchestration_id IS NULL AND started_at < ? LIMIT ?)",
-                (cutoff, size),
-            ).rowcount
+            removed = delete_old_lone_executions(conn, cutoff, size)
         executions += removed
         if progress and removed:
             progress(removed)

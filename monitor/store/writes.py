@@ -1,8 +1,9 @@
-"""The lifecycle writes' SQL, shared by Tracker and the Claude Code hook.
+"""Every write's SQL: each INSERT, UPDATE and DELETE that monitor makes (migrations aside).
 
 Each function runs inside the caller's write transaction (it takes the connection) and checks
 nothing: the caller validates. No imports beyond sqlite3's types: `python -m monitor.hooks`
-loads this module on every tool call.
+loads this module on every tool call. No RETURNING: SQLite before 3.42 can fail to re-prepare
+such a statement after another process changed the schema.
 """
 
 from __future__ import annotations
@@ -20,16 +21,15 @@ def insert_orchestration(conn: sqlite3.Connection, session_id: str, now: str, *,
                          git_commit_hash: str | None = None, plan_file_path: str | None = None,
                          progress_file_path: str | None = None) -> int:
     """A new running orchestration's id; the existing one's if session_id is already recorded."""
-    row = conn.execute(
+    cursor = conn.execute(
         "INSERT INTO orchestrations (session_id, task_description, status, started_at,"
         " total_tasks, git_commit_hash, plan_file_path, progress_file_path)"
-        " VALUES (?, ?, 'running', ?, ?, ?, ?, ?)"
-        " ON CONFLICT (session_id) DO NOTHING RETURNING id",
+        " VALUES (?, ?, 'running', ?, ?, ?, ?, ?) ON CONFLICT (session_id) DO NOTHING",
         (session_id, task_description, now, total_tasks, git_commit_hash, plan_file_path, progress_file_path),
-    ).fetchone()
-    if row is None:
-        row = conn.execute("SELECT id FROM orchestrations WHERE session_id = ?", (session_id,)).fetchone()
-    return row[0]
+    )
+    if cursor.rowcount == 1 and cursor.lastrowid:
+        return cursor.lastrowid
+    return conn.execute("SELECT id FROM orchestrations WHERE session_id = ?", (session_id,)).fetchone()[0]
 
 
 def insert_execution(conn: sqlite3.Connection, agent_session_id: str, agent_name: str, now: str, *,
@@ -37,17 +37,16 @@ def insert_execution(conn: sqlite3.Connection, agent_session_id: str, agent_name
                      task_number: int | None = None, model: str | None = None,
                      session_log_path: str | None = None) -> int:
     """A new in-progress execution's id; the existing one's if agent_session_id is already recorded."""
-    row = conn.execute(
+    cursor = conn.execute(
         "INSERT INTO agent_executions (orchestration_id, agent_session_id, agent_name, task_id,"
         " task_number, status, started_at, model, session_log_path)"
-        " VALUES (?, ?, ?, ?, ?, 'in_progress', ?, ?, ?)"
-        " ON CONFLICT (agent_session_id) DO NOTHING RETURNING id",
+        " VALUES (?, ?, ?, ?, ?, 'in_progress', ?, ?, ?) ON CONFLICT (agent_session_id) DO NOTHING",
         (orchestration_id, agent_session_id, agent_name, task_id, task_number, now, model, session_log_path),
-    ).fetchone()
-    if row is None:
-        row = conn.execute("SELECT id FROM agent_executions WHERE agent_session_id = ?",
-                           (agent_session_id,)).fetchone()
-    return row[0]
+    )
+    if cursor.rowcount == 1 and cursor.lastrowid:
+        return cursor.lastrowid
+    return conn.execute("SELECT id FROM agent_executions WHERE agent_session_id = ?",
+                        (agent_session_id,)).fetchone()[0]
 
 
 def finish_execution(conn: sqlite3.Connection, execution_id: int, status: str, now: str,
@@ -59,6 +58,25 @@ def finish_execution(conn: sqlite3.Connection, execution_id: int, status: str, n
         " error_message = coalesce(:error, error_message) WHERE id = :id AND status = 'in_progress'",
         {"status": status, "now": now, "error": error_message, "id": execution_id},
     ).rowcount > 0
+
+
+#: What complete_execution() may set besides status and times: None keeps the stored value.
+COMPLETION_FIELDS = ("error_message", "files_created", "files_modified", "retry_count", "self_healed", "model",
+                     "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cost_usd",
+                     "exit_code", "summary_report_path", "session_log_path")
+_COMPLETE_SQL = (
+    "UPDATE agent_executions SET status = :status, completed_at = :now, duration_ms = " + DURATION_SQL + ", "
+    + ", ".join(f"{c} = coalesce(:{c}, {c})" for c in COMPLETION_FIELDS)
+    + " WHERE id = :id AND status = 'in_progress'"
+)
+
+
+def complete_execution(conn: sqlite3.Connection, execution_id: int, status: str, now: str,
+                       fields: dict[str, object]) -> bool:
+    """Complete or fail an execution still in progress, setting the given COMPLETION_FIELDS;
+    return whether it was in progress (a finished one is left as it is)."""
+    values = {c: fields.get(c) for c in COMPLETION_FIELDS}
+    return conn.execute(_COMPLETE_SQL, {**values, "status": status, "now": now, "id": execution_id}).rowcount > 0
 
 
 def finish_orchestration(conn: sqlite3.Connection, orchestration_id: int, now: str, status: str | None = None,
@@ -103,3 +121,84 @@ def reopen(conn: sqlite3.Connection, orchestration_id: int, execution_id: int) -
                  " WHERE id = ? AND status != 'running'", (orchestration_id,))
     conn.execute("UPDATE agent_executions SET status = 'in_progress', completed_at = NULL, duration_ms = NULL"
                  " WHERE id = ? AND status != 'in_progress'", (execution_id,))
+
+
+# -- events and usage --------------------------------------------------------------------------
+
+def insert_event(conn: sqlite3.Connection, now: str, event_type: str, message: str | None,
+                 payload: str | None, execution_id: int | None, orchestration_id: int | None,
+                 dedup_key: str | None = None) -> int | None:
+    """One event; its id, or None when dedup_key was already recorded."""
+    cursor = conn.execute(
+        "INSERT INTO events (orchestration_id, execution_id, timestamp, type, message, payload, dedup_key)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedup_key) DO NOTHING",
+        (orchestration_id, execution_id, now, event_type, message, payload, dedup_key),
+    )
+    return cursor.lastrowid if cursor.rowcount == 1 else None
+
+
+def add_execution_usage(conn: sqlite3.Connection, execution_id: int, model: str | None, input_tokens: int,
+                        output_tokens: int, cache_read_tokens: int, cache_write_tokens: int,
+                        cost_usd: float | None) -> None:
+    """Add tokens and their cost to an execution's totals. Its cost stays unknown (NULL) once any
+    of its usage had no price: a partial sum would read as a complete one."""
+    conn.execute(
+        "UPDATE agent_executions SET"
+        " cost_usd = CASE WHEN :cost IS NULL THEN NULL"
+        "   WHEN cost_usd IS NULL AND coalesce(input_tokens, 0) + coalesce(output_tokens, 0)"
+        "     + coalesce(cache_read_tokens, 0) + coalesce(cache_write_tokens, 0) > 0 THEN NULL"
+        "   ELSE coalesce(cost_usd, 0) + :cost END,"
+        " input_tokens = coalesce(input_tokens, 0) + :input,"
+        " output_tokens = coalesce(output_tokens, 0) + :output,"
+        " cache_read_tokens = coalesce(cache_read_tokens, 0) + :cache_read,"
+        " cache_write_tokens = coalesce(cache_write_tokens, 0) + :cache_write,"
+        " model = coalesce(model, :model)"
+        " WHERE id = :id",
+        {"cost": cost_usd, "input": input_tokens, "output": output_tokens, "cache_read": cache_read_tokens,
+         "cache_write": cache_write_tokens, "model": model, "id": execution_id},
+    )
+
+
+def set_model(conn: sqlite3.Connection, execution_id: int, model: str) -> None:
+    conn.execute("UPDATE agent_executions SET model = ? WHERE id = ?", (model, execution_id))
+
+
+def count_file_change(conn: sqlite3.Connection, execution_id: int, created: bool) -> None:
+    """One more file created (or modified) by an execution."""
+    column = "files_created" if created else "files_modified"
+    conn.execute(f"UPDATE agent_executions SET {column} = {column} + 1 WHERE id = ?", (execution_id,))
+
+
+def claim_transcript(conn: sqlite3.Connection, path: str, start: int | None, offset: int,
+                     last_message_id: str | None, now: str) -> bool:
+    """Move a transcript's read offset from start (None: never read) to offset; False when another
+    process moved it first (it counted those lines)."""
+    if start is None:
+        return conn.execute(
+            "INSERT INTO transcript_offsets (path, offset, last_message_id, updated_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (path) DO NOTHING", (path, offset, last_message_id, now)).rowcount > 0
+    return conn.execute(
+        "UPDATE transcript_offsets SET offset = ?, last_message_id = ?, updated_at = ? WHERE path = ? AND offset = ?",
+        (offset, last_message_id, now, path, start)).rowcount > 0
+
+
+# -- retention ---------------------------------------------------------------------------------
+
+def delete_oldest_orchestrations(conn: sqlite3.Connection, cutoff: str, size: int) -> tuple[int, int]:
+    """Delete the `size` oldest orchestrations started before cutoff with their executions;
+    return (orchestrations, executions) deleted."""
+    # The oldest, found once per statement (a subquery: no limit on host parameters however large
+    # the batch). Executions first and explicitly: the count is exact, and a database without
+    # ON DELETE CASCADE is cleaned all the same.
+    oldest = "SELECT id FROM orchestrations WHERE started_at < ? ORDER BY started_at LIMIT ?"
+    executions = conn.execute(f"DELETE FROM agent_executions WHERE orchestration_id IN ({oldest})",
+                              (cutoff, size)).rowcount
+    orchestrations = conn.execute(f"DELETE FROM orchestrations WHERE id IN ({oldest})", (cutoff, size)).rowcount
+    return orchestrations, executions
+
+
+def delete_old_lone_executions(conn: sqlite3.Connection, cutoff: str, size: int) -> int:
+    """Delete up to `size` executions with no orchestration started before cutoff; return how many."""
+    return conn.execute(
+        "DELETE FROM agent_executions WHERE id IN (SELECT id FROM agent_executions"
+        " WHERE orchestration_id IS NULL AND started_at < ? LIMIT ?)", (cutoff, size)).rowcount

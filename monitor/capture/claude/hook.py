@@ -22,7 +22,8 @@ from monitor.store.db import Database, open_db
 from monitor.errors import InvalidInput
 from monitor.capture.events import Usage, add_usage, insert_event
 from monitor.timeutil import format_timestamp, milliseconds_between, utcnow
-from monitor.store.writes import finish_execution, finish_orchestration, insert_execution, insert_orchestration, reopen
+from monitor.store.writes import (claim_transcript, count_file_change, finish_execution, finish_orchestration,
+                                  insert_execution, insert_orchestration, reopen, set_model)
 
 MAIN_AGENT = "claude-code"
 HOOK_EVENTS = ("SessionStart", "SessionEnd", "SubagentStart", "SubagentStop", "PreToolUse", "PostToolUse",
@@ -343,8 +344,7 @@ def _tool_event(s: _Session, payload: dict, name: str) -> None:
         kind = "created" if created else "modified"
         if s.event(execution, "file", f"{kind} {path}", {"path": path, "change": kind, "tool": tool},
                    f"file:{execution}:{path}"):
-            column = "files_created" if kind == "created" else "files_modified"
-            s.conn.execute(f"UPDATE agent_executions SET {column} = {column} + 1 WHERE id = ?", (execution,))
+            count_file_change(s.conn, execution, created)
 
 
 def _file_path(tool_input: object) -> str | None:
@@ -387,15 +387,7 @@ def _add_usage(s: _Session, read: _NewUsage, prices: PriceTable | None) -> int:
     found = read.found
     if found.offset == read.start:
         return found.offset
-    if read.start is None:
-        claimed = s.conn.execute(
-            "INSERT INTO transcript_offsets (path, offset, last_message_id, updated_at) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (path) DO NOTHING", (read.path, found.offset, found.last_message_id, s.now)).rowcount
-    else:
-        claimed = s.conn.execute(
-            "UPDATE transcript_offsets SET offset = ?, last_message_id = ?, updated_at = ?"
-            " WHERE path = ? AND offset = ?", (found.offset, found.last_message_id, s.now, read.path,
-                                               read.start)).rowcount
+    claimed = claim_transcript(s.conn, read.path, read.start, found.offset, found.last_message_id, s.now)
     if not claimed or not found.usages or prices is None:
         return found.offset  # nothing new, or another hook process counted these lines
     execution = s.execution(sub=read.sub and s.agent_id is not None)
@@ -403,7 +395,7 @@ def _add_usage(s: _Session, read: _NewUsage, prices: PriceTable | None) -> int:
         add_usage(s.conn, s.now, execution, s.orchestration_id, usage, prices,
                   dedup_key=f"usage:{read.path}:{found.offset}:{usage.model}")
     if found.models:
-        s.conn.execute("UPDATE agent_executions SET model = ? WHERE id = ?", (found.models[-1], execution))
+        set_model(s.conn, execution, found.models[-1])
     return found.offset
 
 

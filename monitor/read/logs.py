@@ -32,12 +32,14 @@ class EventFilter(namedtuple("EventFilter", "session agent type since after_id l
 
 
 def _owner_clause(db: Database, session: str) -> tuple[str, object]:
-    row = db.execute("SELECT id FROM orchestrations WHERE session_id = ?", (session,)).fetchone()
-    if row is not None:
-        return "v.orchestration_id = ?", row[0]
-    row = db.execute("SELECT id FROM agent_executions WHERE agent_session_id = ?", (session,)).fetchone()
-    if row is not None:
-        return "v.execution_id = ?", row[0]
+    """An orchestration's or an execution's events, named by its session id or its uuid."""
+    for table, key, clause in (("orchestrations", "session_id", "v.orchestration_id = ?"),
+                               ("agent_executions", "agent_session_id", "v.execution_id = ?"),
+                               ("orchestrations", "uuid", "v.orchestration_id = ?"),
+                               ("agent_executions", "uuid", "v.execution_id = ?")):
+        row = db.execute(f"SELECT id FROM {table} WHERE {key} = ?", (session,)).fetchone()
+        if row is not None:
+            return clause, row[0]
     raise NotFound(f"no orchestration or execution with id {session!r} (see `monitor list`)")
 
 

@@ -8,13 +8,14 @@ from dataclasses import dataclass
 from monitor.store.db import Database
 from monitor.errors import NotFound
 
+#: uuid: the row's global identity (for a reference-tool row, its original id).
 ORCHESTRATION_FIELDS = [
-    "id", "session_id", "task_description", "status", "started_at", "completed_at", "duration_ms",
+    "id", "uuid", "session_id", "task_description", "status", "started_at", "completed_at", "duration_ms",
     "total_tasks", "completed_tasks", "failed_tasks", "git_commit_hash", "plan_file_path",
     "progress_file_path",
 ]
 EXECUTION_FIELDS = [
-    "id", "orchestration_id", "agent_session_id", "agent_name", "task_id", "task_number", "status",
+    "id", "uuid", "orchestration_id", "agent_session_id", "agent_name", "task_id", "task_number", "status",
     "started_at", "completed_at", "duration_ms", "retry_count", "self_healed", "files_created",
     "files_modified", "error_message", "summary_report_path", "session_log_path", "model",
     "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cost_usd",
@@ -100,8 +101,11 @@ def list_orchestrations(db: Database, filters: Filters = Filters()) -> list[dict
 
 
 def get_orchestration(db: Database, session_id: str) -> dict:
+    """The orchestration with this session_id, or else with this uuid (a reference-tool id)."""
     found = rows(db, f"SELECT {_ORCHESTRATION_SELECT} FROM orchestrations o WHERE o.session_id = ?",
                  (session_id,))
+    if not found:
+        found = rows(db, f"SELECT {_ORCHESTRATION_SELECT} FROM orchestrations o WHERE o.uuid = ?", (session_id,))
     if not found:
         raise NotFound(f"no orchestration with session id {session_id!r} (see `monitor list`)")
     return found[0]
@@ -157,13 +161,14 @@ def iter_export(db: Database, session_id: str | None = None, since: str | None =
         e_params,
     )
     e_names = [d[0] for d in executions.description]
+    parent = e_names.index("orchestration_id")
     pending = next(executions, None)
     for o_row in orchestrations:
         orchestration = dict(zip(o_names, o_row))
         yield "orchestration", orchestration
-        while pending is not None and pending[2] < orchestration["id"]:
+        while pending is not None and pending[parent] < orchestration["id"]:
             pending = next(executions, None)  # an execution whose orchestration the filter skipped
-        while pending is not None and pending[2] == orchestration["id"]:
+        while pending is not None and pending[parent] == orchestration["id"]:
             yield "execution", execution_dict(dict(zip(e_names, pending)))
             pending = next(executions, None)
     if session_id is None:

@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 
-from monitor import Tracker, open_db
+from monitor import open_db
 from monitor.store.migrations import refill_agent_totals
 from monitor.read.reports import performance
 from monitor.ops.retention import cleanup

@@ -7,7 +7,7 @@ import pytest
 
 from monitor import DatabaseError, Tracker, open_db
 from monitor.store.migrations import LATEST
-from monitor.read.queries import get_orchestration, list_executions
+from monitor.read.queries import get_orchestration
 from monitor.ops.retention import cleanup
 from monitor.timeutil import parse_timestamp
 

@@ -19,7 +19,6 @@ from conftest import T0
 from legacy import make_monitor_db
 from monitor.ops.retention import cleanup
 
-T0 = datetime(2026, 11, 20, 12, 0, 0, tzinfo=timezone.utc)
 
 
 class Clock:

@@ -255,10 +255,11 @@ def _remap_references(conn: sqlite3.Connection, db: object, rebuilt: list[str]) 
             if fk.other_table not in rebuilt:
                 continue
             col, parent = fk.column, fk.other_table
+            lost = conn.execute(f"UPDATE [{child}] SET [{col}] = NULL WHERE [{col}] IS NOT NULL AND NOT EXISTS"
+                                f" (SELECT 1 FROM [{parent}] WHERE uuid = [{child}].[{col}] OR id = [{child}].[{col}])"
+                                ).rowcount
             conn.execute(f"UPDATE [{child}] SET [{col}] = (SELECT id FROM [{parent}] WHERE uuid = [{child}].[{col}])"
                          f" WHERE typeof([{col}]) = 'text'")
-            lost = conn.execute(f"UPDATE [{child}] SET [{col}] = NULL WHERE [{col}] IS NOT NULL"
-                                f" AND NOT EXISTS (SELECT 1 FROM [{parent}] WHERE id = [{child}].[{col}])").rowcount
             if lost:
                 log.warning("%s %s of %s pointed to no row of %s: set to NULL", lost,
                             "row" if lost == 1 else "rows", child, parent)

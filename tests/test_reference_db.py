@@ -5,6 +5,7 @@ every command right on it afterwards."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import sqlite3
 import subprocess
@@ -214,3 +215,15 @@ def test_a_reference_to_a_missing_orchestration_becomes_a_lone_execution(tmp_pat
     open_db(path).close()
     assert rows(path, "SELECT orchestration_id FROM agent_executions WHERE agent_session_id = 'lone-ok'") == [(None,)]
     assert "1 row of agent_executions pointed to no row of orchestrations" in caplog.text
+
+
+def test_the_hook_adopts_a_reference_file_silently_and_notes_it_in_its_log(tmp_path):
+    path = tmp_path / "reference.db"
+    make_reference_db(path, T0)
+    log = tmp_path / "hook.log"
+    payload = (Path(__file__).parent / "payloads" / "session_start.json").read_bytes()
+    done = subprocess.run([sys.executable, "-m", "monitor.hooks", "--db", str(path)], input=payload,
+                          capture_output=True, env={**os.environ, "MONITOR_HOOK_LOG": str(log)})
+    assert (done.returncode, done.stdout, done.stderr) == (0, b"", b"")
+    assert f"original file is kept as {backups(path)[0]}" in log.read_text()
+    assert rows(path, "SELECT count(*) FROM orchestrations") == [(len(ORCHESTRATIONS) + 2,)]

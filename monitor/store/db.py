@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
@@ -88,12 +88,14 @@ def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
 
 
 def open_db(
-    path: str | os.PathLike[str] | None = None, *, create: bool = True, readonly: bool = False
+    path: str | os.PathLike[str] | None = None, *, create: bool = True, readonly: bool = False,
+    notify: Callable[[str], None] | None = None,
 ) -> Database:
     """Open (and if needed create and migrate) the database.
 
     create=False is for reports: a missing file is an error, not a new empty database.
     readonly=True never writes; a write-protected file is opened read-only automatically.
+    notify takes what an upgrade has to tell the user (default: the "monitor" logger).
     """
     db_path = resolve_path(path)
     if db_path.is_dir():
@@ -134,7 +136,7 @@ def open_db(
                 conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = FULL")
             if version != migrations.LATEST:
-                migrations.migrate(conn, db_path)
+                migrations.migrate(conn, db_path, notify)
                 # Load the schema as it now is: a statement first prepared against the schema read
                 # before another process migrated can fail on SQLite < 3.42 ("no such table").
                 conn.execute("SELECT count(*) FROM agent_executions WHERE 0").fetchone()

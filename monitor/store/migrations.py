@@ -30,17 +30,15 @@ every change to schema.sql.
 
 from __future__ import annotations
 
-import logging
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import quote
 
 from monitor.errors import DatabaseError
 
 LATEST = 4
-log = logging.getLogger("monitor")
 
 #: Any stored time (ISO text with or without zone, SQLite's datetime(), epoch seconds or
 #: milliseconds as numbers or text) in the one format, as the *_normalize triggers do.
@@ -90,15 +88,25 @@ def create_schema(conn: sqlite3.Connection) -> None:
             conn.execute(statement)
 
 
+def notice(message: str) -> None:
+    """Tell the user something once, through the "monitor" logger (the CLI shows it on stderr, the
+    hook writes it to its log). logging is imported here: the hook's usual path never needs it."""
+    import logging
+
+    logging.getLogger("monitor").warning(message)
+
+
 def user_version(conn: sqlite3.Connection) -> int:
     return conn.execute("PRAGMA user_version").fetchone()[0]
 
 
-def migrate(conn: sqlite3.Connection, path: Path | None = None) -> int:
+def migrate(conn: sqlite3.Connection, path: Path | None = None, notify: Callable[[str], None] | None = None) -> int:
     """Bring the database to LATEST (a no-op when it is there); safe when many processes open at once.
 
-    path is the database file, for the copy kept before a table is rebuilt (None: no copy).
+    path is the database file, for the copy kept before a table is rebuilt (None: no copy);
+    notify takes what the user should be told (default: notice()).
     """
+    notify = notify or notice
     version = user_version(conn)
     if version > LATEST:
         raise DatabaseError(
@@ -113,7 +121,7 @@ def migrate(conn: sqlite3.Connection, path: Path | None = None) -> int:
         conn.execute("BEGIN IMMEDIATE")
         try:
             if user_version(conn) < LATEST:  # another process may have migrated while we waited
-                copy = _upgrade(conn, path)
+                copy = _upgrade(conn, path, notify)
                 conn.execute(f"PRAGMA user_version = {LATEST}")
             problems = conn.execute("PRAGMA foreign_key_check").fetchall()
             if problems:
@@ -128,9 +136,8 @@ def migrate(conn: sqlite3.Connection, path: Path | None = None) -> int:
     finally:
         conn.execute("PRAGMA foreign_keys = ON")
     if copy is not None:
-        log.warning("upgraded %s to monitor's schema (version %s); the original file is kept as %s."
-                    " Tools that wrote the old layout (the reference monitor) cannot write to it any more.",
-                    path, LATEST, copy)
+        notify(f"upgraded {path} to monitor's schema (version {LATEST}); the original file is kept as {copy}."
+               " Tools that wrote the old layout (the reference monitor) cannot write to it any more.")
     return LATEST
 
 
@@ -164,13 +171,14 @@ def _target() -> dict[str, tuple[str, str, str]]:
         scratch.close()
 
 
-def _upgrade(conn: sqlite3.Connection, path: Path | None) -> Path | None:
-    import sqlite_utils  # the migration path only: never loaded by a hook on a current database
-
-    want, have = _target(), _objects(conn)
+def _upgrade(conn: sqlite3.Connection, path: Path | None, notify: Callable[[str], None]) -> Path | None:
+    have = _objects(conn)
     if "agent_executions" not in have and "orchestrations" not in have:
         create_schema(conn)  # a new file
         return None
+    import sqlite_utils  # only to upgrade an older file: a hook never loads it otherwise
+
+    want = _target()
     rebuild = [name for name, (kind, _, sql) in want.items()
                if kind == "table" and name in have and not _same(have[name][2], sql) and not sql.startswith("CREATE VIRTUAL")]
     copy = keep_copy(conn, path) if rebuild and path is not None else None
@@ -201,7 +209,7 @@ def _upgrade(conn: sqlite3.Connection, path: Path | None) -> Path | None:
         conn.execute(f"DROP TABLE [_monitor_old_{table}]")
     create_schema(conn)
     if rebuild:
-        _remap_references(conn, db, rebuild)
+        _remap_references(conn, db, rebuild, notify)
     for fts in refill | {f for f, source in _FTS.items() if source in rebuild and f in want}:
         conn.execute(f"INSERT INTO {fts} ({fts}) VALUES ('rebuild')")
     if "agent_executions" in rebuild or "agent_totals" not in have:
@@ -242,7 +250,8 @@ def _copy_rows(conn: sqlite3.Connection, db: object, old: str, new: str) -> None
     conn.execute(f"INSERT INTO [{new}] ({', '.join(names)}) SELECT {', '.join(values)} FROM [{old}] ORDER BY rowid")
 
 
-def _remap_references(conn: sqlite3.Connection, db: object, rebuilt: list[str]) -> None:
+def _remap_references(conn: sqlite3.Connection, db: object, rebuilt: list[str],
+                      notify: Callable[[str], None]) -> None:
     """Point references at rebuilt tables to the new ids: an old text id is found by uuid; a
     reference to no row becomes NULL (the row itself is kept: an execution becomes a lone one)."""
     import sqlite_utils
@@ -261,8 +270,8 @@ def _remap_references(conn: sqlite3.Connection, db: object, rebuilt: list[str]) 
             conn.execute(f"UPDATE [{child}] SET [{col}] = (SELECT id FROM [{parent}] WHERE uuid = [{child}].[{col}])"
                          f" WHERE typeof([{col}]) = 'text'")
             if lost:
-                log.warning("%s %s of %s pointed to no row of %s: set to NULL", lost,
-                            "row" if lost == 1 else "rows", child, parent)
+                notify(f"{lost} {'row' if lost == 1 else 'rows'} of {child} pointed to no row of {parent}:"
+                       f" {col} set to NULL")
 
 
 def keep_copy(conn: sqlite3.Connection, path: Path) -> Path:

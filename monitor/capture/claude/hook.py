@@ -424,7 +424,7 @@ def handle_payload(raw: bytes | str, db_path: str | os.PathLike[str] | None = No
 
             return load_prices(prices)
 
-        with open_db(db_path) as db:
+        with open_db(db_path, notify=log) as db:
             record_payload(db, payload, clock, prices_loader)
         return True
     except HookError as exc:

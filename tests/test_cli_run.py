@@ -63,9 +63,30 @@ def test_runs_in_a_session_make_one_orchestration_that_follows_its_executions(db
 def test_command_not_found_is_recorded_and_exits_127(db_path):
     result = monitor(db_path, "run", "--agent", "x", "--", "no-such-command-xyz")
     assert result.returncode == 127
+    assert result.stderr == "monitor: cannot run 'no-such-command-xyz': command not found\n"
     [row] = executions(db_path)
     assert (row["status"], row["exit_code"], row["error_message"]) == (
-        "failed", 127, "command not found: no-such-command-xyz")
+        "failed", 127, "cannot run 'no-such-command-xyz': command not found")
+
+
+def test_a_command_that_is_not_executable_says_why_and_exits_126(db_path, tmp_path):
+    script = tmp_path / "script.sh"
+    script.write_text("#!/bin/sh\necho never\n")
+    script.chmod(0o644)
+    result = monitor(db_path, "run", "--agent", "x", "--", str(script))
+    assert result.returncode == 126 and result.stdout == ""
+    assert result.stderr == f"monitor: cannot run {str(script)!r}: permission denied: not executable\n"
+    [row] = executions(db_path)
+    assert (row["status"], row["exit_code"]) == ("failed", 126)
+    assert row["error_message"] == f"cannot run {str(script)!r}: permission denied: not executable"
+
+
+def test_a_command_that_cannot_start_unrecorded_still_says_why(tmp_path):
+    junk = tmp_path / "junk.db"
+    junk.write_text("not a database\n" * 20)
+    result = monitor(junk, "run", "--agent", "x", "--", "no-such-command-xyz")
+    assert result.returncode == 127
+    assert result.stderr.splitlines()[-1] == "monitor: cannot run 'no-such-command-xyz': command not found"
 
 
 def test_missing_command_or_agent_is_a_usage_error(db_path):

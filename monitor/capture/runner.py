@@ -55,17 +55,27 @@ def run_unrecorded(argv: Sequence[str]) -> int:
     """Run argv with nothing recorded (when the database cannot be opened); its exit code."""
     try:
         child = subprocess.Popen(list(argv))
-    except FileNotFoundError:
-        print(f"monitor: command not found: {argv[0]}", file=sys.stderr)
-        return 127
     except (OSError, ValueError) as exc:
-        print(f"monitor: cannot run {argv[0]!r}: {exc}", file=sys.stderr)
-        return 126
+        return cannot_start(argv, exc)[0]
     try:
         return exit_code_of(child.wait())
     except KeyboardInterrupt:
         _stop(child)
         return 130
+
+
+def cannot_start(argv: Sequence[str], exc: OSError | ValueError) -> tuple[int, str]:
+    """Why argv could not be started, said on stderr as a shell would, and the exit code a shell
+    gives for it: 127 when the command is not found, 126 when it cannot be executed."""
+    if isinstance(exc, FileNotFoundError):
+        code, reason = 127, "command not found"
+    elif isinstance(exc, PermissionError):
+        code, reason = 126, "permission denied: not executable"
+    else:  # ValueError: an argument with a NUL byte
+        code, reason = 126, (getattr(exc, "strerror", None) or str(exc)).lower()
+    message = f"cannot run {argv[0]!r}: {reason}"
+    print(f"monitor: {message}", file=sys.stderr, flush=True)
+    return code, message
 
 
 def exit_code_of(returncode: int) -> int:
@@ -113,12 +123,8 @@ def run_command(
 
     try:
         child = subprocess.Popen(list(argv), stderr=subprocess.PIPE)
-    except FileNotFoundError:
-        return finish("failed", 127, f"command not found: {argv[0]}")
-    except PermissionError:
-        return finish("failed", 126, f"permission denied: {argv[0]}")
-    except (OSError, ValueError) as exc:  # ValueError: an argument with a NUL byte
-        return finish("failed", 126, f"cannot run {argv[0]!r}: {getattr(exc, 'strerror', None) or exc}")
+    except (OSError, ValueError) as exc:
+        return finish("failed", *cannot_start(argv, exc))
 
     assert child.stderr is not None
     tee = _StderrTee(child.stderr, sys.stderr.buffer)

@@ -7,10 +7,14 @@ import re
 import sqlite3
 import time
 from collections import namedtuple
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import NamedTuple, TypeVar
 
 from monitor.errors import InvalidInput, NotFound
+from monitor.read.queries import Page, page
 from monitor.store.db import Database
+
+T = TypeVar("T")
 
 #: Columns of `logs` and `search` rows.
 EVENT_COLUMNS = ["id", "timestamp", "session_id", "agent_name", "agent_session_id", "type", "message",
@@ -104,12 +108,43 @@ def _has_fts(db: Database) -> bool:
     return db.execute("SELECT 1 FROM sqlite_master WHERE name = 'events_fts'").fetchone() is not None
 
 
-def search(db: Database, text: str, *, since: str | None = None, limit: int = 50,
+def search(db: Database, text: str, *, since: str | None = None, limit: int | None = 50,
            use_fts: bool | None = None) -> list[dict]:
-    """Event messages and execution error messages that contain `text`, newest first.
+    """Event messages and execution error messages that contain `text`, newest first; at most
+    `limit` (0 or None: all).
 
     Uses the FTS5 indexes when the database has them (every word of text must appear, in any
     order), else a plain substring match (LIKE, case-insensitive for ASCII)."""
+    return _matching(db, text, since, use_fts, lambda m: _search(db, m, limit))
+
+
+def count_matches(db: Database, text: str, *, since: str | None = None, use_fts: bool | None = None) -> int:
+    """How many rows search finds without a limit."""
+    return _matching(db, text, since, use_fts, lambda m: _count(db, m))
+
+
+def search_page(db: Database, text: str, *, since: str | None = None, limit: int | None = 50) -> Page:
+    """search as a Page: with the count of all matches when the limit cut them."""
+    with db.snapshot():
+        return page(lambda n: search(db, text, since=since, limit=n),
+                    lambda: count_matches(db, text, since=since), limit)
+
+
+class _Match(NamedTuple):
+    """Where search looks: the FROM and WHERE of its events side and of its errors side."""
+
+    events_from: str
+    event_where: list[str]
+    event_params: list[object]
+    errors_from: str
+    error_where: list[str]
+    error_params: list[object]
+    fts: bool
+
+
+def _matching(db: Database, text: str, since: str | None, use_fts: bool | None,
+              run: Callable[[_Match], T]) -> T:
+    """run(the FTS5 match) where the database has the indexes and text has a word, else run(a LIKE match)."""
     if not text or not text.strip():
         raise InvalidInput("give some text to search for")
     query = fts_query(text)
@@ -117,44 +152,51 @@ def search(db: Database, text: str, *, since: str | None = None, limit: int = 50
         use_fts = _has_fts(db)
     if use_fts and query is not None:
         try:
-            return _search(db, "events_fts MATCH ?", "errors_fts MATCH ?", query, since, limit, fts=True)
+            return run(_match(query, since, fts=True))
         except sqlite3.OperationalError:
             pass  # e.g. an FTS5-less SQLite reading a database that has the index: fall back
-    return _search(db, "v.message LIKE ? ESCAPE '\\'", "e.error_message LIKE ? ESCAPE '\\'", _like(text),
-                   since, limit, fts=False)
+    return run(_match(_like(text), since, fts=False))
 
 
-def _search(db: Database, event_match: str, error_match: str, needle: str, since: str | None,
-            limit: int, fts: bool) -> list[dict]:
-    event_where, error_where = [event_match], [error_match]
-    params_events: list[object] = [needle]
-    params_errors: list[object] = [needle]
+def _match(needle: str, since: str | None, fts: bool) -> _Match:
+    event_where = ["events_fts MATCH ?" if fts else "v.message LIKE ? ESCAPE '\\'"]
+    error_where = ["errors_fts MATCH ?" if fts else "e.error_message LIKE ? ESCAPE '\\'"]
+    event_params: list[object] = [needle]
+    error_params: list[object] = [needle]
     if since:
         event_where.append("v.timestamp >= ?")
-        params_events.append(since)
+        event_params.append(since)
         error_where.append("e.started_at >= ?")
-        params_errors.append(since)
-    events_from = ("events_fts JOIN events v ON v.id = events_fts.rowid" if fts else "events v")
-    errors_from = ("errors_fts JOIN agent_executions e ON e.id = errors_fts.rowid" if fts
-                   else "agent_executions e")
+        error_params.append(since)
+    return _Match("events_fts JOIN events v ON v.id = events_fts.rowid" if fts else "events v",
+                  event_where, event_params,
+                  "errors_fts JOIN agent_executions e ON e.id = errors_fts.rowid" if fts else "agent_executions e",
+                  error_where, error_params, fts)
+
+
+def _search(db: Database, m: _Match, limit: int | None) -> list[dict]:
     # Each side takes its newest `limit` matches by id (ids follow time) before the merge, so a
     # word found in a million events does not sort a million rows.
+    top = f" LIMIT {int(limit)}" if limit else ""
     sql = (
         f"SELECT * FROM (SELECT 'event' AS kind, v.timestamp, o.session_id, x.agent_name,"
-        f" x.agent_session_id, v.type, v.message FROM {events_from}"
+        f" x.agent_session_id, v.type, v.message FROM {m.events_from}"
         f" LEFT JOIN agent_executions x ON x.id = v.execution_id"
         f" LEFT JOIN orchestrations o ON o.id = v.orchestration_id"
-        f" WHERE {' AND '.join(event_where)} ORDER BY {'events_fts.rowid' if fts else 'v.id'} DESC"
-        f" LIMIT {int(limit)})"
+        f" WHERE {' AND '.join(m.event_where)} ORDER BY {'events_fts.rowid' if m.fts else 'v.id'} DESC{top})"
         f" UNION ALL"
         f" SELECT * FROM (SELECT 'error' AS kind, coalesce(e.completed_at, e.started_at), o.session_id,"
-        f" e.agent_name, e.agent_session_id, e.status, e.error_message FROM {errors_from}"
+        f" e.agent_name, e.agent_session_id, e.status, e.error_message FROM {m.errors_from}"
         f" LEFT JOIN orchestrations o ON o.id = e.orchestration_id"
-        f" WHERE {' AND '.join(error_where)} ORDER BY {'errors_fts.rowid' if fts else 'e.id'} DESC"
-        f" LIMIT {int(limit)})"
-        f" ORDER BY 2 DESC LIMIT {int(limit)}"
+        f" WHERE {' AND '.join(m.error_where)} ORDER BY {'errors_fts.rowid' if m.fts else 'e.id'} DESC{top})"
+        f" ORDER BY 2 DESC{top}"
     )
-    cursor = db.execute(sql, [*params_events, *params_errors])
+    cursor = db.execute(sql, [*m.event_params, *m.error_params])
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, r)) for r in cursor]
 
+
+def _count(db: Database, m: _Match) -> int:
+    sql = (f"SELECT (SELECT count(*) FROM {m.events_from} WHERE {' AND '.join(m.event_where)})"
+           f" + (SELECT count(*) FROM {m.errors_from} WHERE {' AND '.join(m.error_where)})")
+    return db.execute(sql, [*m.event_params, *m.error_params]).fetchone()[0]

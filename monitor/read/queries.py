@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from monitor.store.db import Database
 from monitor.errors import NotFound
@@ -33,6 +34,9 @@ EXECUTION_SELECT = (
 )
 
 
+_NEWEST_FIRST = "e.started_at DESC, e.id DESC"
+
+
 @dataclass(frozen=True)
 class Filters:
     """The filters report commands share. since is a stored-format timestamp; limit 0 or None = all."""
@@ -41,6 +45,25 @@ class Filters:
     status: str | None = None
     agent: str | None = None
     limit: int | None = None
+
+
+class Page(NamedTuple):
+    """The rows a limit lets through, and how many match in all (len(rows) when none was cut)."""
+
+    rows: list[dict]
+    total: int
+
+
+def page(fetch: Callable[[int | None], list[dict]], count: Callable[[], int], limit: int | None) -> Page:
+    """fetch(limit) as a Page: one row more is fetched to learn whether any were cut, and only
+    then are all the matches counted. limit 0 or None: all rows."""
+    if not limit:
+        found = fetch(None)
+        return Page(found, len(found))
+    found = fetch(limit + 1)
+    if len(found) <= limit:
+        return Page(found, len(found))
+    return Page(found[:limit], count())
 
 
 def execution_dict(item: dict) -> dict:
@@ -72,9 +95,9 @@ def _limit(filters: Filters) -> str:
     return f" LIMIT {int(filters.limit)}" if filters.limit else ""
 
 
-def list_orchestrations(db: Database, filters: Filters = Filters()) -> list[dict]:
-    """Orchestrations, newest first, with their execution count and total cost."""
-    clauses, params = [], []
+def _orchestration_where(filters: Filters) -> tuple[list[str], list[object]]:
+    clauses: list[str] = []
+    params: list[object] = []
     if filters.since:
         clauses.append("o.started_at >= ?")
         params.append(filters.since)
@@ -86,6 +109,25 @@ def list_orchestrations(db: Database, filters: Filters = Filters()) -> list[dict
             "EXISTS (SELECT 1 FROM agent_executions a WHERE a.orchestration_id = o.id AND a.agent_name = ?)"
         )
         params.append(filters.agent)
+    return clauses, params
+
+
+def count_orchestrations(db: Database, filters: Filters = Filters()) -> int:
+    """How many orchestrations list_orchestrations finds without a limit."""
+    clauses, params = _orchestration_where(filters)
+    return db.execute(f"SELECT count(*) FROM orchestrations o{_where(clauses)}", params).fetchone()[0]
+
+
+def orchestration_page(db: Database, filters: Filters = Filters()) -> Page:
+    """list_orchestrations as a Page: with the count of all matches when filters.limit cut them."""
+    with db.snapshot():
+        return page(lambda n: list_orchestrations(db, replace(filters, limit=n)),
+                    lambda: count_orchestrations(db, filters), filters.limit)
+
+
+def list_orchestrations(db: Database, filters: Filters = Filters()) -> list[dict]:
+    """Orchestrations, newest first, with their execution count and total cost."""
+    clauses, params = _orchestration_where(filters)
     inner = (
         f"SELECT {_ORCHESTRATION_SELECT} FROM orchestrations o{_where(clauses)}"
         f" ORDER BY o.started_at DESC, o.id DESC{_limit(filters)}"
@@ -112,25 +154,57 @@ def get_orchestration(db: Database, session_id: str) -> dict:
 
 
 def execution_rows(db: Database, filters: Filters = Filters(), *, where: Sequence[str] = (),
-                   params: Sequence[object] = (), order: str = "e.started_at DESC, e.id DESC") -> list[dict]:
+                   params: Sequence[object] = (), order: str = _NEWEST_FIRST) -> list[dict]:
     """Executions with their orchestration's session_id, filtered by `filters` (since, status,
     agent, limit) and any further `where` clauses on `e`, newest first unless `order` says."""
+    clauses, values = _execution_where(filters, where, params)
+    sql = f"SELECT {EXECUTION_SELECT}{_where(clauses)} ORDER BY {order}{_limit(filters)}"
+    return [execution_dict(r) for r in rows(db, sql, values)]
+
+
+def count_execution_rows(db: Database, filters: Filters = Filters(), *, where: Sequence[str] = (),
+                         params: Sequence[object] = ()) -> int:
+    """How many rows execution_rows finds without a limit."""
+    clauses, values = _execution_where(filters, where, params)
+    return db.execute(f"SELECT count(*) FROM agent_executions e{_where(clauses)}", values).fetchone()[0]
+
+
+def _execution_where(filters: Filters, where: Sequence[str], params: Sequence[object]
+                     ) -> tuple[list[str], list[object]]:
     clauses, values = list(where), list(params)
     for clause, value in (("e.started_at >= ?", filters.since), ("e.status = ?", filters.status),
                           ("e.agent_name = ?", filters.agent)):
         if value:
             clauses.append(clause)
             values.append(value)
-    sql = f"SELECT {EXECUTION_SELECT}{_where(clauses)} ORDER BY {order}{_limit(filters)}"
-    return [execution_dict(r) for r in rows(db, sql, values)]
+    return clauses, values
+
+
+def execution_page(db: Database, filters: Filters = Filters(), *, where: Sequence[str] = (),
+                   params: Sequence[object] = (), order: str = _NEWEST_FIRST) -> Page:
+    """execution_rows as a Page: with the count of all matches when filters.limit cut them."""
+    with db.snapshot():
+        return page(lambda n: execution_rows(db, replace(filters, limit=n), where=where, params=params, order=order),
+                    lambda: count_execution_rows(db, filters, where=where, params=params), filters.limit)
 
 
 def list_executions(db: Database, session_id: str | None = None, filters: Filters = Filters()) -> list[dict]:
     """Executions of one orchestration in the order they started, or of all, newest first."""
+    where, params, order = _executions_of(db, session_id)
+    return execution_rows(db, filters, where=where, params=params, order=order)
+
+
+def executions_page(db: Database, session_id: str | None = None, filters: Filters = Filters()) -> Page:
+    """list_executions as a Page: with the count of all matches when filters.limit cut them."""
+    where, params, order = _executions_of(db, session_id)
+    return execution_page(db, filters, where=where, params=params, order=order)
+
+
+def _executions_of(db: Database, session_id: str | None) -> tuple[list[str], list[object], str]:
+    """The clause, parameters and order of one orchestration's executions, or of all (newest first)."""
     if session_id is None:
-        return execution_rows(db, filters)
-    return execution_rows(db, filters, where=["e.orchestration_id = ?"],
-                          params=[get_orchestration(db, session_id)["id"]], order="e.started_at, e.id")
+        return [], [], _NEWEST_FIRST
+    return ["e.orchestration_id = ?"], [get_orchestration(db, session_id)["id"]], "e.started_at, e.id"
 
 
 def iter_export(db: Database, session_id: str | None = None, since: str | None = None

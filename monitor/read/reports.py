@@ -7,7 +7,8 @@ from datetime import datetime, timedelta
 
 from monitor.store.db import Database
 from monitor.errors import NotFound
-from monitor.read.queries import Filters, execution_rows, get_orchestration, rows, unpriced_sum
+from monitor.read.queries import (Filters, Page, execution_page, execution_rows, get_orchestration, page, rows,
+                                  unpriced_sum)
 from monitor.timeutil import before, format_duration, format_timestamp, parse_timestamp, utcnow
 
 #: One pass over a set of executions; every report that summarises executions uses it.
@@ -172,24 +173,13 @@ def performance(db: Database, since: str | None = None) -> list[dict]:
     return result
 
 
-def failures(db: Database, limit: int = 50, filters: Filters = Filters(), executions: bool = False
+def failures(db: Database, limit: int | None = 50, filters: Filters = Filters(), executions: bool = False
              ) -> list[dict]:
     """`failures`: failed and partial orchestrations (or, with executions=True, failed executions),
-    newest first."""
-    clauses: list[str] = []
-    params: list[object] = []
+    newest first; at most `limit` (0 or None: all)."""
     if executions:
-        return execution_rows(db, Filters(filters.since, "failed", filters.agent, limit))
-    statuses = [filters.status] if filters.status else ["failed", "partial"]
-    clauses.append(f"o.status IN ({', '.join('?' * len(statuses))})")
-    params.extend(statuses)
-    if filters.since:
-        clauses.append("o.started_at >= ?")
-        params.append(filters.since)
-    if filters.agent:
-        clauses.append("EXISTS (SELECT 1 FROM agent_executions a WHERE a.orchestration_id = o.id"
-                       " AND a.agent_name = ? AND a.status = 'failed')")
-        params.append(filters.agent)
+        return execution_rows(db, _failed_executions(filters, limit))
+    clauses, params = _failed_orchestrations(filters)
     return rows(
         db,
         "SELECT session_id, status, task_description, total_tasks, completed_tasks, failed_tasks,"
@@ -198,10 +188,41 @@ def failures(db: Database, limit: int = 50, filters: Filters = Filters(), execut
         " (SELECT error_message FROM agent_executions e WHERE e.orchestration_id = f.id"
         "  AND e.status = 'failed' ORDER BY e.started_at, e.id LIMIT 1) AS first_error"
         f" FROM (SELECT o.* FROM orchestrations o WHERE {' AND '.join(clauses)}"
-        f"  ORDER BY o.started_at DESC, o.id DESC LIMIT {int(limit)}) f"
+        f"  ORDER BY o.started_at DESC, o.id DESC{f' LIMIT {int(limit)}' if limit else ''}) f"
         " ORDER BY started_at DESC, id DESC",
         params,
     )
+
+
+def failures_page(db: Database, filters: Filters = Filters(), executions: bool = False) -> Page:
+    """failures as a Page, filters.limit being the limit: with the count of all matches when it cut them."""
+    if executions:
+        return execution_page(db, _failed_executions(filters, filters.limit))
+    clauses, params = _failed_orchestrations(filters)
+    with db.snapshot():
+        return page(lambda n: failures(db, n, filters),
+                    lambda: db.execute(f"SELECT count(*) FROM orchestrations o WHERE {' AND '.join(clauses)}",
+                                       params).fetchone()[0],
+                    filters.limit)
+
+
+def _failed_executions(filters: Filters, limit: int | None) -> Filters:
+    return Filters(filters.since, "failed", filters.agent, limit)
+
+
+def _failed_orchestrations(filters: Filters) -> tuple[list[str], list[object]]:
+    """The clauses on `o` that find failed and partial orchestrations (or those of filters.status)."""
+    statuses = [filters.status] if filters.status else ["failed", "partial"]
+    clauses = [f"o.status IN ({', '.join('?' * len(statuses))})"]
+    params: list[object] = list(statuses)
+    if filters.since:
+        clauses.append("o.started_at >= ?")
+        params.append(filters.since)
+    if filters.agent:
+        clauses.append("EXISTS (SELECT 1 FROM agent_executions a WHERE a.orchestration_id = o.id"
+                       " AND a.agent_name = ? AND a.status = 'failed')")
+        params.append(filters.agent)
+    return clauses, params
 
 
 def health(
@@ -255,7 +276,8 @@ def health(
         reasons.append(f"success rate {rate}% is below {warn_below:g}%")
     if stale_count:
         status = "degraded" if status == "healthy" else status
-        reasons.append(f"{stale_count} execution(s) in progress for over {_human(stale_after)}")
+        reasons.append(f"{stale_count} {'execution' if stale_count == 1 else 'executions'} in progress"
+                       f" for over {_human(stale_after)}")
     if not executions["executions"] and not orchestrations["total"]:
         reasons.append(f"no activity in the last {hours:g}h")
     return {

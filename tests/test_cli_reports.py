@@ -69,7 +69,7 @@ def test_list_table_is_readable(populated, invoke):
     result = invoke("list")
     assert result.exit_code == 0
     header, rule, row = result.output.splitlines()
-    assert header.split() [:4] == ["session", "id", "status", "total"]
+    assert header.split()[:6] == ["session", "id", "status", "tasks", "done", "failed"]
     assert row.split()[:6] == ["s1", "partial", "2", "1", "1", "2"]
     assert "0.0100" in row and "build" in row
 
@@ -83,9 +83,9 @@ def test_json_types_booleans_and_numbers(populated, invoke):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["list"], "No orchestrations found."),
+    (["list"], "No orchestrations recorded yet."),
     (["performance"], "No executions recorded yet."),
-    (["failures"], "No failed orchestrations."),
+    (["failures"], "No failed or partial orchestrations recorded yet."),
 ])
 def test_empty_results(db_path, invoke, args, message):
     Tracker(db_path).close()
@@ -116,7 +116,7 @@ def test_unknown_ids_exit_1_with_one_line_error(populated, invoke, args):
 
 
 @pytest.mark.parametrize("args", [
-    ["health", "0"], ["health", "abc"], ["health", "-3"], ["failures", "abc"], ["failures", "0"],
+    ["health", "0"], ["health", "abc"], ["health", "-3"], ["failures", "abc"], ["failures", "-1"],
     ["cleanup", "-1"], ["cleanup", "x"], ["list", "--since", "whenever"], ["list", "--limit", "-1"],
     ["list", "--status", "weird"], ["health", "--stale-after", "soon"], ["health", "--fail-below", "101"],
 ])
@@ -171,7 +171,7 @@ def test_health_exit_codes_follow_the_verdict(db_path, invoke):
     assert json.loads(degraded.output)["status"] == "degraded"
     assert degraded.exit_code == 0
     assert invoke("health", "24", "--warn-below", "99", "--strict").exit_code == 1
-    unhealthy = invoke("health", "24", "--fail-below", "99")
+    unhealthy = invoke("health", "24", "--warn-below", "99.5", "--fail-below", "99")
     assert unhealthy.exit_code == 1 and "unhealthy" in unhealthy.output
 
 
@@ -200,7 +200,7 @@ def test_cleanup_prints_what_it_deleted(populated, invoke):
     assert invoke("cleanup", "30").output.startswith("Deleted 0 orchestrations and 0 executions")
     result = invoke("cleanup", "0", "--dry-run", "--json")
     assert json.loads(result.output)["orchestrations"] == 1
-    assert invoke("cleanup", "0").output.startswith("Deleted 1 orchestrations and 2 executions")
+    assert invoke("cleanup", "0").output.startswith("Deleted 1 orchestration and 2 executions")
     assert json.loads(invoke("list", "--json").output) == []
 
 

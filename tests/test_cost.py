@@ -167,11 +167,11 @@ def test_cost_command_table_has_a_total_row(recorded, db_path):
     result = invoke(db_path, "cost")
     assert result.exit_code == 0, result.output
     assert result.output.splitlines() == [
-        "agent    executions    input tokens    output tokens    cache read tokens    cache write tokens    cost $    unpriced",
+        "agent      executions    input tokens    output tokens    cache read tokens    cache write tokens    cost $    unpriced",
         "-------  ------------  --------------  ---------------  -------------------  --------------------  --------  ----------",
-        "coder    2             2000000         100000           0                    0                     5.5000    0",
-        "tester   1             5000            500              0                    0                               1",
-        "total    3             2005000         100500           0                    0                     5.5000    1",
+        "coder               2       2,000,000          100,000                    0                     0    5.5000           0",
+        "tester              1           5,000              500                    0                     0                     1",
+        "total               3       2,005,000          100,500                    0                     0    5.5000           1",
     ]
 
 
@@ -197,8 +197,8 @@ def test_logs_and_search_commands(recorded, db_path):
     recorded.event("error", "disk full on /tmp", execution="a2")
     result = invoke(db_path, "logs", "s1", "--type", "error")
     assert result.exit_code == 0, result.output
-    assert result.output.splitlines()[2].split(None, 3)[1:] == ["tester", "error", "disk full on /tmp"]
-    assert invoke(db_path, "logs", "s1", "--type", "retry").output == "No events recorded for this session.\n"
+    assert result.output.splitlines()[2].split(None, 5)[3:] == ["tester", "error", "disk full on /tmp"]
+    assert invoke(db_path, "logs", "s1", "--type", "retry").output == "No events for 's1' with type 'retry'.\n"
     missing = invoke(db_path, "logs", "nope")
     assert missing.exit_code == 1 and "no orchestration or execution with id 'nope'" in missing.output
     assert json.loads(invoke(db_path, "search", "disk full", "--json").output)[0]["agent_session_id"] == "a2"

@@ -110,12 +110,12 @@ def test_following_the_log_streams_rows_and_prints_the_header_once(t, clock, fmt
         assert rows[0] == EVENT_COLUMNS and [r[6] for r in rows[1:]] == ["before", "after, one", "after, two"]
     else:
         assert lines[0].split() == ["timestamp", "agent", "name", "type", "message"] and set(lines[1]) == {"-", " "}
-        assert [line.split(None, 3)[1:] for line in lines[2:]] == [
+        assert [line.split(None, 5)[3:] for line in lines[2:]] == [
             ["coder", "output", "before"], ["tester", "error", "after, one"], ["coder", "output", "after, two"]]
 
 
 @pytest.mark.parametrize("fmt, expected", [
-    ("table", ["timestamp", "-", "2026-11-20T12:00:00.000Z  coder         error   boom"]),
+    ("table", ["timestamp", "-", "2026-11-20 12:00:00 UTC  coder         error   boom"]),
     ("nl", ["{"]),
     ("csv", [",".join(EVENT_COLUMNS), "1,2026-11-20T12:00:00.000Z,s1,coder,a1,error,boom,"]),
 ])

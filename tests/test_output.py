@@ -8,11 +8,11 @@ def test_table_columns_line_up_with_wide_and_combining_characters():
             {"agent_name": "🚀-deployer", "executions": 1}]
     text = render_rows(rows, "table", ["agent_name", "executions"])
     assert text.splitlines() == [
-        "agent name    executions",
+        "agent name      executions",
         "------------  ------------",
-        "审查员        3",
-        "café          12",
-        "🚀-deployer   1",
+        "审查员                   3",
+        "café                    12",
+        "🚀-deployer              1",
     ]
 
 

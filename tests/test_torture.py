@@ -221,7 +221,7 @@ def test_cleanup_while_four_writers_insert(tmp_path):
         out, err = p.communicate(timeout=120)
         assert p.returncode == 0, err
     assert cleaner.returncode == 0, cleaner.stderr
-    assert re.match(r"Deleted 2000 orchestrations and 10050 executions that started before ",
+    assert re.match(r"Deleted 2,000 orchestrations and 10,050 executions that started before ",
                     cleaner.stdout), cleaner.stdout
     with open_db(db_path, create=False) as db:
         assert db.execute("SELECT count(*) FROM orchestrations").fetchone()[0] == 4

@@ -1,88 +1,198 @@
-"""The one place that formats: tables for people; JSON, CSV and JSON lines for programs."""
+"""The one place that formats: tables for people (drawn by tabulate); JSON, CSV and JSON lines for programs.
+
+tabulate (and wcwidth, which it measures wide characters with) is imported only when a table is
+drawn: importing it costs more than the rest of a report's start-up.
+"""
 
 from __future__ import annotations
 
 import csv
-import itertools
 import io
+import itertools
 import json
-import unicodedata
-from collections.abc import Iterator, Sequence
+import os
+import re
+import shutil
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 
 from monitor.read.logs import EVENT_COLUMNS, EventFilter, follow_events, list_events
 from monitor.store.db import Database
 from monitor.timeutil import format_duration
 
 FORMATS = ("table", "json", "csv", "nl")
+#: Width of a table when there is no terminal to measure (a pipe, a file, a test) and no $COLUMNS.
+DEFAULT_WIDTH = 120
+#: tabulate formats that a browser or a document processor lays out: drawn whole, never shortened.
+_MARKUP_FORMATS = frozenset({
+    "asciidoc", "github", "html", "jira", "latex", "latex_booktabs", "latex_longtable", "latex_raw",
+    "mediawiki", "moinmoin", "pipe", "textile", "tsv", "unsafehtml", "youtrack",
+})
+#: Free text: what a table shortens, from its widest column, to fit its width; never below
+#: _NARROWEST columns (nor its header). Other columns (ids, times, numbers) are never cut.
+_FREE_TEXT = frozenset({"task_description", "error_message", "first_error", "message"})
+_NARROWEST = 10
+#: Shorter headers for the columns of wide tables.
+_TABLE_LABELS = {"total_tasks": "tasks", "completed_tasks": "done", "failed_tasks": "failed",
+                 "task_description": "description", "retry_count": "retries",
+                 "completion_rate": "completion"}
+#: Strings that end in their most telling line (a command's stderr tail): the table shows that line.
+_LAST_LINE_KEYS = frozenset({"error_message", "first_error"})
+_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b.?")
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class TableStyle:
+    """How tables are drawn: `name` is a tabulate format; text columns are shortened to fit `width`."""
+
+    name: str = "simple"
+    width: int = DEFAULT_WIDTH
+
+
+def terminal_width() -> int:
+    """$COLUMNS, else the width of the terminal standard output is, else DEFAULT_WIDTH."""
+    if "COLUMNS" not in os.environ and not sys.stdout.isatty():
+        return DEFAULT_WIDTH
+    return shutil.get_terminal_size((DEFAULT_WIDTH, 24)).columns
+
+
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """'1 orchestration', '1,234 orchestrations'."""
+    return f"{count:,} {noun if count == 1 else nouns or noun + 's'}"
+
+
+def display_time(value: str) -> str:
+    """A stored timestamp as a table shows it, zone included: '2026-11-20 12:00:00 UTC'."""
+    if re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", value):
+        return f"{value[:10]} {value[11:19]} UTC"
+    return value  # another program's format that the database kept as it was
+
+
+def nothing_found(subject: str, since: str | None = None, *, yet: bool = True, **conditions: str | None) -> str:
+    """What an empty table says, naming the filters that found nothing:
+    "No orchestrations with status 'failed' since 2026-11-01 00:00:00 UTC." or, with no filter at
+    all, "No orchestrations recorded yet." (yet=False leaves that out)."""
+    named = [f"{name.replace('_', ' ')} {value!r}" for name, value in conditions.items() if value]
+    text = subject + (" with " + " and ".join(named) if named else "")
+    if since:
+        text += f" since {display_time(since)}"
+    elif yet and not named:
+        text += " recorded yet"
+    return text + "."
+
+
+def cut_note(shown: int, total: int, noun: str, nouns: str | None = None) -> str:
+    """What a table cut by its limit says on stderr."""
+    return f"Showing {shown:,} of {plural(total, noun, nouns)}; --limit 0 for all."
 
 
 def _label(key: str) -> str:
-    if key.endswith("duration_ms"):
-        key = key[: -len("_ms")]
-    elif key.endswith("_ms"):
+    if key.endswith("_ms"):
         key = key[: -len("_ms")]
     elif key.endswith("_usd"):
         key = key[: -len("_usd")] + " $"
     return key.replace("_", " ")
 
 
-def _cell(key: str, value: object) -> str:
-    """A value as a person reads it: durations, percentages, money, times, yes/no."""
-    if value is None:
+def _is_time(key: str) -> bool:
+    return key.endswith("_at") or key in ("since", "timestamp")
+
+
+def _one_line(key: str, text: str) -> str:
+    """A string as one line of plain text: terminal escapes and control characters removed; of
+    several lines, the first (the last for error messages, whose last line tells most)."""
+    lines = [line.strip() for line in _ESCAPES.sub("", text).splitlines() if line.strip()]
+    if not lines:
         return ""
+    return _CONTROLS.sub(" ", lines[-1] if key in _LAST_LINE_KEYS else lines[0])
+
+
+def _cell(key: str, value: object, missing: str = "") -> str:
+    """A value as a person reads it: durations, percentages, money, times with their zone,
+    numbers grouped by thousands, yes/no, one line of text."""
+    if value is None:
+        return missing
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if key.endswith("_ms") and isinstance(value, (int, float)):
-        return format_duration(value)
-    if key.endswith("_rate") and isinstance(value, (int, float)):
-        return f"{value:.1f}%"
-    if key.endswith("_usd") and isinstance(value, (int, float)):
-        return f"{value:.4f}"
-    if (key.endswith("_at") or key == "since") and isinstance(value, str) and len(value) >= 19:
-        return value[:10] + " " + value[11:19]
+    if isinstance(value, (int, float)):
+        if key.endswith("_ms"):
+            return format_duration(value)
+        if key.endswith("_rate"):
+            return f"{value:.1f}%"
+        if key.endswith("_usd"):
+            return f"{value:,.4f}"
+        if isinstance(value, int):
+            return f"{value:,}"
+        return f"{value:,.2f}".rstrip("0").rstrip(".")
     if isinstance(value, list):
-        return ", ".join(str(v) for v in value) or "none"
-    if isinstance(value, str) and ("\n" in value or len(value) > 80):
-        first = value.strip().splitlines()[-1] if value.strip() else ""
-        return first[:77] + "..." if len(first) > 80 else first
-    return str(value)
+        return ", ".join(_cell(key, v) for v in value) or "none"
+    text = str(value)
+    return display_time(text) if _is_time(key) else _one_line(key, text)
 
 
-def _width(text: str) -> int:
-    """Columns a string takes in a terminal: wide (CJK, emoji) characters take two, combining none."""
-    if text.isascii():
-        return len(text)
-    return sum(0 if unicodedata.combining(ch) else 2 if unicodedata.east_asian_width(ch) in "WF" else 1
-               for ch in text)
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _table(rows: Sequence[dict], columns: Sequence[str]) -> str:
-    """A plain aligned table: headers, a rule of dashes under each, two spaces between columns.
+def _draw(header: Sequence[str], body: list[list[str]], align: Sequence[str], style: TableStyle,
+          free: Sequence[bool]) -> str:
+    """tabulate's table, its free text columns shortened (from the widest) until it fits style.width."""
+    from tabulate import tabulate
+    from wcwidth import clip, wcswidth
 
-    Written here rather than with tabulate: importing tabulate 0.10 costs ~35 ms (it loads
-    importlib.metadata), more than the rest of `monitor health` start-up (benchmarks/README.md).
-    """
-    header = [_label(c) for c in columns]
-    body = [[_cell(c, r.get(c)) for c in columns] for r in rows]
-    # As tabulate's "simple" format, which the first versions used: headers get two spaces of room.
-    widths = [max(_width(header[i]) + 2, *(_width(r[i]) for r in body)) for i in range(len(columns))]
+    def draw() -> str:
+        return tabulate(body, headers=header, tablefmt=style.name, colalign=align, disable_numparse=True)
 
-    def line(cells: Sequence[str]) -> str:
-        return "  ".join(cell + " " * (w - _width(cell)) for cell, w in zip(cells, widths)).rstrip()
+    text = draw()
+    over = max((wcswidth(line) for line in text.splitlines()), default=0) - style.width
+    if over <= 0 or style.name in _MARKUP_FORMATS or not body:
+        return text
+    widths = [max(wcswidth(row[i]) for row in body) for i in range(len(align))]
+    floors = [max(wcswidth(h) + 2, _NARROWEST) for h in header] or [_NARROWEST] * len(align)
+    text_columns = [i for i, shortened in enumerate(free) if shortened]
+    while over > 0:
+        shrinkable = [i for i in text_columns if widths[i] > floors[i]]
+        if not shrinkable:
+            break
+        widest = max(shrinkable, key=lambda i: widths[i])
+        widths[widest] -= 1
+        over -= 1
+    for row in body:
+        for i in text_columns:
+            if wcswidth(row[i]) > widths[i]:
+                row[i] = clip(row[i], 0, widths[i] - 1) + "…"
+    return draw()
 
-    return "\n".join([line(header), line(["-" * w for w in widths]), *(line(r) for r in body)])
+
+def _table(rows: Sequence[Mapping], columns: Sequence[str], style: TableStyle, *,
+           keep_empty_columns: bool = False, missing: Mapping[str, str] | None = None) -> str:
+    """Rows as a table: the columns that have a value somewhere (all with keep_empty_columns),
+    numbers to the right, text to the left."""
+    missing = missing or {}
+    body = [[_cell(c, r.get(c), missing.get(c, "")) for c in columns] for r in rows]
+    kept = [i for i in range(len(columns)) if keep_empty_columns or any(row[i] for row in body)] or [0]
+    align = ["right" if all(_is_number(r.get(columns[i])) for r in rows if r.get(columns[i]) is not None)
+             and any(r.get(columns[i]) is not None for r in rows) else "left" for i in kept]
+    return _draw([_TABLE_LABELS.get(columns[i]) or _label(columns[i]) for i in kept],
+                 [[row[i] for i in kept] for row in body], align, style, [columns[i] in _FREE_TEXT for i in kept])
 
 
 def render_rows(
-    rows: Sequence[dict],
+    rows: Sequence[Mapping],
     fmt: str,
     columns: Sequence[str],
     *,
     table_columns: Sequence[str] | None = None,
     empty: str = "Nothing found.",
+    style: TableStyle = TableStyle(),
+    keep_empty_columns: bool = False,
+    missing: Mapping[str, str] | None = None,
 ) -> str:
     """A list of records. columns fixes JSON key order and the CSV header (even with no rows);
-    table_columns picks the readable subset for the table."""
+    table_columns picks the readable subset for the table, where `missing` names what a column
+    shows for no value (default: nothing). JSON lines of no rows are no text at all."""
     if fmt == "json":
         return json.dumps([{c: r.get(c) for c in columns} for r in rows], indent=2, ensure_ascii=False)
     if fmt == "nl":
@@ -97,35 +207,44 @@ def render_rows(
         return buffer.getvalue().rstrip("\n")
     if not rows:
         return empty
-    return _table(rows, table_columns or columns)
+    return _table(rows, table_columns or columns, style, keep_empty_columns=keep_empty_columns, missing=missing)
 
 
-def render_record(record: dict, fmt: str, *, sections: dict[str, Sequence[str]] | None = None) -> str:
-    """One record (show, agent, health). Table: scalar fields as 'field  value' lines, then each
-    nested record or list as its own titled section; sections picks the columns of list sections."""
+def render_record(record: Mapping, fmt: str, *, sections: Mapping[str, Sequence[str]] | None = None,
+                  style: TableStyle = TableStyle()) -> str:
+    """One record (show, agent, health). Table: its scalar fields as 'field  value' lines, then each
+    nested record or list of records as its own titled section; sections picks the columns of
+    list sections. In a format other than simple or plain, every part is a table of that format."""
     if fmt == "json":
         return json.dumps(record, indent=2, ensure_ascii=False)
     sections = sections or {}
-    scalars = [(k, v) for k, v in record.items() if not isinstance(v, (dict, list)) or
-               (isinstance(v, list) and not any(isinstance(i, dict) for i in v))]
-    parts = [_pairs(scalars)]
+    framed = style.name not in ("simple", "plain")
+    inner_style = style if framed else TableStyle(style.name, style.width - 2)
+    parts = [_pairs([(k, v) for k, v in record.items() if not _is_section(v)], style)]
     for key, value in record.items():
+        if not _is_section(value):
+            continue
         if isinstance(value, dict):
-            inner = render_record(value, fmt, sections=sections)
-            parts.append(f"{_label(key).capitalize()}\n{_indent(inner)}")
-        elif isinstance(value, list) and any(isinstance(i, dict) for i in value):
-            columns = sections.get(key) or list(value[0])
-            parts.append(f"{_label(key).capitalize()}\n{_indent(_table(value, columns))}")
+            inner = render_record(value, fmt, sections=sections, style=inner_style)
+        else:
+            inner = _table(value, sections.get(key) or list(value[0]), inner_style)
+        title = _label(key).capitalize()
+        parts.append(f"{title}\n\n{inner}" if framed else f"{title}\n{_indent(inner)}")
     return "\n\n".join(p for p in parts if p)
 
 
-def _pairs(items: Sequence[tuple[str, object]]) -> str:
-    """'field  value' lines; fields with no value are left out of the table view."""
-    items = [(k, v) for k, v in items if v is not None]
-    if not items:
+def _is_section(value: object) -> bool:
+    return isinstance(value, dict) or (isinstance(value, list) and any(isinstance(i, dict) for i in value))
+
+
+def _pairs(items: Sequence[tuple[str, object]], style: TableStyle) -> str:
+    """'field  value' lines (fields with no value left out); in a framed format, a two-column table."""
+    body = [[_label(k), _cell(k, v)] for k, v in items if v is not None]
+    if not body:
         return ""
-    width = max(len(_label(k)) for k, _ in items)
-    return "\n".join(f"{_label(k):<{width}}  {_cell(k, v)}".rstrip() for k, v in items)
+    if style.name in ("simple", "plain"):
+        return _draw([], body, ["left", "left"], TableStyle("plain", style.width), [False, True])
+    return _draw(["field", "value"], body, ["left", "left"], style, [False, True])
 
 
 def _indent(text: str) -> str:
@@ -137,22 +256,24 @@ LOG_TABLE_COLUMNS = ["timestamp", "agent_name", "type", "message"]
 
 
 def render_log(db: Database, where: EventFilter, fmt: str, *, follow: bool = False,
-               interval: float = 0.5) -> Iterator[str]:
+               interval: float = 0.5, style: TableStyle = TableStyle(), empty: str = "No events.") -> Iterator[str]:
     """What `logs` prints, chunk by chunk: the events so far, then (follow) new ones as they are
     recorded, until the caller stops. Following is a stream: JSON comes as JSON lines, and CSV and
-    the table print their header once, before the first rows."""
+    the table print their header once, before the first rows, and keep their columns."""
     found = list_events(db, where)
     if not follow:
-        yield render_rows(found, fmt, EVENT_COLUMNS, table_columns=LOG_TABLE_COLUMNS,
-                          empty="No events recorded for this session.")
+        yield render_rows(found, fmt, EVENT_COLUMNS, table_columns=LOG_TABLE_COLUMNS, empty=empty, style=style)
         return
     fmt = "nl" if fmt == "json" else fmt
+    if style.name != "plain":
+        style = TableStyle("simple", style.width)  # a table that grows: no frame below its last row
     after = max((e["id"] for e in found), default=where.after_id)
-    header = {"csv": 1, "table": 2}.get(fmt, 0)  # its lines, printed with the first rows only
+    header = {"csv": 1, "table": 2 if style.name == "simple" else 1}.get(fmt, 0)  # printed with the first rows only
     first = True
     for batch in itertools.chain([found], follow_events(db, where._replace(after_id=after), interval)):
         if not batch and not (first and fmt == "csv"):
             continue  # nothing yet: an empty table says nothing, an empty CSV is its header
-        lines = render_rows(batch, fmt, EVENT_COLUMNS, table_columns=LOG_TABLE_COLUMNS).splitlines()
+        lines = render_rows(batch, fmt, EVENT_COLUMNS, table_columns=LOG_TABLE_COLUMNS, style=style,
+                            keep_empty_columns=True).splitlines()
         yield "\n".join(lines if first else lines[header:])
         first = False

@@ -1,0 +1,81 @@
+"""Maintenance commands: export and cleanup."""
+
+from __future__ import annotations
+
+import io
+import sys
+
+import click
+
+from monitor.cli.options import command, db_option, now, read_db, since_option
+from monitor.cli.output import display_time, plural, render_record
+
+
+@command()
+@db_option
+@click.argument("session", required=False)
+@since_option
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True, allow_dash=True), metavar="FILE",
+              help="Write to FILE (atomically) instead of standard output; - is standard output.")
+def export(db_path: str, session: str | None, since: str | None, output: str | None) -> None:
+    """Export orchestrations with their executions as JSON (all, or one SESSION).
+
+    \b
+    Example:
+      monitor export > all.json
+      monitor export build-1234 -o build-1234.json
+    """
+    from monitor.ops.export import export_to_file, write_export
+
+    with read_db(db_path) as db:
+        if output and output != "-":
+            counts = export_to_file(db, output, session, since)
+            click.echo(f"Exported {plural(counts['orchestrations'], 'orchestration')} and"
+                       f" {plural(counts['executions'] + counts['unassigned_executions'], 'execution')}"
+                       f" to {output}.", err=True)
+            return
+        stdout = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="\n")
+        try:
+            write_export(db, stdout, session, since)
+            stdout.flush()
+        finally:
+            stdout.detach()
+
+
+@command()
+@db_option
+@click.argument("days", type=click.IntRange(min=0))
+@click.option("--dry-run", is_flag=True, help="Only count what would be deleted.")
+@click.option("--vacuum", is_flag=True, help="Give the freed space back to the file system afterwards.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_context
+def cleanup(ctx: click.Context, db_path: str, days: int, dry_run: bool, vacuum: bool, as_json: bool) -> None:
+    """Delete orchestrations (with their executions) and executions older than DAYS days.
+
+    Safe while other processes record runs: deletes go in short batches.
+
+    \b
+    Example (weekly cron):
+      monitor cleanup 30 --vacuum
+    """
+    from monitor.ops.retention import cleanup as run_cleanup, count_old, cutoff_for
+
+    moment = now(ctx)
+    with read_db(db_path) as db:
+        total = 0
+        if not dry_run and not as_json and sys.stderr.isatty():
+            total = sum(count_old(db, cutoff_for(days, moment)))
+        if total > 20_000:
+            with click.progressbar(length=total, label="Deleting", file=sys.stderr) as bar:
+                result = run_cleanup(db, days, now=moment, vacuum=vacuum, progress=bar.update)
+        else:
+            result = run_cleanup(db, days, now=moment, dry_run=dry_run, vacuum=vacuum)
+    if as_json:
+        click.echo(render_record(vars(result), "json"))
+        return
+    click.echo(f"{'Would delete' if dry_run else 'Deleted'} {plural(result.orchestrations, 'orchestration')}"
+               f" and {plural(result.executions, 'execution')} that started before {display_time(result.cutoff)}."
+               + (" Vacuumed." if result.vacuumed else ""))
+
+
+COMMANDS = [export, cleanup]

@@ -223,8 +223,10 @@ def bench_reports(big: Path, small: Path, big_n: int, small_n: int) -> None:
     record(f"performance (p50/p95) on {label}", ms(t_perf), f"raw GROUP BY {ms(t_raw)}", t_perf / t_raw,
            "<= 2x", t_perf / t_raw <= 2)
 
-    for name, args in [("failures", ["failures"]), ("failures --executions", ["failures", "--executions"]),
-                       ("list", ["list"]), ("executions", ["executions"]),
+    # --json returns every row unless --limit is given: the limits are the tables' defaults.
+    for name, args in [("failures", ["failures", "--limit", "50"]),
+                       ("failures --executions", ["failures", "--executions", "--limit", "50"]),
+                       ("list", ["list", "--limit", "50"]), ("executions", ["executions", "--limit", "100"]),
                        ("executions --since 24h", ["executions", "--since", "24h", "--limit", "0"]),
                        ("show SESSION", ["show", None]), ("executions SESSION", ["executions", None])]:
         def argv(path: Path) -> list[str]:

@@ -167,11 +167,11 @@ def test_cost_command_table_has_a_total_row(recorded, db_path):
     result = invoke(db_path, "cost")
     assert result.exit_code == 0, result.output
     assert result.output.splitlines() == [
-        "agent      executions    input tokens    output tokens    cache read tokens    cache write tokens    cost $    unpriced",
-        "-------  ------------  --------------  ---------------  -------------------  --------------------  --------  ----------",
-        "coder               2       2,000,000          100,000                    0                     0    5.5000           0",
-        "tester              1           5,000              500                    0                     0                     1",
-        "total               3       2,005,000          100,500                    0                     0    5.5000           1",
+        "agent      executions    tokens in    tokens out    cache read    cache write    cost $    unpriced",
+        "-------  ------------  -----------  ------------  ------------  -------------  --------  ----------",
+        "coder               2    2,000,000       100,000             0              0    5.5000           0",
+        "tester              1        5,000           500             0              0                     1",
+        "total               3    2,005,000       100,500             0              0    5.5000           1",
     ]
 
 

@@ -17,7 +17,8 @@ from monitor.cli.output import display_time, plural, render_record
 @since_option
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True, allow_dash=True), metavar="FILE",
               help="Write to FILE (atomically) instead of standard output; - is standard output.")
-def export(db_path: str, session: str | None, since: str | None, output: str | None) -> None:
+@click.pass_context
+def export(ctx: click.Context, db_path: str, session: str | None, since: str | None, output: str | None) -> None:
     """Export orchestrations with their executions as JSON (all, or one SESSION).
 
     \b
@@ -29,14 +30,14 @@ def export(db_path: str, session: str | None, since: str | None, output: str | N
 
     with read_db(db_path) as db:
         if output and output != "-":
-            counts = export_to_file(db, output, session, since)
+            counts = export_to_file(db, output, session, since, now=now(ctx))
             click.echo(f"Exported {plural(counts['orchestrations'], 'orchestration')} and"
                        f" {plural(counts['executions'] + counts['unassigned_executions'], 'execution')}"
                        f" to {output}.", err=True)
             return
         stdout = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="\n")
         try:
-            write_export(db, stdout, session, since)
+            write_export(db, stdout, session, since, now=now(ctx))
             stdout.flush()
         finally:
             stdout.detach()

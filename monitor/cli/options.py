@@ -77,13 +77,21 @@ class MonitorCommand(click.Command):
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if ctx.ignore_unknown_options:
-            before_dashes = args[: args.index("--")] if "--" in args else args
-            _, let_through, _ = self.make_parser(ctx).parse_args(args=list(args))
-            for token in let_through:
-                if token in before_dashes and token[:1] == "-" and len(token) > 1 \
-                        and not _NEGATIVE_NUMBER.match(token):
+            for token in self._let_through(ctx, args):
+                if token[:1] == "-" and len(token) > 1 and not _NEGATIVE_NUMBER.match(token):
                     raise click.NoSuchOption(token.split("=", 1)[0], possibilities=self._close(ctx, token), ctx=ctx)
         return super().parse_args(ctx, args)
+
+    def _let_through(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """The tokens before any `--` that the parser took as arguments or left over."""
+        values, leftover, order = self.make_parser(ctx).parse_args(args=list(args))
+        taken = [*leftover]
+        for param in order:
+            if isinstance(param, click.Argument) and param.name in values:
+                value = values[param.name]
+                taken.extend(value if isinstance(value, (list, tuple)) else [value])
+        before_dashes = args[: args.index("--")] if "--" in args else args
+        return [token for token in taken if isinstance(token, str) and token in before_dashes]
 
     def _close(self, ctx: click.Context, token: str) -> list[str]:
         names = [o for p in self.get_params(ctx) for o in (*p.opts, *p.secondary_opts) if o.startswith("--")]
@@ -268,8 +276,10 @@ def output_options(tabular: bool = True) -> Callable[[Callable], Callable]:
             help="Table format, one of tabulate's: simple (default), github (a GitHub step summary),"
                  " grid, plain, psql, rst, html...")(with_output)
         for name, help_text, flags in reversed(formats):
-            with_output = click.option(*flags, "fmt", flag_value=name, help=help_text,
-                                       default=True if name == "table" else None)(with_output)
+            if name == "table":  # the default: only its switch may say so (a default=None would win)
+                with_output = click.option(*flags, "fmt", flag_value=name, help=help_text, default=True)(with_output)
+            else:
+                with_output = click.option(*flags, "fmt", flag_value=name, help=help_text)(with_output)
         return with_output
 
     return decorate

@@ -34,11 +34,16 @@ _MARKUP_FORMATS = frozenset({
 _FREE_TEXT = frozenset({"task_description", "error_message", "first_error", "message"})
 _NARROWEST = 10
 #: Shorter headers for the columns of wide tables.
-_TABLE_LABELS = {"total_tasks": "tasks", "completed_tasks": "done", "failed_tasks": "failed",
-                 "task_description": "description", "retry_count": "retries",
-                 "completion_rate": "completion"}
-#: Strings that end in their most telling line (a command's stderr tail): the table shows that line.
-_LAST_LINE_KEYS = frozenset({"error_message", "first_error"})
+_TABLE_LABELS = {
+    "total_tasks": "tasks", "completed_tasks": "done", "failed_tasks": "failed", "task_description": "description",
+    "retry_count": "retries", "completion_rate": "completion", "success_rate": "success",
+    "avg_duration_ms": "avg", "p50_duration_ms": "p50", "p95_duration_ms": "p95", "min_duration_ms": "min",
+    "max_duration_ms": "max", "input_tokens": "tokens in", "output_tokens": "tokens out",
+    "cache_read_tokens": "cache read", "cache_write_tokens": "cache write",
+}
+#: Of text on several lines a table shows the last (a command's stderr ends with what went wrong),
+#: but of these the first.
+_FIRST_LINE_KEYS = frozenset({"task_description"})
 _ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b.?")
 _CONTROLS = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -102,11 +107,11 @@ def _is_time(key: str) -> bool:
 
 def _one_line(key: str, text: str) -> str:
     """A string as one line of plain text: terminal escapes and control characters removed; of
-    several lines, the first (the last for error messages, whose last line tells most)."""
+    several lines, the last (the first of a description)."""
     lines = [line.strip() for line in _ESCAPES.sub("", text).splitlines() if line.strip()]
     if not lines:
         return ""
-    return _CONTROLS.sub(" ", lines[-1] if key in _LAST_LINE_KEYS else lines[0])
+    return _CONTROLS.sub(" ", lines[0] if key in _FIRST_LINE_KEYS else lines[-1])
 
 
 def _cell(key: str, value: object, missing: str = "") -> str:

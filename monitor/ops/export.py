@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
@@ -15,16 +16,17 @@ from monitor.read.queries import get_orchestration, iter_export
 from monitor.timeutil import format_timestamp, utcnow
 
 
-def write_export(db: Database, out: TextIO, session_id: str | None = None, since: str | None = None
-                 ) -> dict[str, int]:
-    """Write {"orchestrations": [{..., "executions": [...]}], "unassigned_executions": [...]} to out.
+def write_export(db: Database, out: TextIO, session_id: str | None = None, since: str | None = None, *,
+                 now: datetime | None = None) -> dict[str, int]:
+    """Write {"orchestrations": [{..., "executions": [...]}], "unassigned_executions": [...]} to out,
+    exported `now` (default: the current time).
 
     Memory stays flat: rows are written as they are read, inside one read transaction so the
     document is a consistent snapshot. Returns the counts written.
     """
     dumps = json.JSONEncoder(ensure_ascii=False).encode
     counts = {"orchestrations": 0, "executions": 0, "unassigned_executions": 0}
-    header = {"monitor_version": __version__, "exported_at": format_timestamp(utcnow())}
+    header = {"monitor_version": __version__, "exported_at": format_timestamp(now or utcnow())}
     if session_id is not None:
         header["session_id"] = session_id
     if since is not None:
@@ -55,7 +57,7 @@ def write_export(db: Database, out: TextIO, session_id: str | None = None, since
 
 
 def export_to_file(db: Database, path: str | os.PathLike[str], session_id: str | None = None,
-                   since: str | None = None) -> dict[str, int]:
+                   since: str | None = None, *, now: datetime | None = None) -> dict[str, int]:
     """Write the export to path atomically: readers see the old file or the whole new one."""
     target = Path(path)
     try:
@@ -68,7 +70,7 @@ def export_to_file(db: Database, path: str | os.PathLike[str], session_id: str |
     try:
         os.fchmod(fd, 0o666 & ~umask)  # as an ordinary new file would be, not mkstemp's 0600
         with os.fdopen(fd, "w", encoding="utf-8") as out:
-            counts = write_export(db, out, session_id, since)
+            counts = write_export(db, out, session_id, since, now=now)
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, target)

@@ -107,7 +107,7 @@ deploy-3      completed        1       1         0             1       850ms    
 
 def test_show(show):
     assert show("show", "build-7") == """\
-id                2
+id                3
 session id        build-7
 task description  Nightly refactor of the payment service
 status            partial

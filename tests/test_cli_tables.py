@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from monitor import Tracker
+from monitor import Tracker, open_db
 from monitor.cli import cli
 from monitor.cli.options import Settings
 
@@ -71,6 +71,9 @@ def record(path: Path, clock: Clock) -> None:
         t.start_agent_execution("lint-1", "lint")
         at(clock, minutes=5, milliseconds=900)
         t.complete_agent_execution("lint-1")
+    with open_db(path) as db, db.transaction() as conn:  # fixed uuids instead of random ones
+        for table in ("orchestrations", "agent_executions"):
+            conn.execute(f"UPDATE {table} SET uuid = '00000000-0000-4000-8000-' || printf('%012d', id)")
     clock.now = NOW
 
 
@@ -108,6 +111,7 @@ deploy-3      completed        1       1         0             1       850ms    
 def test_show(show):
     assert show("show", "build-7") == """\
 id                3
+uuid              00000000-0000-4000-8000-000000000003
 session id        build-7
 task description  Nightly refactor of the payment service
 status            partial

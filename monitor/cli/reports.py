@@ -180,14 +180,18 @@ def failures(db_path: str, latest: int | None, limit: int | None, by_execution: 
     filters = queries.Filters(since, status, agent, out.limit(limit if latest is None else latest, 50))
     with read_db(db_path) as db:
         found = reports.failures_page(db, filters, executions=by_execution)
-    if by_execution:
-        out.page(found, queries.EXECUTION_LIST_COLUMNS, table_columns=FAILED_EXECUTIONS_TABLE,
-                 noun="failed execution", empty=nothing_found("No failed executions", since, agent=agent))
-    else:
-        out.page(found, reports.FAILED_ORCHESTRATION_COLUMNS, table_columns=FAILED_ORCHESTRATIONS_TABLE,
-                 noun="failed or partial orchestration",
-                 empty=nothing_found("No orchestrations" if status else "No failed or partial orchestrations",
-                                     since, status=status, agent=agent))
+    columns, table_columns, noun = _FAILURES[by_execution]
+    subject = "No failed executions" if by_execution else "No orchestrations" if status else f"No {noun}s"
+    out.page(found, columns, table_columns=table_columns, noun=noun,
+             empty=nothing_found(subject, since, status=status, agent=agent))
+
+
+#: What `failures` prints of orchestrations (False) or, with --executions, of executions (True):
+#: every column, the table's, and what a row is.
+_FAILURES = {
+    False: (reports.FAILED_ORCHESTRATION_COLUMNS, FAILED_ORCHESTRATIONS_TABLE, "failed or partial orchestration"),
+    True: (queries.EXECUTION_LIST_COLUMNS, FAILED_EXECUTIONS_TABLE, "failed execution"),
+}
 
 
 @command()

@@ -132,6 +132,8 @@ root_db_option = _db_option(f"Database file (default: ${ENV_VAR}, else ./{DEFAUL
                             f" the command.", click.Path(dir_okay=False), fallback=None)
 #: The hook's --db: never refused by the parser, since the hook must exit 0 whatever it is given.
 hook_db_option = _db_option(_COMMAND_DB_HELP, click.STRING)
+#: --db where no database is used (hook uninstall), so that the command line that installed can be reused.
+unused_db_option = _db_option("Accepted, and changes nothing: no database is read or written.", click.STRING)
 
 
 def read_db(path: str) -> Database:

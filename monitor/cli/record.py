@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from monitor.cli.options import MonitorCommand, command, db_option, hook_db_option
+from monitor.cli.options import MonitorCommand, command, db_option, hook_db_option, unused_db_option
 from monitor.errors import DatabaseError
 
 
@@ -105,13 +105,10 @@ def hook_install(db_path: str, scope: str) -> None:
 
 
 @hook.command("uninstall", cls=MonitorCommand)
-@db_option
+@unused_db_option
 @_settings_options
 def hook_uninstall(db_path: str, scope: str) -> None:
-    """Remove monitor's hooks, and only them, from Claude Code's settings.
-
-    Whatever database they recorded in (--db is accepted, so that an install line can be repeated
-    with uninstall, and changes nothing).
+    """Remove monitor's hooks, and only them, from Claude Code's settings, whatever database they name.
 
     \b
     Example:

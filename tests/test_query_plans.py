@@ -122,3 +122,25 @@ def test_the_checker_sees_a_full_scan(db):
     assert full_scans(db, "SELECT * FROM agent_executions WHERE error_message = 'boom'") == [
         "SCAN agent_executions"]
     assert full_scans(db, "SELECT * FROM agent_executions WHERE started_at >= '2026'") == []
+
+
+#: What the CLI's list commands call: one row more than the limit, then (when cut, as here with a
+#: limit of 1) the count of all matches.
+PAGES = {
+    "list page": lambda db: queries.orchestration_page(db, Filters(limit=1)),
+    "list page --since --status": lambda db: queries.orchestration_page(db, Filters(SINCE, "partial", None, 1)),
+    "executions page": lambda db: queries.executions_page(db, filters=Filters(limit=1)),
+    "executions page of a session": lambda db: queries.executions_page(db, "s1", Filters(limit=1)),
+    "executions page --since --status": lambda db: queries.executions_page(
+        db, filters=Filters(SINCE, "completed", None, 1)),
+    "failures page": lambda db: reports.failures_page(db, Filters(limit=1)),
+    "failures --executions page": lambda db: reports.failures_page(db, Filters(limit=1), executions=True),
+}
+
+
+@pytest.mark.parametrize("name", list(PAGES))
+def test_pages_and_their_counts_use_an_index(db, name):
+    selects = traced_selects(db, PAGES[name])
+    assert any("count(*)" in sql for sql in selects), f"{name}: the limit cut nothing, so nothing was counted"
+    for sql in selects:
+        assert full_scans(db, sql) == [], f"{name}: {sql}"

@@ -110,8 +110,8 @@ deploy-3      completed        1       1         0             1       850ms    
 
 def test_show(show):
     assert show("show", "build-7") == """\
-id                3
-uuid              00000000-0000-4000-8000-000000000003
+id                2
+uuid              00000000-0000-4000-8000-000000000002
 session id        build-7
 task description  Nightly refactor of the payment service
 status            partial

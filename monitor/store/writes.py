@@ -21,6 +21,9 @@ def insert_orchestration(conn: sqlite3.Connection, session_id: str, now: str, *,
                          git_commit_hash: str | None = None, plan_file_path: str | None = None,
                          progress_file_path: str | None = None) -> int:
     """A new running orchestration's id; the existing one's if session_id is already recorded."""
+    found = conn.execute("SELECT id FROM orchestrations WHERE session_id = ?", (session_id,)).fetchone()
+    if found is not None:  # looked up first: an INSERT that conflicts would still use up an id
+        return found[0]
     cursor = conn.execute(
         "INSERT INTO orchestrations (session_id, task_description, status, started_at,"
         " total_tasks, git_commit_hash, plan_file_path, progress_file_path)"
@@ -37,6 +40,9 @@ def insert_execution(conn: sqlite3.Connection, agent_session_id: str, agent_name
                      task_number: int | None = None, model: str | None = None,
                      session_log_path: str | None = None) -> int:
     """A new in-progress execution's id; the existing one's if agent_session_id is already recorded."""
+    found = conn.execute("SELECT id FROM agent_executions WHERE agent_session_id = ?", (agent_session_id,)).fetchone()
+    if found is not None:
+        return found[0]
     cursor = conn.execute(
         "INSERT INTO agent_executions (orchestration_id, agent_session_id, agent_name, task_id,"
         " task_number, status, started_at, model, session_log_path)"

@@ -5,8 +5,8 @@
 -- Every statement is idempotent (IF NOT EXISTS). Statements that name an *_fts table need SQLite's
 -- FTS5 and are skipped where it is missing (search then falls back to LIKE).
 --
--- Ids are INTEGER PRIMARY KEYs; uuid is each row's global identity (a UUID v4: the reference
--- tool's own id for the rows it made), kept through exports and imports.
+-- Ids are INTEGER PRIMARY KEYs. uuid is the id a row had in the reference tool's database (a UUID
+-- v4 string), kept when monitor adopted that file; NULL for rows monitor made.
 -- Timestamps are TEXT in one fixed-width UTC format, 'YYYY-MM-DDTHH:MM:SS.sssZ', so that
 -- string order is time order. The *_normalize triggers rewrite any other format a foreign
 -- writer stores (SQLite's datetime('now'), an ISO time with an offset, or a number of seconds or
@@ -14,9 +14,7 @@
 
 CREATE TABLE IF NOT EXISTS orchestrations (
     id                 INTEGER PRIMARY KEY AUTOINCREMENT,
-    uuid               TEXT    NOT NULL UNIQUE DEFAULT (lower(hex(randomblob(4))) || '-' || lower(hex(randomblob(2))) || '-4' ||
-                       substr(lower(hex(randomblob(2))), 2) || '-' || substr('89ab', 1 + abs(random() % 4), 1) ||
-                       substr(lower(hex(randomblob(2))), 2) || '-' || lower(hex(randomblob(6)))),
+    uuid               TEXT    UNIQUE,
     session_id         TEXT    NOT NULL UNIQUE,
     task_description   TEXT,
     status             TEXT    NOT NULL DEFAULT 'running'
@@ -35,9 +33,7 @@ CREATE TABLE IF NOT EXISTS orchestrations (
 
 CREATE TABLE IF NOT EXISTS agent_executions (
     id                  INTEGER PRIMARY KEY AUTOINCREMENT,
-    uuid                TEXT    NOT NULL UNIQUE DEFAULT (lower(hex(randomblob(4))) || '-' || lower(hex(randomblob(2))) || '-4' ||
-                        substr(lower(hex(randomblob(2))), 2) || '-' || substr('89ab', 1 + abs(random() % 4), 1) ||
-                        substr(lower(hex(randomblob(2))), 2) || '-' || lower(hex(randomblob(6)))),
+    uuid                TEXT    UNIQUE,
     orchestration_id    INTEGER REFERENCES orchestrations(id) ON DELETE CASCADE,
     agent_session_id    TEXT    NOT NULL UNIQUE,
     agent_name          TEXT    NOT NULL,

@@ -46,6 +46,8 @@ TIMESTAMP_SQL = ("CASE WHEN typeof({col}) IN ('integer', 'real')"
                  " OR ({col} GLOB '[0-9]*' AND {col} NOT GLOB '*[^0-9.]*')"
                  " THEN strftime('%Y-%m-%dT%H:%M:%fZ', iif(abs({col}) > 1e11, {col} / 1000.0, {col}), 'unixepoch')"
                  " ELSE coalesce(strftime('%Y-%m-%dT%H:%M:%fZ', {col}), {col}) END")
+#: What a time in the one format looks like (what needs no rewriting).
+CANONICAL_GLOB = "'[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]Z'"
 #: Tables whose *_at columns hold times to normalise when they are copied.
 _TIMED_TABLES = ("orchestrations", "agent_executions")
 #: Derived tables, refilled from what they derive from after a rebuild.
@@ -236,11 +238,11 @@ def _copy_rows(conn: sqlite3.Connection, db: object, old: str, new: str) -> None
             value = "id" if integer_id else "CASE WHEN typeof(id) = 'integer' THEN id END"
         elif column.name == "uuid":
             kept = "uuid" if "uuid" in old_columns else "NULL"
-            value = f"coalesce({kept}, CASE WHEN typeof(id) = 'text' THEN id END)"
+            value = f"coalesce({kept}, CASE WHEN typeof(id) = 'text' THEN id END)"  # NULL: none
         elif column.name in old_columns:
             value = f"[{column.name}]"
             if new in _TIMED_TABLES and column.name.endswith("_at"):
-                value = TIMESTAMP_SQL.format(col=value)
+                value = f"CASE WHEN {value} GLOB {CANONICAL_GLOB} THEN {value} ELSE {TIMESTAMP_SQL.format(col=value)} END"
         else:
             continue  # a new column: its default
         if column.notnull and column.default_value is not None:
@@ -264,10 +266,14 @@ def _remap_references(conn: sqlite3.Connection, db: object, rebuilt: list[str],
             if fk.other_table not in rebuilt:
                 continue
             col, parent = fk.column, fk.other_table
-            lost = conn.execute(f"UPDATE [{child}] SET [{col}] = NULL WHERE [{col}] IS NOT NULL AND NOT EXISTS"
-                                f" (SELECT 1 FROM [{parent}] WHERE uuid = [{child}].[{col}] OR id = [{child}].[{col}])"
-                                ).rowcount
-            conn.execute(f"UPDATE [{child}] SET [{col}] = (SELECT id FROM [{parent}] WHERE uuid = [{child}].[{col}])"
+            ref = f"[{child}].[{col}]"
+            # CAST: compared as text, so that the uuid index serves the lookup (a column of integer
+            # affinity would otherwise turn the comparison numeric and scan the parent per row).
+            lost = conn.execute(
+                f"UPDATE [{child}] SET [{col}] = NULL WHERE [{col}] IS NOT NULL AND CASE typeof([{col}])"
+                f" WHEN 'integer' THEN NOT EXISTS (SELECT 1 FROM [{parent}] WHERE id = {ref})"
+                f" ELSE NOT EXISTS (SELECT 1 FROM [{parent}] WHERE uuid = CAST({ref} AS TEXT)) END").rowcount
+            conn.execute(f"UPDATE [{child}] SET [{col}] = (SELECT id FROM [{parent}] WHERE uuid = CAST({ref} AS TEXT))"
                          f" WHERE typeof([{col}]) = 'text'")
             if lost:
                 notify(f"{lost} {'row' if lost == 1 else 'rows'} of {child} pointed to no row of {parent}:"

@@ -27,6 +27,15 @@ class Clock:
         return self.now
 
 
+@pytest.fixture(autouse=True)
+def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads the developer's (or CI's) monitor settings, nor writes Claude Code's real
+    user settings: CI runs this suite under `monitor run` with $MONITOR_DB set."""
+    for name in ("MONITOR_DB", "MONITOR_PRICES"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "claude-config"))
+
+
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     return tmp_path / "monitoring.db"

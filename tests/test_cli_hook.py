@@ -29,16 +29,19 @@ def env(tmp_path):
     return tmp_path
 
 
-def payload(env: Path, name: str) -> bytes:
+def payload(env: Path, name: str, cwd: Path | None = None) -> bytes:
+    """A real payload, its transcripts in env and its cwd env (or cwd)."""
     text = (PAYLOADS / f"{name}.json").read_text()
     return (text.replace("SUBTRANSCRIPT", str(env / "sub_transcript.jsonl"))
-            .replace("TRANSCRIPT", str(env / "main_transcript.jsonl")).replace("CWD", str(env))).encode()
+            .replace("TRANSCRIPT", str(env / "main_transcript.jsonl")).replace("CWD", str(cwd or env))).encode()
 
 
-def run_hook(env: Path, data: bytes, argv: list[str]) -> subprocess.CompletedProcess:
-    environment = {**os.environ, "MONITOR_HOOK_LOG": str(env / "hook.log"), "HOME": str(env)}
-    environment.pop("MONITOR_DB", None)
-    return subprocess.run(argv, input=data, capture_output=True, env=environment, cwd=env, timeout=60)
+def run_hook(env: Path, data: bytes, argv: list[str] | str, cwd: Path | None = None,
+             **variables: str) -> subprocess.CompletedProcess:
+    """Run the hook as Claude Code does (a command line is run by a shell), in cwd (default env)."""
+    environment = {**os.environ, "MONITOR_HOOK_LOG": str(env / "hook.log"), "HOME": str(env), **variables}
+    return subprocess.run(argv, input=data, capture_output=True, env=environment, cwd=cwd or env, timeout=60,
+                          shell=isinstance(argv, str))
 
 
 COMMANDS = {
@@ -202,11 +205,13 @@ def test_install_says_when_git_would_not_ignore_the_local_settings(env, ignored)
     assert ("git does not ignore" in result.output) is not ignored
 
 
+def installed_command(settings: Path) -> str:
+    return json.loads(settings.read_text())["hooks"]["SessionStart"][0]["hooks"][0]["command"]
+
+
 def test_installed_command_really_runs(env):
     install(env, "install", "--db", str(env / "m.db"))
-    command = json.loads(settings_file(env).read_text())["hooks"]["SessionStart"][0]["hooks"][0]["command"]
-    result = subprocess.run(command, shell=True, input=payload(env, "session_start"), capture_output=True,
-                            env={**os.environ, "MONITOR_HOOK_LOG": str(env / "hook.log")})
+    result = run_hook(env, payload(env, "session_start"), installed_command(settings_file(env)))
     assert (result.returncode, result.stdout, result.stderr) == (0, b"", b"")
     assert (env / "m.db").exists()
 
@@ -216,6 +221,89 @@ def test_install_without_settings_creates_them_and_uninstall_leaves_an_empty_obj
     assert str(env / "monitoring.db") in settings_file(env).read_text()
     assert install(env, "uninstall").exit_code == 0
     assert json.loads(settings_file(env).read_text()) == {}
+
+
+# -- which database: --project pins the project's, --user each session's own project's -------------
+
+USER_SETTINGS = "claude-home/settings.json"
+
+
+def project(env: Path, name: str) -> Path:
+    """A git project with a subfolder, as Claude Code may be running in either."""
+    root = env / name
+    (root / ".git").mkdir(parents=True)
+    (root / "src").mkdir()
+    return root
+
+
+def sessions_in(db: Path) -> list[tuple[str, str]]:
+    result = CliRunner().invoke(cli, ["list", "--json", "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    return [(o["session_id"], o["task_description"]) for o in json.loads(result.output)]
+
+
+@pytest.fixture
+def user_install(env, monkeypatch):
+    """`monitor hook install --user [ARGS]` run from an unrelated folder; returns the installed command."""
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(env / "claude-home"))
+    elsewhere = env / "where-install-ran"
+    elsewhere.mkdir()
+
+    def run(*args: str) -> str:
+        result = install(elsewhere, "install", "--user", *args)
+        assert result.exit_code == 0, result.output
+        return installed_command(env / USER_SETTINGS)
+
+    return run
+
+
+def test_a_user_install_records_each_session_in_its_own_projects_database(env, user_install):
+    command = user_install()
+    assert "--db" not in command
+    alpha, beta = project(env, "alpha"), project(env, "beta")
+    # Claude Code in alpha's subfolder and in beta; the hook process itself runs elsewhere.
+    for cwd in (alpha / "src", beta):
+        for name in ("session_start", "post_write"):
+            result = run_hook(env, payload(env, name, cwd=cwd), command, cwd=env / "where-install-ran")
+            assert (result.returncode, result.stdout, result.stderr) == (0, b"", b"")
+    assert sessions_in(alpha / "monitoring.db") == [("sess-1", f"Claude Code session in {alpha / 'src'}")]
+    assert sessions_in(beta / "monitoring.db") == [("sess-1", f"Claude Code session in {beta}")]
+    assert sorted(p.name for p in env.rglob("monitoring.db")) == ["monitoring.db", "monitoring.db"]
+    assert not (env / "hook.log").exists()
+
+
+def test_a_user_install_honours_monitor_db_where_claude_code_runs(env, user_install):
+    command = user_install()
+    alpha = project(env, "alpha")
+    run_hook(env, payload(env, "session_start", cwd=alpha), command, MONITOR_DB=str(env / "mine.db"))
+    assert sessions_in(env / "mine.db") == [("sess-1", f"Claude Code session in {alpha}")]
+    assert not (alpha / "monitoring.db").exists()
+
+
+@pytest.mark.parametrize("how", ["--db", "MONITOR_DB"])
+def test_a_user_install_pins_a_database_chosen_at_install_time(env, user_install, monkeypatch, how):
+    chosen = env / "all-sessions.db"
+    if how == "--db":
+        command = user_install("--db", str(chosen))
+    else:
+        monkeypatch.setenv("MONITOR_DB", str(chosen))
+        command = user_install()
+    assert command.endswith(f"-m monitor.hooks --db {chosen}")
+    alpha = project(env, "alpha")
+    run_hook(env, payload(env, "session_start", cwd=alpha), command)
+    assert sessions_in(chosen) == [("sess-1", f"Claude Code session in {alpha}")]
+    assert not (alpha / "monitoring.db").exists()
+
+
+def test_a_project_install_pins_the_projects_database_from_any_subfolder(env):
+    alpha = project(env, "alpha")
+    result = install(alpha / "src", "install")
+    assert result.exit_code == 0, result.output
+    assert f"Sessions will be recorded in {alpha / 'monitoring.db'};" in result.output
+    command = installed_command(settings_file(alpha))
+    assert command.endswith(f"-m monitor.hooks --db {alpha / 'monitoring.db'}")
+    run_hook(env, payload(env, "session_start", cwd=alpha / "src"), command, cwd=env)
+    assert sessions_in(alpha / "monitoring.db") == [("sess-1", f"Claude Code session in {alpha / 'src'}")]
 
 
 def test_install_user_scope_honours_claude_config_dir(env, monkeypatch):

@@ -329,3 +329,25 @@ def test_session_end_fails_subagents_that_never_stopped(env):
     assert rows == [("claude-code", "completed", None),
                     ("code-reviewer", "failed", "the session ended (prompt_input_exit) before this subagent stopped")]
     assert status == "partial"
+
+
+@pytest.mark.parametrize("cwd, expected", [
+    ("project/src/deep", "project/monitoring.db"),      # the top of its git work tree
+    ("project", "project/monitoring.db"),
+    ("loose/folder", "loose/folder/monitoring.db"),    # no project around it: the folder itself
+    ("gone", "here/monitoring.db"),                     # no such folder: ./monitoring.db
+    ("relative", "here/monitoring.db"),                 # not an absolute path
+    (None, "here/monitoring.db"),                       # no cwd in the payload
+])
+def test_a_hook_without_db_records_in_the_database_of_the_payloads_project(env, monkeypatch, cwd, expected):
+    (env / "project" / ".git").mkdir(parents=True)
+    (env / "project" / "src" / "deep").mkdir(parents=True)
+    (env / "loose" / "folder").mkdir(parents=True)
+    (env / "here").mkdir()
+    monkeypatch.chdir(env / "here")
+    folder = "relative" if cwd == "relative" else (str(env / cwd) if cwd else None)
+    assert handle_payload(payload(env, "session_start", cwd=folder), None, clock=Clock())
+    assert [p.relative_to(env).as_posix() for p in env.rglob("*.db")] == [expected]
+    monkeypatch.setenv("MONITOR_DB", str(env / "env.db"))  # $MONITOR_DB wins over the payload
+    assert handle_payload(payload(env, "post_write", cwd=folder), None, clock=Clock())
+    assert (env / "env.db").exists()

@@ -131,7 +131,13 @@ db_option = _db_option(_COMMAND_DB_HELP, click.Path(dir_okay=False))
 root_db_option = _db_option(f"Database file (default: ${ENV_VAR}, else ./{DEFAULT_PATH}); also accepted after"
                             f" the command.", click.Path(dir_okay=False), fallback=None)
 #: The hook's --db: never refused by the parser, since the hook must exit 0 whatever it is given.
-hook_db_option = _db_option(_COMMAND_DB_HELP, click.STRING)
+#: Without one, each payload goes to its own project's database (hook.session_db_path()).
+hook_db_option = _db_option(f"Database file (default: --db before the command, else ${ENV_VAR}, else"
+                            f" {DEFAULT_PATH} at the top of the session's project).", click.STRING, fallback=None)
+#: hook install's --db: the one database every session records into; without one, see installed_db_path().
+install_db_option = _db_option(f"Database file for every session (default: --db before the command, else ${ENV_VAR};"
+                               f" else the project's {DEFAULT_PATH}, and with --user each session's own"
+                               f" project's).", click.Path(dir_okay=False), fallback=None)
 #: --db where no database is used (hook uninstall), so that the command line that installed can be reused.
 unused_db_option = _db_option("Accepted, and changes nothing: no database is read or written.", click.STRING)
 

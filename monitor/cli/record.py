@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from pathlib import Path
 
 import click
 
-from monitor.cli.options import MonitorCommand, command, db_option, hook_db_option, unused_db_option
+from monitor.cli.options import (MonitorCommand, command, db_option, hook_db_option, install_db_option,
+                                 unused_db_option)
 from monitor.errors import DatabaseError
+from monitor.store.db import DEFAULT_PATH, ENV_VAR
 
 
 @command(context_settings={"ignore_unknown_options": False, "allow_interspersed_args": False})
@@ -53,7 +54,7 @@ def run(ctx: click.Context, db_path: str, agent_name: str, session: str | None, 
 @hook_db_option
 @click.option("--prices", metavar="FILE", envvar="MONITOR_PRICES", help="Price file laid over the bundled one.")
 @click.pass_context
-def hook(ctx: click.Context, db_path: str, prices: str | None) -> None:
+def hook(ctx: click.Context, db_path: str | None, prices: str | None) -> None:
     """Record one Claude Code hook payload read from stdin (Claude Code runs this).
 
     Always exits 0 and prints nothing; problems go to ~/.monitor/hook.log ($MONITOR_HOOK_LOG).
@@ -83,22 +84,25 @@ def _settings_options(f: Callable) -> Callable:
 
 
 @hook.command("install", cls=MonitorCommand)
-@db_option
+@install_db_option
 @_settings_options
-def hook_install(db_path: str, scope: str) -> None:
+def hook_install(db_path: str | None, scope: str) -> None:
     """Add monitor's hooks to Claude Code's settings (merged; a backup is kept).
 
     \b
     Example:
-      monitor hook install --db ~/monitoring.db --user
+      monitor hook install --user   # every project records into its own monitoring.db
     """
     from monitor.capture.claude.hook import hook_log_path
-    from monitor.capture.claude.settings import hook_command, install, settings_path
+    from monitor.capture.claude.settings import hook_command, install, installed_db_path, settings_path
 
-    change = install(settings_path(scope == "user"), hook_command(db_path))
+    db = installed_db_path(scope == "user", db_path)
+    change = install(settings_path(scope == "user"), hook_command(db))
+    where = db or (f"{DEFAULT_PATH} at the top of each session's project (its git work tree), or in ${ENV_VAR}"
+                   " when Claude Code's environment sets it")
     click.echo(f"Added monitor's hook for {', '.join(change.events)} to {change.path}"
                + (f" (previous file kept as {change.backup})" if change.backup else "") + ".\n"
-               f"Sessions will be recorded in {Path(db_path).resolve()}; hook problems go to {hook_log_path()}.")
+               f"Sessions will be recorded in {where}; hook problems go to {hook_log_path()}.")
     if change.git_ignored is False:
         click.echo(f"Note: git does not ignore {change.path}; it holds this machine's paths, so add it to"
                    f" .gitignore rather than commit it.")

@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from monitor.store.db import Database, open_db
+from monitor.store.db import DEFAULT_PATH, ENV_VAR, Database, open_db, resolve_path
 from monitor.errors import InvalidInput
 from monitor.capture.events import Usage, add_usage, insert_event
 from monitor.timeutil import format_timestamp, milliseconds_between, utcnow
@@ -64,6 +64,30 @@ def log(message: str, now: datetime | None = None) -> None:
             f.write(f"{format_timestamp(now or utcnow())} {message}\n")
     except Exception:  # noqa: BLE001 - nowhere left to report to
         pass
+
+
+# -- which database ---------------------------------------------------------------------------
+
+def project_root(start: Path) -> Path:
+    """The project a folder belongs to: the nearest folder up from start that is the top of a git
+    work tree or has a .claude folder (the home folder's is the user's, not a project's), else
+    start itself. Settings files (`hook install --project`) and project databases both live there."""
+    start = start.resolve()
+    home = Path.home().resolve()
+    return next((d for d in (start, *start.parents)
+                 if (d / ".git").exists() or (d != home and (d / ".claude").is_dir())), start)
+
+
+def session_db_path(payload: dict) -> Path:
+    """Where a hook installed without --db (`hook install --user`) records a payload: $MONITOR_DB,
+    else monitoring.db at the top of the project of the payload's cwd (the folder Claude Code runs
+    in), else ./monitoring.db."""
+    if os.environ.get(ENV_VAR):
+        return resolve_path(None)
+    cwd = payload.get("cwd")
+    if isinstance(cwd, str) and os.path.isabs(cwd) and os.path.isdir(cwd):
+        return project_root(Path(cwd)) / DEFAULT_PATH
+    return resolve_path(None)
 
 
 # -- transcripts -----------------------------------------------------------------------------
@@ -412,8 +436,8 @@ def _prices(loader: Callable | None) -> PriceTable:
 
 def handle_payload(raw: bytes | str, db_path: str | os.PathLike[str] | None = None, *,
                    clock: Callable[[], datetime] = utcnow, prices: str | None = None) -> bool:
-    """Record one raw hook payload into the database at db_path. Never raises; returns whether
-    it was recorded, and writes the reason to the hook log when it was not."""
+    """Record one raw hook payload into the database at db_path (None: session_db_path()). Never
+    raises; returns whether it was recorded, and writes the reason to the hook log when it was not."""
     event = "?"
     try:
         payload = parse_payload(raw)
@@ -424,7 +448,7 @@ def handle_payload(raw: bytes | str, db_path: str | os.PathLike[str] | None = No
 
             return load_prices(prices)
 
-        with open_db(db_path, notify=log) as db:
+        with open_db(db_path or session_db_path(payload), notify=log) as db:
             record_payload(db, payload, clock, prices_loader)
         return True
     except HookError as exc:
@@ -435,7 +459,7 @@ def handle_payload(raw: bytes | str, db_path: str | os.PathLike[str] | None = No
 
 def main(argv: list[str]) -> int:
     """`python -m monitor.hooks [--db PATH] [--prices FILE]`: what `monitor hook` does, without
-    loading the CLI. Always returns 0."""
+    loading the CLI. Without --db, the database is session_db_path()'s. Always returns 0."""
     options = {"--db": None, "--prices": os.environ.get("MONITOR_PRICES")}
     args = iter(argv)
     for arg in args:

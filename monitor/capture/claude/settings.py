@@ -9,8 +9,9 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from monitor.capture.claude.hook import HOOK_EVENTS, HOOK_TIMEOUT_S, TOOL_EVENTS
+from monitor.capture.claude.hook import HOOK_EVENTS, HOOK_TIMEOUT_S, TOOL_EVENTS, project_root
 from monitor.errors import InvalidInput
+from monitor.store.db import DEFAULT_PATH
 from monitor.timeutil import utcnow
 
 #: Our command in settings.json: `monitor hook ...` or `python -m monitor.hooks ...`.
@@ -26,28 +27,36 @@ class SettingsChange:
         self.git_ignored: bool | None = None
 
 
-def hook_command(db_path: str | os.PathLike[str]) -> str:
+def hook_command(db_path: str | os.PathLike[str] | None) -> str:
     """The command Claude Code runs: this Python, monitor's hook module (it starts faster than the
-    `monitor hook` command, which loads the whole CLI), an absolute database path."""
+    `monitor hook` command, which loads the whole CLI), and the database as an absolute path, or
+    none: then each payload goes to its own project's database (hook.session_db_path())."""
     import shlex
 
-    return shlex.join([sys.executable, "-m", "monitor.hooks", "--db", str(Path(db_path).resolve())])
+    db = ["--db", str(Path(db_path).resolve())] if db_path is not None else []
+    return shlex.join([sys.executable, "-m", "monitor.hooks", *db])
+
+
+def installed_db_path(user: bool, chosen: str | os.PathLike[str] | None,
+                      project_dir: str | os.PathLike[str] | None = None) -> Path | None:
+    """The database an install pins in the hook command: the one chosen (--db or $MONITOR_DB at
+    install time), else for a project its monitoring.db at the top of the project, else (--user)
+    none, so that no project's sessions go to the folder the install happened to run in."""
+    if chosen:
+        return Path(chosen).resolve()
+    if user:
+        return None
+    return project_root(Path(project_dir or Path.cwd())) / DEFAULT_PATH
 
 
 def settings_path(user: bool, project_dir: str | os.PathLike[str] | None = None) -> Path:
     """Where install() writes: ~/.claude/settings.json (or $CLAUDE_CONFIG_DIR's), or the project's
     .claude/settings.local.json, Claude Code's settings file for this machine only (the hook
     command holds this machine's paths: .claude/settings.json is shared with the team). The
-    project is the nearest folder up from project_dir (default: here) that is the top of a git
-    work tree or has a .claude folder (the home folder's is the user's, not a project's), else
-    project_dir itself."""
+    project is hook.project_root() of project_dir (default: here)."""
     if user:
         return Path(os.environ.get("CLAUDE_CONFIG_DIR") or Path.home() / ".claude") / "settings.json"
-    start = Path(project_dir or Path.cwd()).resolve()
-    home = Path.home().resolve()
-    root = next((d for d in (start, *start.parents)
-                 if (d / ".git").exists() or (d != home and (d / ".claude").is_dir())), start)
-    return root / ".claude" / "settings.local.json"
+    return project_root(Path(project_dir or Path.cwd())) / ".claude" / "settings.local.json"
 
 
 def settings_paths(user: bool, project_dir: str | os.PathLike[str] | None = None) -> list[Path]:

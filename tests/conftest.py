@@ -14,12 +14,16 @@ T0 = datetime(2026, 11, 20, 12, 0, 0, tzinfo=timezone.utc)
 
 
 class Clock:
-    """An injectable clock: tests move time by hand, never read the real one."""
+    """The one test clock: tests move time by hand (advance, or set now), never read the real one.
+    With a step, every reading is that much later than the one before (the first is start + step)."""
 
-    def __init__(self, start: datetime = T0) -> None:
+    def __init__(self, start: datetime = T0, step: timedelta | None = None) -> None:
         self.now = start
+        self.step = step
 
     def __call__(self) -> datetime:
+        if self.step is not None:
+            self.now += self.step
         return self.now
 
     def advance(self, **delta: float) -> datetime:

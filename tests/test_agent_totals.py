@@ -90,3 +90,31 @@ def test_refill_repairs_totals_after_a_load_that_bypassed_the_triggers(tracker):
         refill_agent_totals(conn)
     assert dict(tracker.db.execute("SELECT agent_name, executions FROM agent_totals")) == {"coder": 2}
     assert_totals_match_a_full_count(tracker.db)
+
+
+#: One column at a time, so that a column the update trigger does not watch is caught.
+CHANGED_COLUMNS = [("status", "'failed'"), ("status", "'in_progress'"), ("duration_ms", "duration_ms + 250"),
+                   ("duration_ms", "NULL"), ("retry_count", "3"), ("self_healed", "1"), ("files_created", "4"),
+                   ("files_modified", "9"), ("input_tokens", "7"), ("output_tokens", "NULL"),
+                   ("cache_read_tokens", "2"), ("cache_write_tokens", "NULL"), ("cost_usd", "NULL"),
+                   ("agent_name", "'renamed'")]
+
+
+@pytest.mark.parametrize("change", [
+    *(f"UPDATE agent_executions SET {column} = {value} WHERE agent_session_id = 'e2'"
+      for column, value in CHANGED_COLUMNS),
+    "DELETE FROM agent_executions WHERE agent_session_id = 'e2'",
+    "INSERT INTO agent_executions (agent_session_id, agent_name, status, started_at, duration_ms, cost_usd)"
+    " VALUES ('foreign', 'coder', 'completed', '2026-11-20T12:00:00.000Z', 40, 0.25)",
+])
+def test_totals_follow_every_change_any_writer_makes(tracker, change):
+    for name, agent in (("e1", "coder"), ("e2", "coder"), ("e3", "tester")):
+        tracker.start_agent_execution(name, agent)
+        tracker.complete_agent_execution(name, "completed", retry_count=1, files_created=2, files_modified=1,
+                                         input_tokens=100, output_tokens=10, cache_read_tokens=5,
+                                         cache_write_tokens=3, cost_usd=0.5)
+    before = list(tracker.db.execute("SELECT * FROM agent_totals ORDER BY agent_name"))
+    with tracker.db.transaction() as conn:
+        assert conn.execute(change).rowcount > 0
+    assert list(tracker.db.execute("SELECT * FROM agent_totals ORDER BY agent_name")) != before
+    assert_totals_match_a_full_count(tracker.db)

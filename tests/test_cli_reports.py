@@ -10,7 +10,7 @@ import pytest
 from monitor import Tracker
 from monitor.cli import cli
 
-from conftest import dump
+from conftest import Clock, dump
 
 COMMANDS_ON_SESSION = [["show", "s1"], ["executions", "s1"], ["export", "s1"]]
 TABULAR = [["list"], ["executions", "s1"], ["executions"], ["performance"], ["failures"],
@@ -178,7 +178,7 @@ def test_health_exit_codes_follow_the_verdict(db_path, invoke):
 def test_health_shows_stale_executions(db_path, invoke):
     from monitor.timeutil import utcnow
 
-    with Tracker(db_path, clock=lambda: utcnow() - timedelta(hours=3)) as t:
+    with Tracker(db_path, clock=Clock(utcnow() - timedelta(hours=3))) as t:
         t.start_agent_execution("stuck-1", "slowpoke")
     report = json.loads(invoke("health", "24", "--json").output)
     assert report["stale"]["count"] == 1

@@ -8,7 +8,6 @@ import json
 import signal
 import subprocess
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -20,13 +19,7 @@ from monitor.read.costs import cost_report
 from monitor.read.pricing import load_prices
 from monitor.read.reports import agent_report, health, performance
 
-T0 = datetime(2026, 11, 20, 12, 0, 0, tzinfo=timezone.utc)
-
-
-@pytest.fixture(autouse=True)
-def no_user_prices(monkeypatch):
-    monkeypatch.delenv("MONITOR_PRICES", raising=False)
-
+from conftest import T0
 
 @pytest.fixture
 def db_path(tmp_path) -> Path:
@@ -34,8 +27,8 @@ def db_path(tmp_path) -> Path:
 
 
 @pytest.fixture
-def t(db_path):
-    tracker = Tracker(db_path, clock=lambda: T0)
+def t(db_path, clock):
+    tracker = Tracker(db_path, clock=clock)
     yield tracker
     tracker.close()
 

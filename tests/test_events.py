@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import json
 import sqlite3
-from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -15,26 +14,10 @@ from monitor.cli.output import render_log
 from monitor.read.logs import EVENT_COLUMNS, EventFilter, follow_events, fts_query, list_events, search
 from monitor.store.migrations import LATEST
 
-from conftest import T0
-from legacy import make_monitor_db
 from monitor.ops.retention import cleanup
 
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def tick(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
+from conftest import T0
+from legacy import make_monitor_db
 
 
 @pytest.fixture
@@ -53,9 +36,9 @@ def messages(rows):
 
 def test_events_come_back_in_time_order_with_their_payload(t, clock):
     assert t.event("started", "coding", execution="a1") is not None
-    clock.tick(seconds=1)
+    clock.advance(seconds=1)
     t.event("tool_call", "Bash: pytest", {"command": "pytest", "exit": 1}, execution="a2")
-    clock.tick(seconds=1)
+    clock.advance(seconds=1)
     t.event("custom", "plan approved", orchestration="s1")
     rows = list_events(t.db, EventFilter("s1"))
     assert messages(rows) == [("coder", "started", "coding"), ("tester", "tool_call", "Bash: pytest"),
@@ -74,9 +57,9 @@ def test_events_come_back_in_time_order_with_their_payload(t, clock):
 ])
 def test_logs_filters(t, clock, where, expected):
     t.event("output", "a", execution="a1")
-    clock.tick(seconds=1)
+    clock.advance(seconds=1)
     t.event("error", "b", execution="a2")
-    clock.tick(seconds=1)
+    clock.advance(seconds=1)
     t.event("output", "c", execution="a1")
     assert [r["message"] for r in list_events(t.db, EventFilter("s1", **where))] == expected
 
@@ -84,9 +67,9 @@ def test_logs_filters(t, clock, where, expected):
 def test_following_gives_every_event_once_when_ids_and_times_disagree(t, clock):
     """A hook process can take its time, lose the race for the lock, and write after a later one."""
     t.event("output", "first", execution="a1")
-    clock.tick(seconds=2)
+    clock.advance(seconds=2)
     t.event("output", "later time, lower id", execution="a1")
-    clock.tick(seconds=-1)
+    clock.advance(seconds=-1)
     t.event("output", "earlier time, higher id", execution="a2")
     batches = follow_events(t.db, EventFilter("s1"), interval=0)
     assert [e["message"] for e in next(batches)] == ["first", "earlier time, higher id", "later time, lower id"]
@@ -99,7 +82,7 @@ def test_following_the_log_streams_rows_and_prints_the_header_once(t, clock, fmt
     t.event("output", "before", execution="a1")
     chunks = render_log(t.db, EventFilter("s1"), fmt, follow=True, interval=0)
     first = next(chunks)
-    clock.tick(seconds=1)
+    clock.advance(seconds=1)
     t.event("error", "after, one", execution="a2")
     t.event("output", "after, two", execution="a1")
     lines = [*first.splitlines(), *next(chunks).splitlines()]
@@ -138,7 +121,7 @@ def test_following_an_empty_log_waits_for_its_first_rows(t, monkeypatch, fmt, ex
 
 def test_following_since_a_time_never_shows_older_events(t, clock):
     t.event("output", "old", execution="a1")
-    clock.tick(hours=1)
+    clock.advance(hours=1)
     chunks = follow_events(t.db, EventFilter("s1", since="2026-11-20T12:30:00.000Z"), interval=0)
     t.event("output", "new", execution="a1")
     assert [e["message"] for e in next(chunks)] == ["new"]
@@ -214,9 +197,9 @@ def test_an_explicit_cost_is_kept(t):
 @pytest.mark.parametrize("use_fts", [True, False])
 def test_search_finds_event_messages_and_execution_errors(t, clock, use_fts):
     t.event("error", "Bash failed: npm ERR! missing script", execution="a1")
-    clock.tick(seconds=1)
+    clock.advance(seconds=1)
     t.complete_agent_execution("a2", "failed", "AssertionError: expected 3 got 4")
-    clock.tick(seconds=1)
+    clock.advance(seconds=1)
     t.event("output", "all good", execution="a1")
     found = search(t.db, "missing script", use_fts=use_fts)
     assert [(r["kind"], r["agent_name"], r["message"]) for r in found] == [
@@ -226,12 +209,23 @@ def test_search_finds_event_messages_and_execution_errors(t, clock, use_fts):
     assert search(t.db, "nothing like this", use_fts=use_fts) == []
 
 
-@pytest.mark.parametrize("text", ['"', "npm OR", "NEAR(", "a*b", "-x", "col:val", "'; DROP TABLE events; --",
-                                  "100%", "under_score", "(", "AND"])
-def test_search_text_never_breaks_the_query(t, text):
-    t.event("output", "100% done under_score (col:val)", execution="a1")
-    search(t.db, text)  # no exception
-    search(t.db, text, use_fts=False)
+SYMBOLS, NPM = "100% done under_score (col:val)", "npm ERR! near the end"
+
+
+@pytest.mark.parametrize("text, with_fts, with_like", [
+    # FTS5 syntax in the text is taken as words (each a required prefix), never as operators:
+    ('"', [], []), ("npm OR", [], []), ("AND", [], []), ("a*b", [], []), ("-x", [], []),
+    ("NEAR(", [NPM], []), ("'; DROP TABLE events; --", [], []),
+    ("col:val", [SYMBOLS], [SYMBOLS]), ("100%", [SYMBOLS], [SYMBOLS]), ("under_score", [SYMBOLS], [SYMBOLS]),
+    ("ERR!", [NPM], [NPM]), ("done 100", [SYMBOLS], []),
+    ("(", [SYMBOLS], [SYMBOLS]),  # no word at all: a plain substring match
+])
+def test_search_text_never_breaks_the_query(t, text, with_fts, with_like):
+    t.event("output", SYMBOLS, execution="a1")
+    t.event("output", NPM, execution="a1")
+    assert [r["message"] for r in search(t.db, text)] == with_fts
+    assert [r["message"] for r in search(t.db, text, use_fts=False)] == with_like
+    assert t.db.execute("SELECT count(*) FROM events").fetchone()[0] == 2
 
 
 def test_like_fallback_treats_wildcards_literally(t):
@@ -262,7 +256,7 @@ def test_cleanup_removes_events_with_their_executions_and_orchestrations(t, cloc
     t.event("custom", "orchestration level", orchestration="s1")
     t.start_agent_execution("solo", "lint")
     t.event("output", "stand-alone", execution="solo")
-    clock.tick(days=40)
+    clock.advance(days=40)
     t.start_orchestration("s2", git_commit_hash="")
     t.start_agent_execution("b1", "coder", "s2")
     t.event("output", "recent", execution="b1")

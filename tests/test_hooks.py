@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,19 +16,16 @@ from monitor import open_db
 from monitor.read.logs import EventFilter, list_events
 from monitor.capture.claude.hook import handle_payload, read_transcript
 
+from conftest import T0, Clock
+
 PAYLOADS = Path(__file__).parent / "payloads"
-T0 = datetime(2026, 11, 20, 12, 0, 0, tzinfo=timezone.utc)
 FULL_SESSION = ["session_start", "pre_write", "post_write", "post_edit", "subagent_start", "sub_pre_bash",
                 "sub_post_bash_failure", "sub_post_multiedit", "subagent_stop", "stop", "session_end"]
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(milliseconds=250)  # each payload a quarter second after the last
-        return self.now
+def payload_clock() -> Clock:
+    """Each payload a quarter second after the last."""
+    return Clock(step=timedelta(milliseconds=250))
 
 
 @pytest.fixture
@@ -52,7 +49,7 @@ def payload(env: Path, name: str, **changes) -> str:
 
 
 def feed(env: Path, names, clock=None, **changes) -> list[bool]:
-    clock = clock or Clock()
+    clock = clock or payload_clock()
     return [handle_payload(payload(env, n, **changes), env / "m.db", clock=clock) for n in names]
 
 
@@ -256,7 +253,7 @@ def status(env: Path) -> tuple:
 
 def test_claude_codes_identical_payloads_end_resume_and_end_a_session_again(env):
     """Claude Code sends the same SessionStart payload on every resume and the same SessionEnd on every end."""
-    clock = Clock()
+    clock = payload_clock()
     feed(env, ["session_start", "session_end"], clock)
     assert status(env) == ("completed", "completed")
     feed(env, ["session_start"], clock, source="resume")
@@ -291,7 +288,7 @@ def test_a_lifecycle_payload_replayed_in_the_same_state_changes_nothing(env, his
         else:
             feed(env, [name], clock)
 
-    clock = Clock()
+    clock = payload_clock()
     for name in history:
         send(name)
     before = state(env)
@@ -346,8 +343,8 @@ def test_a_hook_without_db_records_in_the_database_of_the_payloads_project(env, 
     (env / "here").mkdir()
     monkeypatch.chdir(env / "here")
     folder = "relative" if cwd == "relative" else (str(env / cwd) if cwd else None)
-    assert handle_payload(payload(env, "session_start", cwd=folder), None, clock=Clock())
+    assert handle_payload(payload(env, "session_start", cwd=folder), None, clock=payload_clock())
     assert [p.relative_to(env).as_posix() for p in env.rglob("*.db")] == [expected]
     monkeypatch.setenv("MONITOR_DB", str(env / "env.db"))  # $MONITOR_DB wins over the payload
-    assert handle_payload(payload(env, "post_write", cwd=folder), None, clock=Clock())
+    assert handle_payload(payload(env, "post_write", cwd=folder), None, clock=payload_clock())
     assert (env / "env.db").exists()

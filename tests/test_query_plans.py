@@ -7,7 +7,7 @@ every SELECT it issued is then put through EXPLAIN QUERY PLAN. A plan is a behav
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
 
@@ -16,23 +16,15 @@ from monitor.ops import retention
 from monitor.read import queries, reports
 from monitor.read.queries import Filters
 
-T0 = datetime(2026, 11, 20, 12, 0, 0, tzinfo=timezone.utc)
+from conftest import T0, Clock
+
 SINCE = "2026-11-19T12:00:00.000Z"
-
-
-class _Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(seconds=7)
-        return self.now
 
 
 @pytest.fixture
 def db(tmp_path):
     path = tmp_path / "plans.db"
-    with Tracker(path, clock=_Clock()) as tracker:
+    with Tracker(path, clock=Clock(step=timedelta(seconds=7))) as tracker:
         for o in range(3):
             tracker.start_orchestration(f"s{o}", "task", git_commit_hash="abc")
             for n in range(4):

@@ -28,6 +28,8 @@ from hypothesis import strategies as st
 from monitor import Tracker, open_db
 from monitor.cli import cli
 
+from conftest import Clock
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -247,12 +249,7 @@ values = st.one_of(st.sampled_from(NASTY), st.text(max_size=20), st.integers(-10
 def template(tmp_path_factory) -> Path:
     """A small database with data in every state, copied fresh for each fuzzed call."""
     path = tmp_path_factory.mktemp("fuzz") / "template.db"
-    clock_time = [datetime.now(timezone.utc) - timedelta(days=40)]
-
-    def clock() -> datetime:
-        clock_time[0] += timedelta(hours=3)
-        return clock_time[0]
-
+    clock = Clock(datetime.now(timezone.utc) - timedelta(days=40), step=timedelta(hours=3))
     with Tracker(path, clock=clock) as t:
         for o in range(4):
             t.start_orchestration(f"s{o}", "task ☃ 'quoted'", git_commit_hash="abc")

@@ -32,22 +32,37 @@ def populated(db_path):
     return db_path
 
 
+#: What each list command returns on the populated database: its key column and the keys, sorted.
+EXPECTED_ROWS = {
+    ("list",): ("session_id", ["s1"]),
+    ("executions", "s1"): ("agent_session_id", ["a1", "a2"]),
+    ("executions",): ("agent_session_id", ["a1", "a2"]),
+    ("performance",): ("agent_name", ["coder", "tester"]),
+    ("failures",): ("session_id", ["s1"]),
+    ("failures", "--executions"): ("agent_session_id", ["a2"]),
+}
+
+
+def as_csv_text(value: object) -> str:
+    """How a JSON value reads in a CSV cell."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
 @pytest.mark.parametrize("args", TABULAR)
-@pytest.mark.parametrize("fmt", ["--json", "--csv", "--nl", "--table"])
-def test_every_tabular_command_in_every_format(populated, invoke, args, fmt):
-    result = invoke(*args, fmt)
-    assert result.exit_code == 0, result.output
-    if fmt == "--json":
-        rows = json.loads(result.output)
-        assert isinstance(rows, list) and rows
-    elif fmt == "--csv":
-        rows = list(csv.DictReader(io.StringIO(result.output)))
-        assert rows and all(len(r) == len(rows[0]) for r in rows)
-    elif fmt == "--nl":
-        rows = [json.loads(line) for line in result.output.splitlines()]
-        assert rows
-    else:
-        assert "----" in result.output
+def test_every_tabular_command_gives_the_same_rows_as_json_csv_and_nl(populated, invoke, args):
+    key, expected = EXPECTED_ROWS[tuple(args)]
+    outputs = {fmt: invoke(*args, fmt) for fmt in ("--json", "--csv", "--nl", "--table")}
+    assert {fmt: r.exit_code for fmt, r in outputs.items()} == dict.fromkeys(outputs, 0)
+    rows = json.loads(outputs["--json"].output)
+    assert sorted(r[key] for r in rows) == expected
+    assert [json.loads(line) for line in outputs["--nl"].output.splitlines()] == rows
+    cells = list(csv.DictReader(io.StringIO(outputs["--csv"].output)))
+    assert cells == [{k: as_csv_text(v) for k, v in r.items()} for r in rows]
+    assert "----" in outputs["--table"].output
 
 
 @pytest.mark.parametrize("args", TABULAR + RECORDS)
@@ -55,14 +70,17 @@ def test_the_table_is_the_default_format(populated, invoke, args):
     assert invoke(*args).output == invoke(*args, "--table").output
 
 
-@pytest.mark.parametrize("args", RECORDS)
-def test_record_commands_as_json_and_table(populated, invoke, args):
+@pytest.mark.parametrize("args, exit_code, expected", [
+    (["show", "s1"], 0, {"session_id": "s1", "status": "partial", "completed_tasks": 1, "failed_tasks": 1}),
+    (["agent", "coder"], 0, {"agent_name": "coder", "executions": 1, "completed": 1, "failed": 0}),
+    (["health", "24"], 1, {"status": "unhealthy", "reasons": ["success rate 50.0% is below 80%"]}),  # 1 of 2
+])
+def test_record_commands_as_json_and_table(populated, invoke, args, exit_code, expected):
     as_json = invoke(*args, "--json")
-    assert as_json.exit_code in (0, 1), as_json.output  # health exits 1 when unhealthy
-    assert isinstance(json.loads(as_json.output), dict)
-    table = invoke(*args)
-    assert table.exit_code == as_json.exit_code
-    assert table.output.strip()
+    assert as_json.exit_code == exit_code, as_json.output
+    report = json.loads(as_json.output)
+    assert {k: report[k] for k in expected} == expected
+    assert invoke(*args).exit_code == exit_code
 
 
 def test_list_table_is_readable(populated, invoke):
@@ -222,15 +240,24 @@ def test_version():
     assert CliRunner().invoke(cli, ["--version"]).output.strip() == f"monitor, version {__version__}"
 
 
-@pytest.mark.parametrize("args", [
-    ["list", "--since", "999999d"], ["list", "--since", "0001-01-01T00:00:00+14:00"],
-    ["health", "24", "--stale-after", "999999d"], ["cleanup", "1000000", "--dry-run"],
-    ["executions", "--since", "100000w"],
+@pytest.mark.parametrize("args, exit_code, check", [
+    # Ages and dates before year 1 reach back to the earliest time: everything is listed.
+    (["list", "--since", "999999d"], 0, lambda out: [o["session_id"] for o in out] == ["s1"]),
+    (["list", "--since", "0001-01-01T00:00:00+14:00"], 0, lambda out: [o["session_id"] for o in out] == ["s1"]),
+    (["executions", "--since", "100000w"], 0, lambda out: len(out) == 2),
+    # A date past the end of the calendar: nothing started after it.
+    (["list", "--since", "9999-12-31T23:59:59-05:00"], 0, lambda out: out == []),
+    # Nothing has been in progress for 2,700 years; health is unhealthy for its success rate alone.
+    (["health", "24", "--stale-after", "999999d"], 1,
+     lambda out: out["status"] == "unhealthy" and out["stale"]["count"] == 0),
+    (["cleanup", "1000000", "--dry-run"], 0,
+     lambda out: (out["cutoff"], out["orchestrations"], out["executions"]) == ("0001-01-01T00:00:00.000Z", 0, 0)),
 ])
-def test_times_beyond_the_calendar_are_handled_without_a_traceback(populated, invoke, args):
-    result = invoke(*args)
-    assert result.exit_code in (0, 1, 2), result.output
+def test_times_beyond_the_calendar_are_handled_without_a_traceback(populated, invoke, args, exit_code, check):
+    result = invoke(*args, "--json")
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert result.exit_code == exit_code, result.output
+    assert check(json.loads(result.output)), result.output
 
 
 def test_export_to_a_missing_directory_is_a_one_line_error(populated, invoke, tmp_path):

@@ -62,11 +62,14 @@ def integrity(path: Path) -> str:
 # -- (a) many writers -----------------------------------------------------------------------------
 
 WRITER = """
-import random, sys
+import os, random, sys, time
 from monitor import Tracker
 
 worker, count, db = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+go = sys.argv[4] if len(sys.argv) > 4 else None
 choices = random.Random(worker)
+while go and not os.path.exists(go):  # every writer starts at once, its imports already paid
+    time.sleep(0.005)
 with Tracker(db) as t:
     t.start_orchestration(f"orch-{worker}", total_tasks=count)
     for i in range(count):
@@ -79,19 +82,33 @@ with Tracker(db) as t:
 """
 
 
-def test_eight_writers_lose_nothing(tmp_path):
-    db_path = tmp_path / "torture.db"
-    open_db(db_path).close()
-    workers, count = 8, 300
-    procs = [spawn(WRITER, w, count, db_path) for w in range(workers)]
+def run_writers(db_path: Path, workers: int, count: int) -> None:
+    """Start the writers, release them all at once, and check that none failed or hit a lock."""
+    go = db_path.with_name("go")
+    procs = [spawn(WRITER, w, count, db_path, go) for w in range(workers)]
+    go.touch()
     for p in procs:
         out, err = p.communicate(timeout=120)
         assert p.returncode == 0, err
+        assert "locked" not in err and "busy" not in err, err
+
+
+def expected_statuses(workers: int, count: int) -> dict[str, str]:
+    """What WRITER records: each worker's own seeded choice of failures."""
     expected = {}
     for w in range(workers):
         choices = random.Random(w)
         for i in range(count):
             expected[f"w{w}-e{i}"] = "failed" if choices.random() < 0.2 else "completed"
+    return expected
+
+
+def test_eight_writers_lose_nothing(tmp_path):
+    db_path = tmp_path / "torture.db"
+    open_db(db_path).close()
+    workers, count = 8, 120
+    run_writers(db_path, workers, count)
+    expected = expected_statuses(workers, count)
     with open_db(db_path, create=False) as db:
         stored = dict(db.execute("SELECT agent_session_id, status FROM agent_executions"))
         assert stored == expected
@@ -102,6 +119,15 @@ def test_eight_writers_lose_nothing(tmp_path):
             assert db.execute(
                 "SELECT status, completed_tasks, failed_tasks FROM orchestrations WHERE session_id = ?",
                 (f"orch-{w}",)).fetchone() == ("partial", count - failed, failed)
+    assert integrity(db_path) == "ok"
+
+
+def test_writers_creating_a_new_database_at_once(tmp_path):
+    """The first open of a new file migrates it; racing processes must not trip over each other."""
+    db_path = tmp_path / "new.db"
+    run_writers(db_path, 6, 5)
+    with open_db(db_path, create=False) as db:
+        assert dict(db.execute("SELECT agent_session_id, status FROM agent_executions")) == expected_statuses(6, 5)
     assert integrity(db_path) == "ok"
 
 

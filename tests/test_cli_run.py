@@ -122,6 +122,7 @@ def test_interrupt_records_failed_and_still_exits(db_path, sig, code):
         assert get_orchestration(db, "s")["status"] == "failed"
 
 
+@pytest.mark.slow  # monitor gives the child 2 s to get the terminal's Ctrl-C itself
 def test_signal_to_monitor_alone_still_stops_the_child(db_path):
     child = subprocess.Popen(
         [sys.executable, "-m", "monitor", "run", "--agent", "sleeper", "--",

@@ -103,6 +103,7 @@ def expected_statuses(workers: int, count: int) -> dict[str, str]:
     return expected
 
 
+@pytest.mark.slow
 def test_eight_writers_lose_nothing(tmp_path):
     db_path = tmp_path / "torture.db"
     open_db(db_path).close()
@@ -156,6 +157,7 @@ with Tracker(db) as t:
 """
 
 
+@pytest.mark.slow
 def test_writer_killed_mid_stream_loses_no_committed_row(tmp_path):
     db_path = tmp_path / "killed.db"
     open_db(db_path).close()
@@ -164,7 +166,7 @@ def test_writer_killed_mid_stream_loses_no_committed_row(tmp_path):
     completed: dict[str, str] = {}
     orchestrations: set[str] = set()
     finished: set[str] = set()
-    for round_ in range(20):
+    for round_ in range(10):
         proc = spawn(KILLED_WRITER, round_, db_path)
         assert proc.stdout is not None
         lines_before_kill = rnd.randrange(1, 40)
@@ -233,6 +235,7 @@ def seed_old(db_path: Path, orchestrations: int, per: int, days_ago: int) -> Non
             " VALUES (?, 'loose', 'in_progress', ?)", [(f"loose-{i}", stamp) for i in range(50)])
 
 
+@pytest.mark.slow
 def test_cleanup_while_four_writers_insert(tmp_path):
     db_path = tmp_path / "cleanup.db"
     seed_old(db_path, orchestrations=2000, per=5, days_ago=60)
@@ -315,6 +318,7 @@ COMMANDS = sorted(cli.commands)
 TRUE = shutil.which("true") or "true"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", COMMANDS)
 def test_fuzzed_arguments_never_crash(name, template, tmp_path_factory):
     command = cli.commands[name]

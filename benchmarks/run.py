@@ -2,6 +2,7 @@
 
     python benchmarks/run.py                      # 1M executions (about 5 minutes on 2 cores)
     python benchmarks/run.py --executions 100000  # a quick run
+    python benchmarks/run.py startup              # the three start-up ratios alone (about a minute)
 
 Every figure is a ratio to a baseline measured a moment before or after on the same machine, because
 absolute times on shared machines mean little. Generated databases are cached in --dir (default
@@ -341,25 +342,112 @@ def bench_cleanup(big: Path, folder: Path, label: str) -> None:
 
 # -- 8. start-up ----------------------------------------------------------------------------------
 
-def bench_startup(folder: Path, max_age: float) -> None:
-    """Start-up is what the CLI costs before it does any work: a database of 1,000 executions over
-    a day, so that the report itself takes about a millisecond."""
+#: Start-up targets, as ratios to `python -c "import sqlite3"` measured in the same run.
+STARTUP_TARGETS = {"table": 7.0, "json": 5.0, "hook": 3.0}
+#: Where start-up time goes, by the top-level package of each imported module (self time under
+#: -X importtime); importlib.metadata is what tabulate 0.10 loads to read its own version.
+IMPORT_GROUPS = ("click", "tabulate", "importlib.metadata", "dateutil", "sqlite_utils", "monitor")
+PAYLOAD = ROOT / "tests" / "payloads" / "post_write.json"
+
+
+class StartupCommand:
+    """One command line timed from process start to exit, with what it reads on stdin."""
+
+    def __init__(self, name: str, argv: list[str], stdin: Callable[[int], bytes] = lambda run: b"") -> None:
+        self.name, self.argv, self.stdin = name, argv, stdin
+        self.times: list[float] = []
+
+    def run(self, number: int, *extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run([*self.argv[:1], *extra, *self.argv[1:]], input=self.stdin(number), env=ENV,
+                              capture_output=True)
+
+    def time_once(self, number: int) -> None:
+        began = time.perf_counter()
+        done = self.run(number)
+        self.times.append(time.perf_counter() - began)
+        if done.returncode not in (0, 1):  # health exits 1 when unhealthy
+            sys.exit(f"{self.name}: exit {done.returncode}: {done.stderr.decode()[-500:]}")
+
+    def median(self) -> float:
+        return statistics.median(self.times)
+
+    def imports(self) -> dict[str, float]:
+        """Milliseconds of import time by group (IMPORT_GROUPS, else 'other'), one run under
+        `python -X importtime` (which slows imports a little: the shares are what it tells)."""
+        stderr = self.run(10**6, "-X", "importtime").stderr.decode()
+        groups = dict.fromkeys([*IMPORT_GROUPS, "other"], 0.0)
+        for line in stderr.splitlines():
+            parts = line.split("|")
+            if not line.startswith("import time:") or len(parts) != 3 or not parts[1].strip().isdigit():
+                continue
+            name = parts[2].strip()
+            group = next((g for g in IMPORT_GROUPS if name == g or name.startswith(g + ".")), "other")
+            if group == "other" and name.split(".")[0] in ("email", "zipfile", "csv"):
+                group = "importlib.metadata"  # what it pulls in
+            groups[group] += int(parts[0].split(":")[1]) / 1000
+        return {g: ms for g, ms in groups.items() if ms >= 0.05}
+
+
+def hook_payload(number: int) -> bytes:
+    """A real PostToolUse payload (tests/payloads), a new tool call each time."""
+    payload = json.loads(PAYLOAD.read_text().replace("CWD", tempfile.gettempdir()).replace("TRANSCRIPT", ""))
+    payload["tool_use_id"] = f"toolu_startup_{time.time_ns()}_{number}"
+    return json.dumps(payload).encode()
+
+
+def startup_commands(folder: Path, max_age: float) -> list[StartupCommand]:
+    """The baseline and the three measured start-ups. The table's cost includes drawing it with
+    tabulate: if monitor does not import tabulate itself yet, the table command imports it first.
+
+    monitor's modules are compiled to bytecode first, as `pip install` does: run from a source tree
+    with PYTHONDONTWRITEBYTECODE set, every start would compile them again (~35 ms)."""
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "monitor")], check=True)
     small = database(folder, 1000, 1, max_age)
-    script = Path(sys.executable).parent / "monitor"
-    monitor = [str(script)] if script.exists() else [sys.executable, "-m", "monitor"]
+    hook_db = folder / "work" / "hook-startup.db"
+    hook_db.parent.mkdir(exist_ok=True)
+    from monitor import open_db
 
-    def wall(argv: list[str]) -> float:
-        times = []
-        for _ in range(7):
-            began = time.perf_counter()
-            subprocess.run(argv, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            times.append(time.perf_counter() - began)
-        return statistics.median(times)
+    open_db(hook_db).close()  # current schema: the hook's common case, no migration
+    python = sys.executable
+    cli = [python, "-c", "import sys; from monitor.cli import main; sys.argv[0] = 'monitor'; main()"]
+    table = StartupCommand("table", [*cli, "health", "24", "--db", str(small)])
+    if "tabulate" not in table.imports():
+        table.argv[2] = "import tabulate; " + table.argv[2]
+        table.name = "table (+ import tabulate)"
+    return [
+        StartupCommand("baseline", [python, "-c", "import sqlite3"]),
+        table,
+        StartupCommand("json", [*cli, "health", "24", "--json", "--db", str(small)]),
+        StartupCommand("hook", [python, "-m", "monitor.hooks", "--db", str(hook_db)], hook_payload),
+    ]
 
-    t_monitor = wall([*monitor, "health", "24", "--db", str(small)])
-    t_python = wall([sys.executable, "-c", "import sqlite3"])
-    record("`monitor health 24` start-up, 1,000-execution database", ms(t_monitor), f"python -c 'import sqlite3' {ms(t_python)}",
-           t_monitor / t_python, "<= 6x", t_monitor / t_python <= 6)
+
+def bench_startup(folder: Path, max_age: float, runs: int) -> None:
+    """Start-up is what a command costs before it does any work: `monitor health 24` on a database of
+    1,000 executions over a day (the report itself takes about a millisecond), as a table and as
+    JSON, and the Claude Code hook with one PostToolUse payload. Each is the median of `runs`
+    runs, taken in turn with the baseline so that a busy moment slows all of them alike."""
+    commands = startup_commands(folder, max_age)
+    baseline, measured = commands[0], commands[1:]
+    for command in commands:
+        command.time_once(-1)  # warm the page cache
+        command.times.clear()
+    for number in range(runs):
+        for command in commands:
+            command.time_once(number)
+    base = baseline.median()
+    for command in measured:
+        key = command.name.split()[0]
+        ratio = command.median() / base
+        what = {"table": "`monitor health 24` start-up (table)", "json": "`monitor health 24 --json` start-up",
+                "hook": "`python -m monitor.hooks` start-up, one PostToolUse payload"}[key]
+        if command.name != key:
+            what += f", {command.name[len(key):].strip(' ()')}"
+        record(what, ms(command.median()), f"python -c 'import sqlite3' {ms(base)}", ratio,
+               f"<= {STARTUP_TARGETS[key]:g}x", ratio <= STARTUP_TARGETS[key])
+    for command in measured:
+        spent = ", ".join(f"{group} {ms:.1f} ms" for group, ms in command.imports().items())
+        print(f"    {command.name}: imports under -X importtime: {spent}")
 
 
 # -- 9. size --------------------------------------------------------------------------------------
@@ -381,7 +469,9 @@ def bench_size(big: Path, executions: int) -> None:
 
 def unused_indexes(small: Path) -> list[str]:
     """Indexes that no report's plan mentions (traced the way tests/test_query_plans.py does)."""
-    from monitor import open_db, queries, reports, retention
+    from monitor import open_db
+    from monitor.ops import retention
+    from monitor.read import queries, reports
 
     db = open_db(small, create=False)
     statements: list[str] = []
@@ -414,8 +504,21 @@ def unused_indexes(small: Path) -> list[str]:
     return [n for n in names if n not in used and not n.startswith("sqlite_autoindex")]
 
 
+def print_results(began: float) -> None:
+    print(f"\nmonitor benchmarks, {time.perf_counter() - began:.0f}s: nproc {os.cpu_count()}, Python"
+          f" {sys.version.split()[0]}, SQLite {sqlite3.sqlite_version}\n")
+    print("| what | measured | baseline | ratio | target | |")
+    print("|---|---|---|---|---|---|")
+    for what, measured, baseline, ratio, target, ok in RESULTS:
+        verdict = "" if ok is None else ("met" if ok else "**missed**")
+        print(f"| {what} | {measured} | {baseline} | {ratio:.2f} | {target} | {verdict} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("what", nargs="?", choices=["all", "startup"], default="all",
+                        help="all (default), or startup alone: the three start-up ratios in about a minute")
+    parser.add_argument("--runs", type=int, default=21, help="runs of each start-up command (median)")
     parser.add_argument("--executions", type=int, default=1_000_000, help="size of the big database")
     parser.add_argument("--dir", default=os.path.join(tempfile.gettempdir(), "monitor-bench"))
     parser.add_argument("--max-age", type=float, default=2.0, help="hours a cached database stays usable")
@@ -425,6 +528,10 @@ def main() -> None:
     folder.mkdir(parents=True, exist_ok=True)
     skip = set(filter(None, args.skip.split(",")))
     began = time.perf_counter()
+    if args.what == "startup":
+        bench_startup(folder, args.max_age, args.runs)
+        print_results(began)
+        return
 
     # The small database has the big one's density (executions per day) over one day, so that
     # "the last 24 hours" holds the same number of rows in both.
@@ -457,19 +564,13 @@ def main() -> None:
         bench_cleanup(big, work, label)
     if "startup" not in skip:
         print("start-up", flush=True)
-        bench_startup(folder, args.max_age)
+        bench_startup(folder, args.max_age, args.runs)
     bench_size(big, args.executions)
     unused = unused_indexes(small)
     record(f"indexes no report uses: {', '.join(unused) or 'none'}", str(len(unused)), "0", len(unused), "0",
            not unused)
 
-    print(f"\nmonitor benchmarks, {time.perf_counter() - began:.0f}s: nproc {os.cpu_count()}, Python"
-          f" {sys.version.split()[0]}, SQLite {sqlite3.sqlite_version}\n")
-    print("| what | measured | baseline | ratio | target | |")
-    print("|---|---|---|---|---|---|")
-    for what, measured, baseline, ratio, target, ok in RESULTS:
-        verdict = "" if ok is None else ("met" if ok else "**missed**")
-        print(f"| {what} | {measured} | {baseline} | {ratio:.2f} | {target} | {verdict} |")
+    print_results(began)
 
 
 if __name__ == "__main__":

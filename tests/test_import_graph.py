@@ -1,8 +1,9 @@
-"""The hook's path stays light: Claude Code starts `python -m monitor.hooks` on every tool call, so it
-may load only the modules that record a payload, never the CLI, table, date or table-rebuild libraries.
+"""Start-up stays light: each library is imported only where it does its work.
 
-Each payload is sent to the real command, run with `python -X importtime`, which lists every module the
-process imported; the database is created first, as it is after a session's first payload.
+Claude Code starts `python -m monitor.hooks` on every tool call, so the hook may load only the modules
+that record a payload, never the CLI, table, date or table-rebuild libraries; a report asked for as JSON
+draws no table. Each command is run for real under `python -X importtime`, which lists every module the
+process imported, on a database created first (current schema: no migration on the way).
 """
 
 from __future__ import annotations
@@ -29,15 +30,20 @@ PRICING = {"monitor.read", "monitor.read.pricing"}
 _IMPORTED = re.compile(r"^import time:\s+\d+ \|\s+\d+ \|\s+(\S+)\s*$", re.MULTILINE)
 
 
+def imported(cwd: Path, argv: list[str], stdin: bytes = b"") -> tuple[subprocess.CompletedProcess, set[str]]:
+    """Run `python -X importtime ARGV` in cwd: the finished process and every module it imported."""
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), "MONITOR_HOOK_LOG": str(cwd / "hook.log")}
+    result = subprocess.run([sys.executable, "-X", "importtime", *argv], input=stdin, capture_output=True,
+                            env=environment, cwd=cwd, timeout=60)
+    return result, set(_IMPORTED.findall(result.stderr.decode()))
+
+
 def imported_by_hook(tmp_path: Path, db: Path, name: str) -> set[str]:
     text = (PAYLOADS / f"{name}.json").read_text()
     data = (text.replace("TRANSCRIPT", str(tmp_path / "main_transcript.jsonl"))
             .replace("CWD", str(tmp_path))).encode()
-    environment = {**os.environ, "PYTHONPATH": str(ROOT), "MONITOR_HOOK_LOG": str(tmp_path / "hook.log")}
-    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "monitor.hooks", "--db", str(db)],
-                            input=data, capture_output=True, env=environment, cwd=tmp_path, timeout=60)
+    result, modules = imported(tmp_path, ["-m", "monitor.hooks", "--db", str(db)], data)
     assert (result.returncode, result.stdout) == (0, b"")
-    modules = set(_IMPORTED.findall(result.stderr.decode()))
     assert "monitor.capture.claude.hook" in modules, result.stderr.decode()[-2000:]
     return modules
 
@@ -63,3 +69,27 @@ def test_the_hook_imports_only_what_recording_needs(tmp_path, names, may_price):
     expected = {"session_start": "session started (startup)", "post_write": "Write: ", "stop": "claude-sonnet-4-5-20250929: 2 calls"}
     for name in names:
         assert any(m.startswith(expected[name]) for m in messages), (name, messages)
+
+
+@pytest.mark.parametrize("argv", [
+    ["health", "24", "--json"],
+    ["list", "--json", "--since", "24h"],   # an age needs no date parser
+    ["executions", "--nl"],
+])
+def test_machine_readable_reports_draw_no_table_and_parse_no_date(tmp_path, argv):
+    db = tmp_path / "monitoring.db"
+    open_db(db).close()
+    result, modules = imported(tmp_path, ["-m", "monitor", *argv, "--db", str(db)])
+    assert result.returncode == 0, result.stderr.decode()[-2000:]
+    assert "monitor.cli" in modules
+    assert sorted(m for m in modules if m.split(".")[0] in ("tabulate", "sqlite_utils", "dateutil")) == []
+
+
+def test_a_typed_date_is_read_by_dateutil(tmp_path):
+    """The other side of the guard above: the import test sees the libraries a command does use."""
+    db = tmp_path / "monitoring.db"
+    open_db(db).close()
+    result, modules = imported(tmp_path, ["-m", "monitor", "list", "--json", "--since", "2026-11-01 14:00 +0100",
+                                          "--db", str(db)])
+    assert result.returncode == 0, result.stderr.decode()[-2000:]
+    assert any(m.startswith("dateutil.parser") for m in modules)

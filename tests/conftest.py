@@ -13,6 +13,14 @@ from monitor.cli import cli
 T0 = datetime(2026, 11, 20, 12, 0, 0, tzinfo=timezone.utc)
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Compile monitor to bytecode once, as `pip install` does: the tests start it in a few hundred
+    processes, and where PYTHONDONTWRITEBYTECODE is set each of them would compile it again."""
+    import compileall
+
+    compileall.compile_dir(Path(__file__).resolve().parent.parent / "monitor", quiet=1)
+
+
 class Clock:
     """The one test clock: tests move time by hand (advance, or set now), never read the real one.
     With a step, every reading is that much later than the one before (the first is start + step)."""

@@ -13,7 +13,6 @@ from monitor.capture.events import EventWarning
 from monitor.cli.output import render_log
 from monitor.read.logs import EVENT_COLUMNS, EventFilter, follow_events, fts_query, list_events, search
 from monitor.store.migrations import LATEST
-
 from monitor.ops.retention import cleanup
 
 from conftest import T0

@@ -82,10 +82,8 @@ def session_db_path(payload: dict) -> Path:
     """Where a hook installed without --db (`hook install --user`) records a payload: $MONITOR_DB,
     else monitoring.db at the top of the project of the payload's cwd (the folder Claude Code runs
     in), else ./monitoring.db."""
-    if os.environ.get(ENV_VAR):
-        return resolve_path(None)
     cwd = payload.get("cwd")
-    if isinstance(cwd, str) and os.path.isabs(cwd) and os.path.isdir(cwd):
+    if not os.environ.get(ENV_VAR) and isinstance(cwd, str) and os.path.isabs(cwd) and os.path.isdir(cwd):
         return project_root(Path(cwd)) / DEFAULT_PATH
     return resolve_path(None)
 

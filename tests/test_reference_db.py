@@ -102,6 +102,7 @@ def test_the_reference_tool_can_no_longer_write_to_an_adopted_file(ref):
     conn.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("origin", ["reference", "monitor v3"])
 def test_eight_processes_opening_an_old_file_at_once_lose_nothing(tmp_path, origin):
     path = tmp_path / "old.db"

@@ -371,10 +371,16 @@ class StartupCommand:
     def median(self) -> float:
         return statistics.median(self.times)
 
-    def imports(self) -> dict[str, float]:
-        """Milliseconds of import time by IMPORT_GROUPS, from one run under `python -X importtime`
-        (which slows imports a little: the shares are what it tells). Its lines come children
-        first, each indented two spaces deeper than the module that imported it."""
+    def imports(self, runs: int = 1) -> dict[str, float]:
+        """Milliseconds of import time by IMPORT_GROUPS, the median of `runs` runs under
+        `python -X importtime` (which slows imports a little: the shares are what it tells)."""
+        found = [self._imports_once() for _ in range(runs)]
+        groups = {g: statistics.median(f.get(g, 0.0) for f in found) for g in found[0]}
+        return {g: ms for g, ms in groups.items() if ms >= 0.05}
+
+    def _imports_once(self) -> dict[str, float]:
+        """One run: its lines come children first, each indented two spaces deeper than the module
+        that imported it."""
         stderr = self.run(10**6, "-X", "importtime").stderr.decode()
         groups = dict.fromkeys([*IMPORT_GROUPS, "python"], 0.0)
         pending: list[tuple[int, float]] = []  # (depth, ms) not yet charged to a group
@@ -394,7 +400,7 @@ class StartupCommand:
             else:
                 pending.append((depth, spent))
         groups["python"] += sum(ms for _, ms in pending)
-        return {g: ms for g, ms in groups.items() if ms >= 0.05}
+        return groups
 
 
 def hook_payload(number: int) -> bytes:
@@ -434,28 +440,30 @@ def startup_commands(folder: Path, max_age: float) -> list[StartupCommand]:
 def bench_startup(folder: Path, max_age: float, runs: int) -> None:
     """Start-up is what a command costs before it does any work: `monitor health 24` on a database of
     1,000 executions over a day (the report itself takes about a millisecond), as a table and as
-    JSON, and the Claude Code hook with one PostToolUse payload. Each is the median of `runs`
-    runs, taken in turn with the baseline so that a busy moment slows all of them alike."""
+    JSON, and the Claude Code hook with one PostToolUse payload. Each run of a command is paired
+    with a run of the baseline just before it, and the ratio is the median of the pairs' ratios:
+    on a shared machine the load moves within seconds, and a pair sees the same moment."""
     commands = startup_commands(folder, max_age)
     baseline, measured = commands[0], commands[1:]
     for command in commands:
         command.time_once(-1)  # warm the page cache
         command.times.clear()
     for number in range(runs):
-        for command in commands:
+        for command in measured:
+            baseline.time_once(number)
             command.time_once(number)
-    base = baseline.median()
-    for command in measured:
+    for index, command in enumerate(measured):
         key = command.name.split()[0]
-        ratio = command.median() / base
+        pairs = baseline.times[index::len(measured)]
+        ratio = statistics.median(c / b for c, b in zip(command.times, pairs))
         what = {"table": "`monitor health 24` start-up (table)", "json": "`monitor health 24 --json` start-up",
                 "hook": "`python -m monitor.hooks` start-up, one PostToolUse payload"}[key]
         if command.name != key:
             what += f", {command.name[len(key):].strip(' ()')}"
-        record(what, ms(command.median()), f"python -c 'import sqlite3' {ms(base)}", ratio,
+        record(what, ms(command.median()), f"python -c 'import sqlite3' {ms(statistics.median(pairs))}", ratio,
                f"<= {STARTUP_TARGETS[key]:g}x", ratio <= STARTUP_TARGETS[key])
     for command in measured:
-        spent = ", ".join(f"{group} {ms:.1f} ms" for group, ms in command.imports().items())
+        spent = ", ".join(f"{group} {ms:.1f} ms" for group, ms in command.imports(runs=5).items())
         print(f"    {command.name}: import time under -X importtime, by who imported: {spent}")
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import functools
 import os
 import re
@@ -94,6 +93,8 @@ class MonitorCommand(click.Command):
         return [token for token in taken if isinstance(token, str) and token in before_dashes]
 
     def _close(self, ctx: click.Context, token: str) -> list[str]:
+        import difflib  # only for a mistyped option
+
         names = [o for p in self.get_params(ctx) for o in (*p.opts, *p.secondary_opts) if o.startswith("--")]
         return difflib.get_close_matches(token.split("=", 1)[0], names)
 
@@ -222,6 +223,8 @@ class TableFormat(click.ParamType):
     name = "name"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        import difflib
+
         from tabulate import tabulate_formats
 
         if value in tabulate_formats:

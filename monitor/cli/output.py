@@ -1,25 +1,27 @@
 """The one place that formats: tables for people (drawn by tabulate); JSON, CSV and JSON lines for programs.
 
 tabulate (and wcwidth, which it measures wide characters with) is imported only when a table is
-drawn: importing it costs more than the rest of a report's start-up.
+drawn: importing it costs more than the rest of a report's start-up. So are the modules only one
+format or command needs (csv, shutil for the terminal's width, the event log's reads).
 """
 
 from __future__ import annotations
 
-import csv
 import io
 import itertools
 import json
 import os
 import re
-import shutil
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from monitor.read.logs import EVENT_COLUMNS, EventFilter, follow_events, list_events
-from monitor.store.db import Database
 from monitor.timeutil import format_duration
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from monitor.read.logs import EventFilter
+    from monitor.store.db import Database
 
 FORMATS = ("table", "json", "csv", "nl")
 #: Width of a table when there is no terminal to measure (a pipe, a file, a test) and no $COLUMNS.
@@ -60,6 +62,8 @@ def terminal_width() -> int:
     """$COLUMNS, else the width of the terminal standard output is, else DEFAULT_WIDTH."""
     if "COLUMNS" not in os.environ and not sys.stdout.isatty():
         return DEFAULT_WIDTH
+    import shutil
+
     return shutil.get_terminal_size((DEFAULT_WIDTH, 24)).columns
 
 
@@ -203,6 +207,8 @@ def render_rows(
     if fmt == "nl":
         return "\n".join(json.dumps({c: r.get(c) for c in columns}, ensure_ascii=False) for r in rows)
     if fmt == "csv":
+        import csv
+
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(columns)
@@ -265,6 +271,8 @@ def render_log(db: Database, where: EventFilter, fmt: str, *, follow: bool = Fal
     """What `logs` prints, chunk by chunk: the events so far, then (follow) new ones as they are
     recorded, until the caller stops. Following is a stream: JSON comes as JSON lines, and CSV and
     the table print their header once, before the first rows, and keep their columns."""
+    from monitor.read.logs import EVENT_COLUMNS, follow_events, list_events
+
     found = list_events(db, where)
     if not follow:
         yield render_rows(found, fmt, EVENT_COLUMNS, table_columns=LOG_TABLE_COLUMNS, empty=empty, style=style)

@@ -30,3 +30,4 @@ def test_ci_runs_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     test_command = next(line for line in README.splitlines() if "pytest" in line and line.startswith("python3 -m venv"))
     assert test_command in ci
+    assert test_command.index("-m mypy monitor") < test_command.index("-m pytest")  # types first, then tests

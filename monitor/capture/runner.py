@@ -10,7 +10,7 @@ import sys
 import threading
 import uuid
 from collections.abc import Sequence
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 from monitor.errors import DatabaseError, InvalidInput, MonitorError
 from monitor.capture.tracker import Tracker
@@ -22,7 +22,7 @@ ERROR_TAIL_BYTES = 4000
 class _StderrTee(threading.Thread):
     """Copies the child's stderr to ours as it comes, keeping the last bytes for the error message."""
 
-    def __init__(self, source: BinaryIO, sink: BinaryIO) -> None:
+    def __init__(self, source: IO[bytes], sink: BinaryIO) -> None:
         super().__init__(daemon=True)
         self.source, self.sink = source, sink
         self.tail = bytearray()

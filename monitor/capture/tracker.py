@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -162,7 +163,8 @@ class Tracker:
         with self.db.transaction() as conn:
             return self._finish_orchestration(conn, session_id, None, None, None, final=False)
 
-    def _finish_orchestration(self, conn, session_id, status, completed_tasks, failed_tasks, final):
+    def _finish_orchestration(self, conn: sqlite3.Connection, session_id: str, status: str | None,
+                              completed_tasks: int | None, failed_tasks: int | None, final: bool) -> str:
         row = conn.execute(
             "SELECT id FROM orchestrations WHERE session_id = ?", (session_id,)
         ).fetchone()

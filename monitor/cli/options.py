@@ -101,7 +101,7 @@ class MonitorCommand(click.Command):
 
 def command(name: str | None = None, **kwargs: Any) -> Callable[[Callable], MonitorCommand]:
     """click.command for monitor: negative numbers reach their argument (see MonitorCommand)."""
-    return click.command(name, cls=MonitorCommand, **kwargs)  # type: ignore[return-value]
+    return click.command(name, cls=MonitorCommand, **kwargs)
 
 
 # --- the database -----------------------------------------------------------------------------

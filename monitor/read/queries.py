@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
@@ -73,7 +73,7 @@ def execution_dict(item: dict) -> dict:
     return item
 
 
-def rows(db: Database, sql: str, params: tuple | dict = ()) -> list[dict]:
+def rows(db: Database, sql: str, params: Sequence[object] | Mapping[str, object] = ()) -> list[dict]:
     cursor = db.execute(sql, params)
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, r)) for r in cursor]

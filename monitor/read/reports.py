@@ -113,7 +113,8 @@ def orchestration_summary(db: Database, session_id: str) -> dict:
 
 def agent_report(db: Database, agent_name: str, since: str | None = None, recent: int = 10) -> dict:
     """`agent NAME`: one agent's statistics and its latest executions."""
-    where, params = "agent_name = ?", (agent_name,)
+    where = "agent_name = ?"
+    params: tuple[str, ...] = (agent_name,)
     if since:
         where, params = where + " AND started_at >= ?", (agent_name, since)
     with db.snapshot():

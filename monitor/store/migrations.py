@@ -262,7 +262,7 @@ def _remap_references(conn: sqlite3.Connection, db: object, rebuilt: list[str],
     for child in db.table_names():
         if child.startswith("sqlite_") or _is_fts_shadow(child) or child in _FTS:
             continue
-        for fk in db[child].foreign_keys:
+        for fk in db.table(child).foreign_keys:
             if fk.other_table not in rebuilt:
                 continue
             col, parent = fk.column, fk.other_table

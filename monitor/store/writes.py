@@ -11,6 +11,7 @@ from __future__ import annotations
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import sqlite3
+    from collections.abc import Mapping
 
 #: Milliseconds between a stored start and :now, computed by SQLite in the same statement.
 DURATION_SQL = "max(0, CAST(round((julianday(:now) - julianday(started_at)) * 86400000) AS INTEGER))"
@@ -78,7 +79,7 @@ _COMPLETE_SQL = (
 
 
 def complete_execution(conn: sqlite3.Connection, execution_id: int, status: str, now: str,
-                       fields: dict[str, object]) -> bool:
+                       fields: Mapping[str, object]) -> bool:
     """Complete or fail an execution still in progress, setting the given COMPLETION_FIELDS;
     return whether it was in progress (a finished one is left as it is)."""
     values = {c: fields.get(c) for c in COMPLETION_FIELDS}

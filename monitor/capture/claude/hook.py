@@ -37,6 +37,7 @@ HOOK_TIMEOUT_S = 10
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import sqlite3
     from datetime import datetime
 
     from monitor.read.pricing import PriceTable
@@ -194,7 +195,7 @@ def _clip_payload(value: object, limit: int = 2000) -> object:
 class _Session:
     """The orchestration and execution rows a payload refers to, created when first seen."""
 
-    def __init__(self, conn, payload: dict, now: str) -> None:
+    def __init__(self, conn: sqlite3.Connection, payload: dict, now: str) -> None:
         self.conn, self.payload, self.now = conn, payload, now
         self.session = payload["session_id"]
         agent_id = payload.get("agent_id")

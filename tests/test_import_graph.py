@@ -64,9 +64,10 @@ def test_the_hook_imports_only_what_recording_needs(tmp_path, names, may_price):
         extra = sorted(m for m in ours if not ALLOWED.fullmatch(m) and not (may_price and m in PRICING))
         assert extra == [], f"{name}: the hook imported {extra}"
     assert not (tmp_path / "hook.log").exists()
-    with open_db(db, create=False) as conn:  # each payload was recorded, not skipped
-        messages = [m for (m,) in conn.execute("SELECT message FROM events ORDER BY id")]
-    expected = {"session_start": "session started (startup)", "post_write": "Write: ", "stop": "claude-sonnet-4-5-20250929: 2 calls"}
+    with open_db(db, create=False) as database:  # each payload was recorded, not skipped
+        messages = [m for (m,) in database.execute("SELECT message FROM events ORDER BY id")]
+    expected = {"session_start": "session started (startup)", "post_write": "Write: ",
+                "stop": "claude-sonnet-4-5-20250929: 2 calls"}
     for name in names:
         assert any(m.startswith(expected[name]) for m in messages), (name, messages)
 

@@ -10,9 +10,10 @@ import csv
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import click
@@ -44,10 +45,24 @@ def run(clock: Clock, *args: str, input: str | None = None, env: dict[str, str] 
                                                                   obj=Settings(now=clock), prog_name="monitor")
 
 
-@pytest.fixture
-def sessions(db_path: Path, clock: Clock) -> Path:
-    record_sessions(db_path, clock)
+def copy_of(recorded: tuple[Path, datetime], db_path: Path, clock: Clock) -> Path:
+    """A test's own copy of a database recorded once for the module, and the clock where the
+    recording left it."""
+    path, clock.now = recorded
+    shutil.copyfile(path, db_path)
     return db_path
+
+
+@pytest.fixture(scope="module")
+def sessions_recorded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, datetime]:
+    path, clock = tmp_path_factory.mktemp("sessions") / "sessions.db", Clock()
+    record_sessions(path, clock)
+    return path, clock.now
+
+
+@pytest.fixture
+def sessions(sessions_recorded: tuple[Path, datetime], db_path: Path, clock: Clock) -> Path:
+    return copy_of(sessions_recorded, db_path, clock)
 
 
 def record_sessions(db_path: Path, clock: Clock) -> None:
@@ -171,11 +186,14 @@ def test_h_is_help_everywhere(clock, path):
 
 # --- machine-readable output is never cut; cut tables say so ----------------------------------
 
-@pytest.fixture
-def many(db_path: Path, clock: Clock) -> Path:
+@pytest.fixture(scope="module")
+def many_recorded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, datetime]:
     """55 orchestrations (more than list's table shows by default), each with two failed executions
-    (110: more than executions' 100) whose error says 'boom'."""
-    with Tracker(db_path, clock=clock) as t:
+    (110: more than executions' 100) whose error says 'boom'; recorded once for the module (330
+    transactions), with the time the clock had reached."""
+    path = tmp_path_factory.mktemp("many") / "many.db"
+    clock = Clock()
+    with Tracker(path, clock=clock) as t:
         for i in range(55):
             t.start_orchestration(f"o{i:02d}", git_commit_hash="abc")
             for j in range(2):
@@ -183,7 +201,12 @@ def many(db_path: Path, clock: Clock) -> Path:
                 clock.advance(seconds=1)
                 t.complete_agent_execution(f"o{i:02d}-{j}", "failed", "boom")
             t.complete_orchestration(f"o{i:02d}")
-    return db_path
+    return path, clock.now
+
+
+@pytest.fixture
+def many(many_recorded: tuple[Path, datetime], db_path: Path, clock: Clock) -> Path:
+    return copy_of(many_recorded, db_path, clock)
 
 
 def rows_of(result: Result, fmt: str) -> int:

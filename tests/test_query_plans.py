@@ -21,9 +21,10 @@ from conftest import T0, Clock
 SINCE = "2026-11-19T12:00:00.000Z"
 
 
-@pytest.fixture
-def db(tmp_path):
-    path = tmp_path / "plans.db"
+@pytest.fixture(scope="module")
+def db(tmp_path_factory):
+    """One database for the module: every test here only reads (plans, and a dry-run cleanup)."""
+    path = tmp_path_factory.mktemp("plans") / "plans.db"
     with Tracker(path, clock=Clock(step=timedelta(seconds=7))) as tracker:
         for o in range(3):
             tracker.start_orchestration(f"s{o}", "task", git_commit_hash="abc")

@@ -42,8 +42,9 @@ class Clock:
 @pytest.fixture(autouse=True)
 def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test reads the developer's (or CI's) monitor settings, nor writes Claude Code's real
-    user settings: CI runs this suite under `monitor run` with $MONITOR_DB set."""
-    for name in ("MONITOR_DB", "MONITOR_PRICES"):
+    user settings: CI runs this suite under `monitor run` with $MONITOR_DB set, and GitHub Actions
+    sets $GITHUB_STEP_SUMMARY, which `check` would append every test's verdict to."""
+    for name in ("MONITOR_DB", "MONITOR_PRICES", "GITHUB_STEP_SUMMARY"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "claude-config"))
 

@@ -86,7 +86,7 @@ def record_sessions(db_path: Path, clock: Clock) -> None:
 
 def test_every_command_is_covered():
     assert {"list", "show", "agent", "executions", "health", "performance", "failures", "export", "cleanup",
-            "run", "logs", "search", "cost", "hook", "hook install", "hook uninstall"} == {
+            "run", "logs", "search", "cost", "hook", "hook install", "hook uninstall", "check"} == {
         " ".join(p) for p in ALL_COMMANDS}
 
 
@@ -138,6 +138,7 @@ WORKING = {
     "health": ["health", "24", "--fail-below", "0", "--warn-below", "0"], "performance": ["performance"], "failures": ["failures"],
     "export": ["export", "s1"], "cleanup": ["cleanup", "1000", "--dry-run"], "logs": ["logs", "s1"],
     "search": ["search", "wrong"], "cost": ["cost"], "run": ["run", "--agent", "ci", "--", "true"],
+    "check": ["check", "--rule", "success_rate=off"],
 }
 
 
@@ -293,7 +294,7 @@ def test_fmt_draws_the_table_in_a_tabulate_format(sessions, clock):
 def test_health_as_a_github_step_summary(sessions, clock):
     result = run(clock, "health", "24", "--fmt", "github", "--db", str(sessions))
     lines = result.output.splitlines()
-    assert result.exit_code == 1
+    assert result.exit_code == 4
     assert lines[:5] == ["| field        | value                           |",
                          "|--------------|---------------------------------|",
                          "| status       | unhealthy                       |",
@@ -365,7 +366,7 @@ def test_health_refuses_fail_below_above_warn_below(sessions, clock):
     assert result.output.splitlines()[-1] == (
         "Error: Invalid value for '--fail-below': 90 is above --warn-below (80): a success rate cannot be"
         " unhealthy before it is degraded")
-    assert run(clock, "health", "--warn-below", "90", "--fail-below", "90", "--db", str(sessions)).exit_code == 1
+    assert run(clock, "health", "--warn-below", "90", "--fail-below", "90", "--db", str(sessions)).exit_code == 4
 
 
 @pytest.mark.parametrize("hours, window", [("24", 24), ("24h", 24), ("7d", 168), ("90m", 1.5), ("1.5", 1.5)])

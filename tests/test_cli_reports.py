@@ -73,7 +73,7 @@ def test_the_table_is_the_default_format(populated, invoke, args):
 @pytest.mark.parametrize("args, exit_code, expected", [
     (["show", "s1"], 0, {"session_id": "s1", "status": "partial", "completed_tasks": 1, "failed_tasks": 1}),
     (["agent", "coder"], 0, {"agent_name": "coder", "executions": 1, "completed": 1, "failed": 0}),
-    (["health", "24"], 1, {"status": "unhealthy", "reasons": ["success rate 50.0% is below 80%"]}),  # 1 of 2
+    (["health", "24"], 4, {"status": "unhealthy", "reasons": ["success rate 50.0% is below 80%"]}),  # 1 of 2
 ])
 def test_record_commands_as_json_and_table(populated, invoke, args, exit_code, expected):
     as_json = invoke(*args, "--json")
@@ -187,10 +187,10 @@ def test_health_exit_codes_follow_the_verdict(db_path, invoke):
         t.complete_agent_execution("bad", "failed")
     degraded = invoke("health", "24", "--warn-below", "99", "--json")
     assert json.loads(degraded.output)["status"] == "degraded"
-    assert degraded.exit_code == 0
-    assert invoke("health", "24", "--warn-below", "99", "--strict").exit_code == 1
+    assert degraded.exit_code == 3
+    assert invoke("health", "24", "--warn-below", "99", "--strict").exit_code == 3  # kept for old scripts
     unhealthy = invoke("health", "24", "--warn-below", "99.5", "--fail-below", "99")
-    assert unhealthy.exit_code == 1 and "unhealthy" in unhealthy.output
+    assert unhealthy.exit_code == 4 and "unhealthy" in unhealthy.output
 
 
 def test_health_shows_stale_executions(db_path, invoke):
@@ -248,7 +248,7 @@ def test_version():
     # A date past the end of the calendar: nothing started after it.
     (["list", "--since", "9999-12-31T23:59:59-05:00"], 0, lambda out: out == []),
     # Nothing has been in progress for 2,700 years; health is unhealthy for its success rate alone.
-    (["health", "24", "--stale-after", "999999d"], 1,
+    (["health", "24", "--stale-after", "999999d"], 4,
      lambda out: out["status"] == "unhealthy" and out["stale"]["count"] == 0),
     (["cleanup", "1000000", "--dry-run"], 0,
      lambda out: (out["cutoff"], out["orchestrations"], out["executions"]) == ("0001-01-01T00:00:00.000Z", 0, 0)),

@@ -205,7 +205,7 @@ deploy-3-deployer   deployer                 completed         850ms          0 
 
 
 def test_health(show):
-    assert show("health", "24", exit_code=1) == """\
+    assert show("health", "24", exit_code=4) == """\
 status        unhealthy
 reasons       success rate 75.0% is below 80%, 1 execution in progress for over 1h 00m
 window hours  24

@@ -290,3 +290,88 @@ def render_log(db: Database, where: EventFilter, fmt: str, *, follow: bool = Fal
                             keep_empty_columns=True).splitlines()
         yield "\n".join(lines if first else lines[header:])
         first = False
+
+
+# -- check: its verdict as a table, Markdown and JUnit XML ----------------------------------------
+
+CHECK_COLUMNS = ["rule", "value", "warn", "fail", "status"]
+
+
+def _check_rows(result: Mapping) -> list[dict[str, str]]:
+    """Each rule's value and levels as text: 'success_rate', '50%', '< 95%', '< 80%', 'FAIL'."""
+    from monitor.alerts.rules import MEASURES
+
+    shown = []
+    for row in result["rules"]:
+        measure = MEASURES[row["measure"]]
+        sign = "< " if measure.minimum else "> "
+        value = "" if row["status"] == "skip" else measure.show(
+            float("inf") if row["measure"] == "activity" and row["value"] is None else row["value"])
+        shown.append({"rule": row["rule"], "value": value, "status": row["status"].upper(),
+                      **{k: "" if row[k] is None else sign + measure.show(row[k]) for k in ("warn", "fail")}})
+    return shown
+
+
+def check_summary(result: Mapping) -> str:
+    """'FAIL: 1 rule failing, 1 warning; 4 checked over the last 24h (since 2026-11-19 12:00:00 UTC)'."""
+    counts = {s: sum(r["status"] == s for r in result["rules"]) for s in ("fail", "warn")}
+    parts = [plural(counts["fail"], "rule") + " failing"] if counts["fail"] else []
+    parts += [plural(counts["warn"], "warning")] if counts["warn"] else []
+    scope = (f"session {result['session']}" if result["scope"] == "session"
+             else f"the last {result['window_hours']:g}h")
+    checked = f"{plural(len(result['rules']), 'rule')} checked over {scope} (since {display_time(result['since'])})"
+    return f"{result['verdict'].upper()}: {'; '.join([*parts, checked])}"
+
+
+def render_check(result: Mapping, style: TableStyle = TableStyle()) -> str:
+    """check's table: the summary line, a row per rule, then what failed or warned."""
+    lines = [check_summary(result), ""]
+    if result["rules"]:
+        lines.append(_draw([_label(c) for c in CHECK_COLUMNS],
+                           [[r[c] for c in CHECK_COLUMNS] for r in _check_rows(result)],
+                           ["left", "right", "right", "right", "left"], style, [False] * len(CHECK_COLUMNS)))
+    problems = [r["message"] for r in result["rules"] if r["status"] in ("warn", "fail")]
+    if problems:
+        lines += ["", *(f"{r['status'].upper()}  {r['message']}" for r in result["rules"]
+                        if r["status"] in ("warn", "fail"))]
+    return "\n".join(lines).rstrip()
+
+
+_MARKDOWN_ICONS = {"pass": "✅", "warn": "⚠️", "fail": "❌", "skip": "➖"}
+
+
+def check_markdown(result: Mapping) -> str:
+    """check as a GitHub step summary: a heading with the verdict, and a table of the rules."""
+    rows = _check_rows(result)
+    body = ["| rule | value | warn | fail | status |", "|---|---:|---:|---:|---|"]
+    for shown, row in zip(rows, result["rules"]):
+        cells = [f"`{shown['rule']}`", shown["value"], shown["warn"], shown["fail"],
+                 f"{_MARKDOWN_ICONS[row['status']]} {row['status']}"]
+        body.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    heading = f"### {_MARKDOWN_ICONS[result['verdict']]} monitor check: {check_summary(result)}"
+    return "\n".join([heading, "", *body]) + "\n"
+
+
+def check_junit(result: Mapping) -> str:
+    """check as JUnit XML: one test suite, one test case per rule; a failing rule is a <failure>,
+    a warning passes with its message in <system-out>, a rule that does not apply is <skipped>."""
+    import xml.etree.ElementTree as ET
+
+    rules = result["rules"]
+    suite = ET.Element("testsuite", {
+        "name": "monitor check", "tests": str(len(rules)),
+        "failures": str(sum(r["status"] == "fail" for r in rules)), "errors": "0",
+        "skipped": str(sum(r["status"] == "skip" for r in rules)), "timestamp": result["generated_at"]})
+    for row in rules:
+        case = ET.SubElement(suite, "testcase", {"classname": "monitor.check", "name": row["rule"], "time": "0"})
+        if row["status"] == "fail":
+            ET.SubElement(case, "failure", {"message": row["message"], "type": "fail"}).text = row["message"]
+        elif row["status"] == "skip":
+            ET.SubElement(case, "skipped", {"message": row["message"]})
+        else:
+            ET.SubElement(case, "system-out").text = f"{row['status'].upper()}: {row['message']}"
+    root = ET.Element("testsuites", {"name": "monitor", "tests": suite.get("tests", "0"),
+                                     "failures": suite.get("failures", "0"), "errors": "0"})
+    root.append(suite)
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

@@ -11,6 +11,7 @@ from monitor.cli.options import (Age, Output, Window, agent_option, command, db_
 from monitor.cli.output import nothing_found, render_log
 from monitor.read import queries, reports
 from monitor.store.db import EXECUTION_STATUSES, ORCHESTRATION_STATUSES
+from monitor.verdict import EXIT_CODES, VERDICT_OF_HEALTH
 
 LIST_TABLE = ["session_id", "status", "total_tasks", "completed_tasks", "failed_tasks", "executions",
               "duration_ms", "cost_usd", "started_at", "task_description"]
@@ -113,12 +114,13 @@ def executions(db_path: str, session: str | None, since: str | None, status: str
               help="Success rate (%) under which health is degraded.")
 @click.option("--fail-below", type=click.FloatRange(0, 100), default=80.0, show_default=True,
               help="Success rate (%) under which health is unhealthy (at most --warn-below).")
-@click.option("--strict", is_flag=True, help="Exit 1 when degraded too, not only when unhealthy.")
+@click.option("--strict", is_flag=True, hidden=True,
+              help="Accepted for older scripts: a degraded verdict exits 3 anyway.")
 @output_options(tabular=False)
 @click.pass_context
 def health(ctx: click.Context, db_path: str, hours: float, stale_after: timedelta, warn_below: float,
            fail_below: float, strict: bool, out: Output) -> None:
-    """Show system health over the last HOURS (24, or an age: 24h, 7d). Exits 1 when unhealthy.
+    """Show system health over the last HOURS (24, or an age: 24h, 7d). Exits 0 healthy, 3 degraded, 4 unhealthy.
 
     \b
     Example:
@@ -132,8 +134,7 @@ def health(ctx: click.Context, db_path: str, hours: float, stale_after: timedelt
         report = reports.health(db, hours, stale_after=stale_after, warn_below=warn_below, fail_below=fail_below,
                                 now=now(ctx))
     out.record(report)
-    if report["status"] == "unhealthy" or (strict and report["status"] == "degraded"):
-        ctx.exit(1)
+    ctx.exit(EXIT_CODES[VERDICT_OF_HEALTH[report["status"]]])
 
 
 @command()

@@ -10,6 +10,7 @@ from monitor.errors import NotFound
 from monitor.read.queries import (Filters, Page, execution_page, execution_rows, get_orchestration, page, rows,
                                   unpriced_sum)
 from monitor.timeutil import before, format_duration, format_timestamp, parse_timestamp, utcnow
+from monitor.verdict import HEALTH_STATUS, Levels, worst
 
 #: One pass over a set of executions; every report that summarises executions uses it.
 _EXECUTION_STATS = """
@@ -89,7 +90,8 @@ def _percentiles(db: Database, where: str, params: tuple, count: int) -> dict[in
     return result
 
 
-def _stats(db: Database, where: str, params: tuple) -> dict:
+def execution_stats(db: Database, where: str, params: tuple) -> dict:
+    """Counts, success rate, durations (with p50/p95), tokens and cost of the executions `where` finds."""
     stats = rows(db, f"SELECT {_EXECUTION_STATS} FROM agent_executions WHERE {where}", params)[0]
     return _finish_stats(stats, _percentiles(db, where, params, stats.pop("timed")))
 
@@ -99,7 +101,7 @@ def orchestration_summary(db: Database, session_id: str) -> dict:
     with db.snapshot():
         orchestration = get_orchestration(db, session_id)
         where, params = "orchestration_id = ?", (orchestration["id"],)
-        summary = {**orchestration, "executions": _stats(db, where, params)}
+        summary = {**orchestration, "executions": execution_stats(db, where, params)}
         summary["agents"] = rows(
             db,
             "SELECT agent_name, count(*) AS executions, coalesce(sum(status = 'failed'), 0) AS failed,"
@@ -118,7 +120,7 @@ def agent_report(db: Database, agent_name: str, since: str | None = None, recent
     if since:
         where, params = where + " AND started_at >= ?", (agent_name, since)
     with db.snapshot():
-        stats = _stats(db, where, params)
+        stats = execution_stats(db, where, params)
         if not stats["executions"]:
             known = db.execute("SELECT 1 FROM agent_executions WHERE agent_name = ? LIMIT 1",
                                (agent_name,)).fetchone()
@@ -255,7 +257,7 @@ def health(
             " FROM orchestrations WHERE started_at >= ?",
             (since,),
         )[0]
-        executions = _stats(db, "started_at >= ?", (since,))
+        executions = execution_stats(db, "started_at >= ?", (since,))
         stale_count = db.execute(
             "SELECT count(*) FROM agent_executions WHERE status = 'in_progress' AND started_at < ?",
             (stale_before,),
@@ -266,19 +268,16 @@ def health(
             for r in execution_rows(db, Filters(status="in_progress", limit=stale_shown),
                                     where=["e.started_at < ?"], params=[stale_before], order="e.started_at")
         ]
-    reasons = []
     rate = executions["success_rate"]
-    status = "healthy"
-    if rate is not None and rate < fail_below:
-        status = "unhealthy"
-        reasons.append(f"success rate {rate}% is below {fail_below:g}%")
-    elif rate is not None and rate < warn_below:
-        status = "degraded"
-        reasons.append(f"success rate {rate}% is below {warn_below:g}%")
-    if stale_count:
-        status = "degraded" if status == "healthy" else status
+    rate_level = Levels(warn_below, fail_below, minimum=True).judge(rate)
+    stale_level = Levels(warn=0).judge(stale_count)
+    reasons = []
+    if rate_level != "pass":
+        reasons.append(f"success rate {rate}% is below {fail_below if rate_level == 'fail' else warn_below:g}%")
+    if stale_level != "pass":
         reasons.append(f"{stale_count} {'execution' if stale_count == 1 else 'executions'} in progress"
                        f" for over {_human(stale_after)}")
+    status = HEALTH_STATUS[worst([rate_level, stale_level])]
     if not executions["executions"] and not orchestrations["total"]:
         reasons.append(f"no activity in the last {hours:g}h")
     return {

@@ -1,0 +1,72 @@
+"""Watchdog commands: check (rules as a gate) and reap (end stale executions)."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import click
+
+from monitor.cli.options import Age, Output, Window, command, db_option, now, output_options, read_db
+from monitor.cli.output import check_junit, check_markdown, render_check, render_record
+
+
+@command()
+@db_option
+@click.argument("hours", type=Window(), required=False)
+@click.option("--session", metavar="S", help="Check one orchestration (a CI run): its own failures, cost, duration.")
+@click.option("--rule", "rules", multiple=True, metavar="NAME=WARN/FAIL",
+              help="Set a rule: success_rate=95/80, p95_duration=10m/30m, cost=/20 (fail only), stale=off,"
+                   " agents.tests.p95_duration=5m/15m (agents.*.RULE: each agent). Repeatable.")
+@click.option("--stale-after", type=Age(), metavar="AGE",
+              help="An execution in progress for longer than AGE is stale (default 1h).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Read rules from FILE (default: ./monitor.toml, else ./pyproject.toml's [tool.monitor]).")
+@click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False, allow_dash=True), metavar="FILE",
+              help="Also write the verdict as Markdown to FILE (- for stdout). $GITHUB_STEP_SUMMARY, when set,"
+                   " gets it appended.")
+@click.option("--junit", "junit_path", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Also write JUnit XML to FILE: one test case per rule, failing rules as failures.")
+@output_options(tabular=False)
+@click.pass_context
+def check(ctx: click.Context, db_path: str, hours: float | None, session: str | None, rules: tuple[str, ...],
+          stale_after: timedelta | None, config_path: str | None, markdown_path: str | None,
+          junit_path: str | None, out: Output) -> None:
+    """Check rules over the last HOURS (default 24) or one --session. Exits 0 pass, 3 warn, 4 fail.
+
+    \b
+    Example:
+      monitor check --rule activity=6h/24h --rule p95_duration=10m/30m
+      monitor check --session "ci-$GITHUB_RUN_ID" --rule cost=/5 --junit monitor.xml
+    """
+    from monitor.alerts.check import check as run_check
+    from monitor.alerts.rules import Config, find_config, load_config, parse_flags
+
+    config = load_config(Path(config_path) if config_path else find_config(Path()))
+    config = parse_flags(config, rules)
+    if hours is not None or stale_after is not None:
+        config = Config(hours or config.window_hours, stale_after or config.stale_after, config.rules, config.source)
+    with read_db(db_path) as db:
+        result = run_check(db, config, session=session, now=now(ctx))
+    click.echo(render_record(result, "json") if out.fmt == "json" else render_check(result, out.style))
+    markdown = check_markdown(result)
+    for path, mode in ((markdown_path, "w"), (os.environ.get("GITHUB_STEP_SUMMARY"), "a")):
+        if path == "-":
+            click.echo(markdown)
+        elif path:
+            _write(path, markdown, mode)
+    if junit_path:
+        _write(junit_path, check_junit(result), "w")
+    ctx.exit(result["exit_code"])
+
+
+def _write(path: str, text: str, mode: str) -> None:
+    try:
+        with open(path, mode, encoding="utf-8") as f:
+            f.write(text)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+COMMANDS = [check]

@@ -375,3 +375,15 @@ def check_junit(result: Mapping) -> str:
     root.append(suite)
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def reap_summary(executions: int, orchestrations: int, older_than_ms: int, dry_run: bool) -> str:
+    """'Failed 3 stale executions (no completion after 2h 00m); 2 orchestrations updated.'"""
+    age = format_duration(older_than_ms)
+    if not executions:
+        return f"No stale executions: none has been in progress for over {age}."
+    if dry_run:
+        return (f"Would fail {plural(executions, 'stale execution')} (no completion after {age}),"
+                f" in {plural(orchestrations, 'orchestration')}.")
+    return (f"Failed {plural(executions, 'stale execution')} (no completion after {age});"
+            f" {plural(orchestrations, 'orchestration')} updated.")

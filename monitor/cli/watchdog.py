@@ -9,7 +9,8 @@ from pathlib import Path
 import click
 
 from monitor.cli.options import Age, Output, Window, command, db_option, now, output_options, read_db
-from monitor.cli.output import check_junit, check_markdown, render_check, render_record
+from monitor.cli.output import (check_junit, check_markdown, reap_summary, render_check, render_record,
+                                render_rows)
 
 
 @command()
@@ -69,4 +70,39 @@ def _write(path: str, text: str, mode: str) -> None:
         raise click.ClickException(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
-COMMANDS = [check]
+#: What reap shows of each execution it ended.
+REAPED_COLUMNS = ["agent_session_id", "agent_name", "session_id", "started_at"]
+
+
+@command()
+@db_option
+@click.option("--older-than", type=Age(), default="1h", show_default=True, metavar="AGE",
+              help="End executions in progress for longer than AGE (as health's and check's --stale-after).")
+@click.option("--dry-run", is_flag=True, help="Only count and list what would be ended.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_context
+def reap(ctx: click.Context, db_path: str, older_than: timedelta, dry_run: bool, as_json: bool) -> None:
+    """End stale executions (in progress longer than --older-than) as failed, and update their orchestrations.
+
+    Safe while other processes record (short batches) and safe to repeat.
+
+    \b
+    Example (cron, every 10 minutes):
+      monitor reap --older-than 2h --db /srv/agents/monitoring.db
+    """
+    from monitor.ops.reap import reap as run_reap
+
+    with read_db(db_path) as db:
+        result = run_reap(db, older_than, now=now(ctx), dry_run=dry_run)
+    if as_json:
+        click.echo(render_record(vars(result) | {"ended": [{c: r[c] for c in REAPED_COLUMNS} for r in result.ended]},
+                                 "json"))
+        return
+    click.echo(reap_summary(result.executions, result.orchestrations, result.older_than_ms, dry_run))
+    if result.ended:
+        click.echo(render_rows(result.ended, "table", REAPED_COLUMNS))
+    if result.executions > len(result.ended):
+        click.echo(f"The oldest {len(result.ended)} shown; {result.executions - len(result.ended):,} more.", err=True)
+
+
+COMMANDS = [check, reap]

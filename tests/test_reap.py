@@ -1,0 +1,214 @@
+"""`monitor reap`: stale executions end as failed, their orchestrations follow, in short batches
+that writers running at the same time do not notice; idempotent; cron-friendly."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from monitor import Tracker, open_db
+from monitor.cli import cli
+from monitor.cli.options import Settings
+from monitor.ops import reap as reaper
+from monitor.ops.reap import reap
+
+from conftest import T0, Clock, dump
+
+
+#: A writer process: WORKER N COUNT DB records COUNT executions (every tenth failed) in orchestration orch-N.
+WORKER = """
+import sys
+from monitor import Tracker
+
+worker, count, db = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+with Tracker(db) as t:
+    session = f"orch-{worker}"
+    t.start_orchestration(session, total_tasks=count)
+    for i in range(count):
+        name = f"w{worker}-e{i}"
+        t.start_agent_execution(name, f"agent-{i % 5}", session, task_number=i)
+        t.complete_agent_execution(name, "failed" if i % 10 == 0 else "completed", files_created=i)
+    t.complete_orchestration(session)
+"""
+
+
+@pytest.fixture
+def stuck(db_path: Path, clock: Clock) -> Path:
+    """At 12:00 'all-stuck' starts two executions and 'mixed' one, plus a lone one; at 13:30 'mixed'
+    gets a completed execution and one still running; the clock ends at 15:00."""
+    with Tracker(db_path, clock=clock) as t:
+        t.start_orchestration("all-stuck")
+        t.start_agent_execution("a1", "coder", "all-stuck")
+        t.start_agent_execution("a2", "tester", "all-stuck")
+        t.start_orchestration("mixed")
+        t.start_agent_execution("m1", "coder", "mixed")
+        t.start_agent_execution("lone", "lint")
+        clock.advance(minutes=90)
+        t.start_agent_execution("m2", "coder", "mixed")
+        t.complete_agent_execution("m2", "completed")
+        t.start_agent_execution("m3", "tester", "mixed")
+        clock.advance(minutes=90)
+    return db_path
+
+
+def statuses(db_path: Path) -> dict[str, tuple]:
+    with open_db(db_path, create=False) as db:
+        found = {r[0]: tuple(r[1:]) for r in db.execute(
+            "SELECT agent_session_id, status, error_message FROM agent_executions")}
+        found.update({r[0]: tuple(r[1:]) for r in db.execute(
+            "SELECT session_id, status, completed_tasks, failed_tasks, completed_at IS NOT NULL FROM orchestrations")})
+    return found
+
+
+def test_stale_executions_fail_and_their_orchestrations_follow(stuck, clock):
+    with open_db(stuck) as db:
+        result = reap(db, timedelta(hours=2), now=clock())
+    assert (result.executions, result.orchestrations, result.cutoff) == (4, 2, "2026-11-20T13:00:00.000Z")
+    assert [r["agent_session_id"] for r in result.ended] == ["a1", "a2", "m1", "lone"]
+    stale = ("failed", "no completion after 2h 00m")
+    assert statuses(stuck) == {
+        "a1": stale, "a2": stale, "m1": stale, "lone": stale,
+        "m2": ("completed", None), "m3": ("in_progress", None),  # 90 minutes: not stale at 2h
+        "all-stuck": ("failed", 0, 2, 1),
+        "mixed": ("running", 1, 1, 0),  # m3 still runs
+    }
+    with open_db(stuck) as db:
+        events = db.execute("SELECT e.agent_session_id, v.type, v.message FROM events v"
+                            " JOIN agent_executions e ON e.id = v.execution_id ORDER BY e.agent_session_id").fetchall()
+    assert events == [(name, "status_changed", "failed by monitor reap: no completion after 2h 00m")
+                      for name in ("a1", "a2", "lone", "m1")]
+
+
+def test_reaping_the_last_running_execution_finishes_its_orchestration(stuck, clock):
+    with open_db(stuck) as db:
+        reap(db, timedelta(hours=1), now=clock())
+    assert statuses(stuck)["mixed"] == ("partial", 1, 2, 1)
+
+
+def test_reap_is_idempotent_and_a_dry_run_changes_nothing(stuck, clock):
+    before = dump(stuck)
+    with open_db(stuck) as db:
+        dry = reap(db, timedelta(hours=2), now=clock(), dry_run=True)
+    assert (dry.executions, dry.orchestrations, len(dry.ended), dry.dry_run) == (4, 2, 4, True)
+    assert dump(stuck) == before
+    with open_db(stuck) as db:
+        assert reap(db, timedelta(hours=2), now=clock()).executions == 4
+    after = dump(stuck)
+    clock.advance(minutes=5)
+    with open_db(stuck) as db:
+        again = reap(db, timedelta(hours=2), now=clock())
+    assert (again.executions, again.orchestrations, again.ended) == (0, 0, [])
+    assert dump(stuck) == after
+
+
+def test_many_stale_executions_go_in_batches(db_path, clock, monkeypatch):
+    monkeypatch.setattr(reaper, "BATCH", 7)
+    with Tracker(db_path, clock=clock) as t:
+        for i in range(50):
+            t.start_agent_execution(f"e{i:02}", "a", f"s{i % 4}")
+    clock.advance(hours=3)
+    with open_db(db_path) as db:
+        result = reap(db, timedelta(hours=2), now=clock())
+    assert (result.executions, result.orchestrations, len(result.ended)) == (50, 4, reaper.SHOWN)
+    assert [r["agent_session_id"] for r in result.ended] == [f"e{i:02}" for i in range(20)]
+    assert {s for s, *_ in statuses(db_path).values()} == {"failed"}
+
+
+def invoke(clock: Clock, db_path: Path, *args: str):
+    return CliRunner().invoke(cli, [*args, "--db", str(db_path)], obj=Settings(now=clock))
+
+
+def test_the_command(stuck, clock):
+    dry = invoke(clock, stuck, "reap", "--older-than", "2h", "--dry-run")
+    assert (dry.exit_code, dry.output) == (0, """\
+Would fail 4 stale executions (no completion after 2h 00m), in 2 orchestrations.
+agent session id    agent name    session id    started at
+------------------  ------------  ------------  -----------------------
+a1                  coder         all-stuck     2026-11-20 12:00:00 UTC
+a2                  tester        all-stuck     2026-11-20 12:00:00 UTC
+m1                  coder         mixed         2026-11-20 12:00:00 UTC
+lone                lint                        2026-11-20 12:00:00 UTC
+""")
+    done = invoke(clock, stuck, "reap", "--older-than", "2h", "--json")
+    assert done.exit_code == 0
+    assert json.loads(done.output) | {"ended": None} == {
+        "cutoff": "2026-11-20T13:00:00.000Z", "older_than_ms": 7_200_000, "message": "no completion after 2h 00m",
+        "dry_run": False, "executions": 4, "orchestrations": 2, "ended": None}
+    assert json.loads(done.output)["ended"][3] == {"agent_session_id": "lone", "agent_name": "lint",
+                                                   "session_id": None, "started_at": "2026-11-20T12:00:00.000Z"}
+    assert invoke(clock, stuck, "reap", "--older-than", "2h").output == (
+        "No stale executions: none has been in progress for over 2h 00m.\n")
+    bad = invoke(clock, stuck, "reap", "--older-than", "soon")
+    assert bad.exit_code == 2 and "'soon' is not a duration" in bad.output
+
+
+def test_health_and_check_count_what_is_stale_until_it_is_reaped(stuck, clock):
+    health = invoke(clock, stuck, "health", "--json")
+    assert (health.exit_code, json.loads(health.output)["stale"]["count"]) == (3, 5)  # stale at 1h: degraded
+    assert invoke(clock, stuck, "check", "--rule", "success_rate=off").exit_code == 3
+    assert invoke(clock, stuck, "reap").exit_code == 0
+    assert json.loads(invoke(clock, stuck, "health", "--json").output)["stale"]["count"] == 0
+    assert invoke(clock, stuck, "check", "--rule", "success_rate=off").exit_code == 0
+
+
+def test_reaping_while_eight_writers_record(db_path, clock):
+    """Stale rows from 3 hours ago; 8 writer processes record 100 executions each while `monitor reap`
+    and `monitor check` run again and again as processes of their own: the writers lose nothing
+    and wait on no lock error, and reap fails only what was stale."""
+    with Tracker(db_path, clock=lambda: T0) as t:
+        for i in range(300):
+            t.start_agent_execution(f"stale-{i}", "old", f"old-{i % 10}")
+    writers = [subprocess.Popen([sys.executable, "-c", WORKER, str(w), "100", str(db_path)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for w in range(8)]
+    env = {**os.environ, "MONITOR_DB": str(db_path)}
+    runs = []
+    while any(w.poll() is None for w in writers) or len(runs) < 2:
+        for args in (["reap", "--older-than", "2h", "--json"], ["check", "--json"]):
+            runs.append(subprocess.run([sys.executable, "-m", "monitor", *args], env=env, capture_output=True,
+                                       text=True, timeout=120))
+    for w in writers:
+        out, err = w.communicate(timeout=240)
+        assert w.returncode == 0 and "locked" not in err, err
+    for run in runs:
+        assert run.returncode in (0, 3, 4) and "Error" not in run.stderr, run.stderr
+    assert sum(json.loads(r.stdout).get("executions", 0) for r in runs if "cutoff" in r.stdout) == 300
+    with open_db(db_path, create=False) as db:
+        rows = db.execute("SELECT agent_name, status, error_message IS NOT NULL AND error_message LIKE 'no completion%',"
+                          " count(*) FROM agent_executions GROUP BY 1, 2, 3 ORDER BY 1, 2").fetchall()
+        assert rows == [*[(f"agent-{i}", s, 0, n) for i in range(5)
+                          for s, n in (("completed", 160 if i else 80), ("failed", 0 if i else 80))
+                          if n], ("old", "failed", 1, 300)]
+        orchestrations = db.execute("SELECT status, count(*) FROM orchestrations GROUP BY 1 ORDER BY 1").fetchall()
+        assert orchestrations == [("failed", 10), ("partial", 8)]
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_reap_check_and_cleanup_under_cron(stuck, tmp_path):
+    """As the README's crontab runs them: absolute paths, --db, an empty environment (env -i: no PATH,
+    no HOME, no MONITOR_DB) and another working directory."""
+    script = Path(sys.executable).parent / "monitor"
+    if not script.exists():
+        pytest.skip("monitor's console script is not installed next to this Python")
+    cron_dir = tmp_path / "cron-cwd"
+    cron_dir.mkdir()
+
+    def cron(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["env", "-i", str(script), *args, "--db", str(stuck)], cwd=cron_dir,
+                              capture_output=True, text=True, timeout=60)
+
+    reaped = cron("reap", "--older-than", "2h")
+    assert reaped.returncode == 0, reaped.stderr
+    assert reaped.stdout.startswith("Failed 5 stale executions (no completion after 2h 00m); 2 orchestrations")
+    checked = cron("check", "--rule", "activity=6h/24h")
+    assert checked.returncode == 4, checked.stderr  # the data is days old: the dead man's switch trips
+    assert "FAIL  time since the last execution" in checked.stdout
+    cleaned = cron("cleanup", "30")
+    assert cleaned.returncode == 0, cleaned.stderr
+    assert cleaned.stdout.startswith("Deleted 0 orchestrations")

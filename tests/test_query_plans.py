@@ -12,7 +12,9 @@ from datetime import timedelta
 import pytest
 
 from monitor import Tracker, open_db
-from monitor.ops import retention
+from monitor.alerts.check import check
+from monitor.alerts.rules import Config, parse_flags
+from monitor.ops import reap, retention
 from monitor.read import queries, reports
 from monitor.read.queries import Filters
 
@@ -91,6 +93,13 @@ READS = {
     "performance": lambda db: reports.performance(db),
     "performance --since": lambda db: reports.performance(db, SINCE),
     "cleanup --dry-run": lambda db: retention.cleanup(db, 30, now=T0, dry_run=True),
+    "check, every rule": lambda db: check(db, parse_flags(Config(), [
+        "activity=1h", "cost=1", "p95_duration=1m", "failed_orchestrations=1", "failed_executions=1",
+        "agents.*.success_rate=50"]), now=T0 + timedelta(hours=1)),
+    "check --session, every rule": lambda db: check(db, parse_flags(Config(), [
+        "cost=1", "p95_duration=1m", "duration=1h", "failed_executions=1", "agents.*.p95_duration=1m"]),
+        session="s1", now=T0 + timedelta(hours=1)),
+    "reap --dry-run": lambda db: reap.reap(db, timedelta(hours=1), now=T0 + timedelta(hours=2), dry_run=True),
 }
 
 
@@ -102,7 +111,7 @@ def test_read_uses_an_index(db, name):
 
 @pytest.mark.parametrize("name", ["health window and stale executions", "executions --since --status",
                                   "failures --executions --since", "list --since --status",
-                                  "performance --since"])
+                                  "performance --since", "check, every rule", "reap --dry-run"])
 def test_windowed_reads_search_a_started_at_range(db, name):
     """A time window is a range search on an index, so its cost follows the window, not the table."""
     plans = [row[3] for sql in traced_selects(db, READS[name])

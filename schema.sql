@@ -151,6 +151,16 @@ CREATE INDEX IF NOT EXISTS idx_events_orchestration ON events (orchestration_id,
 -- logs of a stand-alone execution, --agent, and the cascade from agent_executions.
 CREATE INDEX IF NOT EXISTS idx_events_execution ON events (execution_id, timestamp);
 
+-- What `monitor alert` last notified for each rule (migration 5), so that the same alert is not
+-- sent again within --repeat, a rule going from warn to fail escalates, and one that recovers is
+-- resolved once. key is the scope and the rule: 'window success_rate', 'session ci-1 cost'.
+CREATE TABLE IF NOT EXISTS alert_state (
+    key     TEXT PRIMARY KEY,
+    status  TEXT NOT NULL,
+    message TEXT,
+    sent_at TEXT NOT NULL
+) WITHOUT ROWID;
+
 -- How far `monitor hook` has read each transcript, so a large one is never read twice.
 CREATE TABLE IF NOT EXISTS transcript_offsets (
     path            TEXT    PRIMARY KEY,

@@ -367,3 +367,10 @@ def test_the_projects_workflow_gates_on_its_own_session():
     workflow = (Path(__file__).resolve().parent.parent / ".github" / "workflows" / "ci.yml").read_text()
     assert 'monitor check --session "ci-${{ github.run_id }}-${{ matrix.python-version }}"' in workflow
     assert "--junit monitor-check.xml" in workflow
+
+
+@pytest.mark.parametrize("option", ["--config", "--markdown", "--junit"])
+def test_a_file_name_with_a_nul_is_a_one_line_error(mixed, clock, option):
+    result = invoke_at(clock, mixed, "check", option, "a\x00b")
+    assert (result.exit_code, result.output.splitlines()[-1]) == (
+        2, f"Error: Invalid value for '{option}': 'a\\x00b' is not a file name (it holds a NUL character)")

@@ -86,7 +86,7 @@ def record_sessions(db_path: Path, clock: Clock) -> None:
 
 def test_every_command_is_covered():
     assert {"list", "show", "agent", "executions", "health", "performance", "failures", "export", "cleanup",
-            "run", "logs", "search", "cost", "hook", "hook install", "hook uninstall", "check", "reap"} == {
+            "run", "logs", "search", "cost", "hook", "hook install", "hook uninstall", "check", "reap", "alert"} == {
         " ".join(p) for p in ALL_COMMANDS}
 
 
@@ -139,6 +139,7 @@ WORKING = {
     "export": ["export", "s1"], "cleanup": ["cleanup", "1000", "--dry-run"], "logs": ["logs", "s1"],
     "search": ["search", "wrong"], "cost": ["cost"], "run": ["run", "--agent", "ci", "--", "true"],
     "check": ["check", "--rule", "success_rate=off"], "reap": ["reap", "--dry-run"],
+    "alert": ["alert", "--rule", "success_rate=off"],
 }
 
 

@@ -159,8 +159,8 @@ def test_health_and_check_count_what_is_stale_until_it_is_reaped(stuck, clock):
 
 
 def test_reaping_while_eight_writers_record(db_path, clock):
-    """Stale rows from 3 hours ago; 8 writer processes record 100 executions each while `monitor reap`
-    and `monitor check` run again and again as processes of their own: the writers lose nothing
+    """Stale rows from 3 hours ago; 8 writer processes record 100 executions each while `monitor reap`,
+    `check` and `alert` run again and again as processes of their own: the writers lose nothing
     and wait on no lock error, and reap fails only what was stale."""
     with Tracker(db_path, clock=lambda: T0) as t:
         for i in range(300):
@@ -170,7 +170,7 @@ def test_reaping_while_eight_writers_record(db_path, clock):
     env = {**os.environ, "MONITOR_DB": str(db_path)}
     runs = []
     while any(w.poll() is None for w in writers) or len(runs) < 2:
-        for args in (["reap", "--older-than", "2h", "--json"], ["check", "--json"]):
+        for args in (["reap", "--older-than", "2h", "--json"], ["check", "--json"], ["alert", "--json"]):
             runs.append(subprocess.run([sys.executable, "-m", "monitor", *args], env=env, capture_output=True,
                                        text=True, timeout=120))
     for w in writers:

@@ -265,7 +265,7 @@ def test_cleanup_while_four_writers_insert(tmp_path):
 # -- (d) fuzzed CLI arguments ---------------------------------------------------------------------
 
 #: Commands that are meant to change the database; every other command must leave it as it was.
-WRITING_COMMANDS = {"cleanup", "reap", "run", "hook", "record", "event", "log-event", "import", "ingest"}
+WRITING_COMMANDS = {"cleanup", "reap", "alert", "run", "hook", "record", "event", "log-event", "import", "ingest"}
 
 NASTY = ["'; DROP TABLE orchestrations; --", "\" OR 1=1 --", "%", "_", "*", "\\", "\x00", "", " ",
          "-1", "0", "1e309", "nan", "9" * 40, "24h", "7d", "2026-11-20", "1970-01-01", "s1", "agent0",

@@ -200,12 +200,12 @@ def _read_toml(path: Path) -> dict:
     try:
         with open(path, "rb") as f:
             return tomllib.load(f)
-    except OSError as exc:
-        raise InvalidInput(f"{path}: cannot read it ({exc.strerror or exc})") from None
     except tomllib.TOMLDecodeError as exc:
         raise InvalidInput(f"{path}: not valid TOML: {exc}") from None
     except UnicodeDecodeError:
         raise InvalidInput(f"{path}: not valid TOML: it is not UTF-8 text") from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the name
+        raise InvalidInput(f"{path}: cannot read it ({getattr(exc, 'strerror', None) or exc})") from None
 
 
 def load_config(path: Path | None, base: Config = Config()) -> Config:

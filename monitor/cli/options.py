@@ -201,6 +201,19 @@ class Window(click.ParamType):
         return int(hours) if hours.is_integer() else hours
 
 
+class FilePath(click.Path):
+    """click.Path(dir_okay=False) that refuses a NUL in the name in one line (click's own os.stat
+    raises ValueError on it: a traceback)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(dir_okay=False, **kwargs)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and "\0" in value:
+            self.fail(f"{value!r} is not a file name (it holds a NUL character)", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 class Age(click.ParamType):
     """An amount of time: 90s, 30m, 1h, 7d."""
 

@@ -387,3 +387,15 @@ def reap_summary(executions: int, orchestrations: int, older_than_ms: int, dry_r
                 f" in {plural(orchestrations, 'orchestration')}.")
     return (f"Failed {plural(executions, 'stale execution')} (no completion after {age});"
             f" {plural(orchestrations, 'orchestration')} updated.")
+
+
+def render_alerts(alerts: Sequence[dict], report: dict, fmt: str) -> str:
+    """alert on stdout: a line per alert ('FAIL (firing) success_rate: success rate 50% is below 80%'),
+    or the generic webhook's JSON document; nothing when nothing changed."""
+    from monitor.alerts.notify import alert_line, generic_payload
+
+    if not alerts:
+        return ""
+    if fmt == "json":
+        return json.dumps(generic_payload(alerts, report), indent=2, ensure_ascii=False)
+    return "\n".join(alert_line(a) for a in alerts)

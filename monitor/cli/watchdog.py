@@ -1,33 +1,58 @@
-"""Watchdog commands: check (rules as a gate) and reap (end stale executions)."""
+"""Watchdog commands: check (rules as a gate), alert (notify on change) and reap (end stale executions)."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
 import click
 
-from monitor.cli.options import Age, Output, Window, command, db_option, now, output_options, read_db
-from monitor.cli.output import (check_junit, check_markdown, reap_summary, render_check, render_record,
-                                render_rows)
+from monitor.cli.options import Age, FilePath, Output, Window, command, db_option, now, output_options, read_db
+from monitor.alerts.rules import Config
+from monitor.cli.output import (check_junit, check_markdown, reap_summary, render_alerts, render_check,
+                                render_record, render_rows)
+from monitor.errors import MonitorError
+
+
+def rule_options(f: Callable) -> Callable:
+    """What check and alert share: the window (HOURS), --session, --rule, --stale-after, --config."""
+    for option in reversed([
+        click.argument("hours", type=Window(), required=False),
+        click.option("--session", metavar="S",
+                     help="Check one orchestration (a CI run): its own failures, cost, duration."),
+        click.option("--rule", "rules", multiple=True, metavar="NAME=WARN/FAIL",
+                     help="Set a rule: success_rate=95/80, p95_duration=10m/30m, cost=/20 (fail only),"
+                          " stale=off, agents.tests.p95_duration=5m/15m (agents.*.RULE: each agent). Repeatable."),
+        click.option("--stale-after", type=Age(), metavar="AGE",
+                     help="An execution in progress for longer than AGE is stale (default 1h)."),
+        click.option("--config", "config_path", type=FilePath(), metavar="FILE",
+                     help="Read rules from FILE (default: ./monitor.toml, else ./pyproject.toml's"
+                          " [tool.monitor])."),
+    ]):
+        f = option(f)
+    return f
+
+
+def _config(hours: float | None, rules: tuple[str, ...], stale_after: timedelta | None,
+            config_path: str | None) -> Config:
+    """Defaults, then the config file, then the flags."""
+    from monitor.alerts.rules import find_config, load_config, parse_flags
+
+    config = parse_flags(load_config(Path(config_path) if config_path else find_config(Path())), rules)
+    if hours is not None or stale_after is not None:
+        config = Config(hours or config.window_hours, stale_after or config.stale_after, config.rules, config.source)
+    return config
 
 
 @command()
 @db_option
-@click.argument("hours", type=Window(), required=False)
-@click.option("--session", metavar="S", help="Check one orchestration (a CI run): its own failures, cost, duration.")
-@click.option("--rule", "rules", multiple=True, metavar="NAME=WARN/FAIL",
-              help="Set a rule: success_rate=95/80, p95_duration=10m/30m, cost=/20 (fail only), stale=off,"
-                   " agents.tests.p95_duration=5m/15m (agents.*.RULE: each agent). Repeatable.")
-@click.option("--stale-after", type=Age(), metavar="AGE",
-              help="An execution in progress for longer than AGE is stale (default 1h).")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), metavar="FILE",
-              help="Read rules from FILE (default: ./monitor.toml, else ./pyproject.toml's [tool.monitor]).")
-@click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False, allow_dash=True), metavar="FILE",
+@rule_options
+@click.option("--markdown", "markdown_path", type=FilePath(allow_dash=True), metavar="FILE",
               help="Also write the verdict as Markdown to FILE (- for stdout). $GITHUB_STEP_SUMMARY, when set,"
                    " gets it appended.")
-@click.option("--junit", "junit_path", type=click.Path(dir_okay=False), metavar="FILE",
+@click.option("--junit", "junit_path", type=FilePath(), metavar="FILE",
               help="Also write JUnit XML to FILE: one test case per rule, failing rules as failures.")
 @output_options(tabular=False)
 @click.pass_context
@@ -42,12 +67,8 @@ def check(ctx: click.Context, db_path: str, hours: float | None, session: str | 
       monitor check --session "ci-$GITHUB_RUN_ID" --rule cost=/5 --junit monitor.xml
     """
     from monitor.alerts.check import check as run_check
-    from monitor.alerts.rules import Config, find_config, load_config, parse_flags
 
-    config = load_config(Path(config_path) if config_path else find_config(Path()))
-    config = parse_flags(config, rules)
-    if hours is not None or stale_after is not None:
-        config = Config(hours or config.window_hours, stale_after or config.stale_after, config.rules, config.source)
+    config = _config(hours, rules, stale_after, config_path)
     with read_db(db_path) as db:
         result = run_check(db, config, session=session, now=now(ctx))
     click.echo(render_record(result, "json") if out.fmt == "json" else render_check(result, out.style))
@@ -62,12 +83,83 @@ def check(ctx: click.Context, db_path: str, hours: float | None, session: str | 
     ctx.exit(result["exit_code"])
 
 
+def _urls(ctx: click.Context, param: click.Parameter, urls: tuple[str, ...]) -> tuple[str, ...]:
+    from urllib.parse import urlsplit
+
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc or any(c.isspace() for c in url):
+            raise click.BadParameter(f"{url!r} is not an http:// or https:// URL", ctx, param)
+    return urls
+
+
+def _commands(ctx: click.Context, param: click.Parameter, commands: tuple[str, ...]) -> tuple[str, ...]:
+    import shlex
+    import shutil
+
+    for command in commands:
+        try:
+            argv = shlex.split(command)
+        except ValueError as exc:
+            raise click.BadParameter(f"{command!r}: {exc}", ctx, param) from None
+        if not argv or "\0" in command or shutil.which(argv[0]) is None:
+            raise click.BadParameter(f"{command!r}: no such command", ctx, param)
+    return commands
+
+
+@command()
+@db_option
+@rule_options
+@click.option("--webhook", "webhooks", multiple=True, metavar="URL", callback=_urls,
+              help="POST the alerts as JSON to URL.")
+@click.option("--slack", "slack_urls", multiple=True, metavar="URL", callback=_urls,
+              help="POST them to a Slack incoming webhook.")
+@click.option("--exec", "commands", multiple=True, metavar="COMMAND", callback=_commands,
+              help="Run COMMAND with the alerts as JSON on its stdin.")
+@click.option("--repeat", type=Age(), default="1h", show_default=True, metavar="AGE",
+              help="Send an alert whose status has not changed again after AGE.")
+@click.option("--retries", type=click.IntRange(0, 10), default=3, show_default=True,
+              help="Retries of a failed delivery (a connection error, HTTP 429 or 5xx, a non-zero exit).")
+@click.option("--backoff", type=Age(), default="1s", show_default=True, metavar="AGE",
+              help="Wait before the first retry; doubled at each (capped at 30s, with jitter).")
+@click.option("--json", "as_json", is_flag=True, help="On stdout: the alerts as one JSON document.")
+@click.pass_context
+def alert(ctx: click.Context, db_path: str, hours: float | None, session: str | None, rules: tuple[str, ...],
+          stale_after: timedelta | None, config_path: str | None, webhooks: tuple[str, ...],
+          slack_urls: tuple[str, ...], commands: tuple[str, ...], repeat: timedelta, retries: int,
+          backoff: timedelta, as_json: bool) -> None:
+    """Check the rules and notify what changed: a webhook, Slack, a command, or stdout.
+
+    \b
+    Example (cron, every 5 minutes):
+      monitor alert --slack https://hooks.slack.com/services/T/B/X --rule activity=6h/24h
+    """
+    from monitor.alerts.check import check as run_check
+    from monitor.alerts.notify import Retry, claim, deliver, give_back
+
+    config = _config(hours, rules, stale_after, config_path)
+    moment = now(ctx)
+    with read_db(db_path) as db:
+        report = run_check(db, config, session=session, now=moment)
+        alerts, previous = claim(db, report, moment, repeat)
+        try:
+            deliver(alerts, report, webhooks=webhooks, slack=slack_urls, commands=commands,
+                    retry=Retry(retries + 1, backoff.total_seconds()))
+        except MonitorError:
+            give_back(db, previous)
+            raise
+    if not (webhooks or slack_urls or commands):
+        text = render_alerts(alerts, report, "json" if as_json else "text")
+        if text:
+            click.echo(text)
+
+
 def _write(path: str, text: str, mode: str) -> None:
     try:
         with open(path, mode, encoding="utf-8") as f:
             f.write(text)
-    except OSError as exc:
-        raise click.ClickException(f"cannot write {path}: {exc.strerror or exc}") from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the name
+        raise click.ClickException(f"cannot write {path!r}: {getattr(exc, 'strerror', None) or exc}") from None
 
 
 #: What reap shows of each execution it ended.
@@ -105,4 +197,4 @@ def reap(ctx: click.Context, db_path: str, older_than: timedelta, dry_run: bool,
         click.echo(f"The oldest {len(result.ended)} shown; {result.executions - len(result.ended):,} more.", err=True)
 
 
-COMMANDS = [check, reap]
+COMMANDS = [check, reap, alert]

@@ -24,7 +24,7 @@ COMMIT: processes that open the file at once wait for the first one and then fin
 
 Versions: 1 the first schema (the reference tool's columns plus tokens, cost, exit code),
 2 the event log and full-text search, 3 agent_totals, 4 integer ids everywhere with `uuid` and
-`created_at` columns, full-text indexes keyed by rowid, agent_totals_recount. Raise LATEST with
+`created_at` columns, full-text indexes keyed by rowid, agent_totals_recount, 5 alert_state. Raise LATEST with
 every change to schema.sql.
 """
 
@@ -38,7 +38,7 @@ from urllib.parse import quote
 
 from monitor.errors import DatabaseError
 
-LATEST = 4
+LATEST = 5
 
 #: Any stored time (ISO text with or without zone, SQLite's datetime(), epoch seconds or
 #: milliseconds as numbers or text) in the one format, as the *_normalize triggers do.

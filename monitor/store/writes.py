@@ -209,3 +209,16 @@ def delete_old_lone_executions(conn: sqlite3.Connection, cutoff: str, size: int)
     return conn.execute(
         "DELETE FROM agent_executions WHERE id IN (SELECT id FROM agent_executions"
         " WHERE orchestration_id IS NULL AND started_at < ? LIMIT ?)", (cutoff, size)).rowcount
+
+
+# -- alerts ------------------------------------------------------------------------------------
+
+def put_alert_state(conn: sqlite3.Connection, key: str, status: str, message: str | None, sent_at: str) -> None:
+    """What `alert` notified about a rule, and when."""
+    conn.execute("INSERT INTO alert_state (key, status, message, sent_at) VALUES (?, ?, ?, ?)"
+                 " ON CONFLICT (key) DO UPDATE SET status = excluded.status, message = excluded.message,"
+                 " sent_at = excluded.sent_at", (key, status, message, sent_at))
+
+
+def delete_alert_state(conn: sqlite3.Connection, key: str) -> None:
+    conn.execute("DELETE FROM alert_state WHERE key = ?", (key,))

@@ -177,6 +177,7 @@ def test_a_session_has_alerts_of_its_own(db_path, clock, hook):
         "window success_rate", "session ci-1 success_rate"]
 
 
+@pytest.mark.slow
 def test_alert_end_to_end_as_processes(tmp_path, hook):
     db = str(tmp_path / "m.db")
     env = {**os.environ, "MONITOR_DB": db}

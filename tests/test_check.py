@@ -345,6 +345,7 @@ def monitor(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subproc
                           timeout=60, env={**os.environ, **(env or {})})
 
 
+@pytest.mark.slow
 def test_a_ci_job_gates_on_its_session(tmp_path):
     """As the project's workflow does: record the steps, then `check --session` with the repository's
     monitor.toml, a step summary and a JUnit file, each a process of its own."""

@@ -158,6 +158,7 @@ def test_health_and_check_count_what_is_stale_until_it_is_reaped(stuck, clock):
     assert invoke(clock, stuck, "check", "--rule", "success_rate=off").exit_code == 0
 
 
+@pytest.mark.slow
 def test_reaping_while_eight_writers_record(db_path, clock):
     """Stale rows from 3 hours ago; 8 writer processes record 100 executions each while `monitor reap`,
     `check` and `alert` run again and again as processes of their own: the writers lose nothing
@@ -190,6 +191,7 @@ def test_reaping_while_eight_writers_record(db_path, clock):
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
+@pytest.mark.slow
 def test_reap_check_and_cleanup_under_cron(stuck, tmp_path):
     """As the README's crontab runs them: absolute paths, --db, an empty environment (env -i: no PATH,
     no HOME, no MONITOR_DB) and another working directory."""

@@ -9,7 +9,6 @@ rule whole. Any mistake is an InvalidInput naming its file (or --rule), its key 
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -197,6 +196,8 @@ def _has_tool_monitor(path: Path) -> bool:
 
 
 def _read_toml(path: Path) -> dict:
+    import tomllib  # here: only a config file needs it
+
     try:
         with open(path, "rb") as f:
             return tomllib.load(f)

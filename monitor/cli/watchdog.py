@@ -10,10 +10,13 @@ from pathlib import Path
 import click
 
 from monitor.cli.options import Age, FilePath, Output, Window, command, db_option, now, output_options, read_db
-from monitor.alerts.rules import Config
 from monitor.cli.output import (check_junit, check_markdown, reap_summary, render_alerts, render_check,
                                 render_record, render_rows)
 from monitor.errors import MonitorError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from monitor.alerts.rules import Config
 
 
 def rule_options(f: Callable) -> Callable:
@@ -38,7 +41,7 @@ def rule_options(f: Callable) -> Callable:
 def _config(hours: float | None, rules: tuple[str, ...], stale_after: timedelta | None,
             config_path: str | None) -> Config:
     """Defaults, then the config file, then the flags."""
-    from monitor.alerts.rules import find_config, load_config, parse_flags
+    from monitor.alerts.rules import Config, find_config, load_config, parse_flags
 
     config = parse_flags(load_config(Path(config_path) if config_path else find_config(Path())), rules)
     if hours is not None or stale_after is not None:

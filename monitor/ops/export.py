@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
 from monitor import __version__
 from monitor.store.db import Database
+from monitor.store.files import atomic_write
 from monitor.errors import MonitorError
 from monitor.read.queries import get_orchestration, iter_export
 from monitor.timeutil import format_timestamp, utcnow
@@ -58,23 +58,12 @@ def write_export(db: Database, out: TextIO, session_id: str | None = None, since
 
 def export_to_file(db: Database, path: str | os.PathLike[str], session_id: str | None = None,
                    since: str | None = None, *, now: datetime | None = None) -> dict[str, int]:
-    """Write the export to path atomically: readers see the old file or the whole new one."""
+    """Write the export to path atomically: readers see the old file or the whole new one. A new
+    file is readable by its owner only; an existing one keeps its mode."""
     target = Path(path)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        with atomic_write(target) as out:
+            return write_export(db, out, session_id, since, now=now)
     except OSError as exc:
         raise MonitorError(f"cannot write {target}: {exc.strerror or exc}"
                            + ("" if target.parent.is_dir() else f" (no directory {target.parent})")) from None
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        os.fchmod(fd, 0o666 & ~umask)  # as an ordinary new file would be, not mkstemp's 0600
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            counts = write_export(db, out, session_id, since, now=now)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return counts

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 from monitor.capture.claude.hook import HOOK_EVENTS, HOOK_TIMEOUT_S, TOOL_EVENTS, project_root
 from monitor.errors import InvalidInput
 from monitor.store.db import DEFAULT_PATH
+from monitor.store.files import write_atomic, write_new
 from monitor.timeutil import utcnow
 
 #: Our command in settings.json: `monitor hook ...` or `python -m monitor.hooks ...`.
@@ -95,30 +97,26 @@ def _load_settings(path: Path) -> dict:
 
 
 def _backup(path: Path, now: datetime) -> Path:
-    """Copy path to path.<time>.bak next to it, never over an earlier backup: a second one in the
-    same second is path.<time>-2.bak, and so on."""
-    import shutil
-
+    """Copy path to path.<time>.bak next to it, with its mode, never over an earlier backup (nor
+    through a link planted there): a second one in the same second is path.<time>-2.bak, and so on."""
     data = path.read_bytes()
+    mode = stat.S_IMODE(path.stat().st_mode)
     stamp = now.strftime("%Y%m%dT%H%M%S")
     for n in range(1, 10_000):
         backup = path.with_name(f"{path.name}.{stamp}{f'-{n}' if n > 1 else ''}.bak")
         try:
-            with open(backup, "xb") as f:  # 'x': fails if it exists, even when made just now by another process
-                f.write(data)
+            write_new(backup, data, mode)  # fails if it exists, even when made just now by another process
         except FileExistsError:
             continue
-        shutil.copystat(path, backup)
         return backup
     raise InvalidInput(f"too many backups of {path} made at {stamp}: remove some; nothing was changed")
 
 
 def _write_settings(path: Path, settings: dict, now: datetime) -> Path | None:
+    """Back up path, then replace it atomically (a symlink's target is written; its mode kept)."""
     backup = _backup(path, now) if path.exists() else None
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(settings, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(settings, indent=2, ensure_ascii=False) + "\n")
     return backup
 
 

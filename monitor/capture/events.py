@@ -12,6 +12,7 @@ import sqlite3
 import warnings
 from collections import namedtuple
 
+from monitor.capture.scrub import redact_head, redact_value
 from monitor.errors import InvalidInput, NotFound
 from monitor.store import writes
 
@@ -45,21 +46,27 @@ def check_type(event_type: object) -> str:
 
 
 def _clip(text: str | None, limit: int) -> str | None:
+    """text redacted (see monitor.capture.scrub), then cut to limit characters."""
     if text is None:
         return None
-    text = str(text)
+    text = redact_head(str(text), limit)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def encode_payload(payload: object) -> str | None:
-    """JSON text; anything that is not JSON becomes its str(); too long a payload is cut and marked."""
+    """JSON text, secrets redacted; anything that is not JSON becomes its str(); too long a payload
+    is cut and marked."""
     if payload is None:
         return None
-    text = json.dumps(payload, ensure_ascii=False, default=str, separators=(",", ":"))
+    text = _dumps(payload)
     if len(text) > PAYLOAD_LIMIT:
-        text = json.dumps({"truncated": True, "size": len(text), "head": text[: PAYLOAD_LIMIT // 2]},
-                          ensure_ascii=False)
-    return text
+        return json.dumps({"truncated": True, "size": len(text), "head": redact_head(text, PAYLOAD_LIMIT // 2)[
+            : PAYLOAD_LIMIT // 2]}, ensure_ascii=False)
+    return _dumps(redact_value(json.loads(text)))
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str, separators=(",", ":"))
 
 
 def insert_event(conn: sqlite3.Connection, now: str, event_type: str, message: str | None,

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import IO, BinaryIO
 
 from monitor.errors import DatabaseError, InvalidInput, MonitorError
+from monitor.capture.scrub import metadata_only, redact
 from monitor.capture.tracker import Tracker
 
 ERROR_TAIL_LINES = 20
@@ -26,6 +27,7 @@ class _StderrTee(threading.Thread):
         super().__init__(daemon=True)
         self.source, self.sink = source, sink
         self.tail = bytearray()
+        self.cut = False  # whether the tail lost its beginning
 
     def run(self) -> None:
         fd = self.source.fileno()
@@ -36,11 +38,28 @@ class _StderrTee(threading.Thread):
             except (OSError, ValueError):
                 pass  # our stderr went away; keep draining so the child never blocks
             self.tail += chunk
+            self.cut = self.cut or len(self.tail) > ERROR_TAIL_BYTES * 2
             del self.tail[: -ERROR_TAIL_BYTES * 2]
 
     def last_lines(self) -> str:
-        text = bytes(self.tail).decode("utf-8", errors="replace").rstrip()
-        return "\n".join(text.splitlines()[-ERROR_TAIL_LINES:])[-ERROR_TAIL_BYTES:]
+        """The error message: stderr's last lines (none with MONITOR_CAPTURE=metadata)."""
+        if metadata_only():
+            return ""
+        return last_lines(bytes(self.tail).decode("utf-8", errors="replace"), self.cut)
+
+
+def last_lines(text: str, cut: bool = False) -> str:
+    """The last ERROR_TAIL_LINES lines of text, at most ERROR_TAIL_BYTES characters of them, secrets
+    redacted first; a line whose start was cut off (cut: text itself is a tail) is left out, so that
+    no secret is kept by halves."""
+    lines = redact(text).rstrip().splitlines()
+    if cut and len(lines) > 1:
+        lines = lines[1:]
+    tail = "\n".join(lines[-ERROR_TAIL_LINES:])
+    if len(tail) > ERROR_TAIL_BYTES:
+        tail = tail[-ERROR_TAIL_BYTES:]
+        tail = tail.split("\n", 1)[1] if "\n" in tail else tail
+    return tail
 
 
 class RecordingFailed(MonitorError):

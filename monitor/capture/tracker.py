@@ -14,6 +14,7 @@ from monitor.store.db import EXECUTION_STATUSES, ORCHESTRATION_STATUSES, Databas
 from monitor.errors import InvalidInput, MonitorError, NotFound
 from monitor.capture.events import Usage, add_usage, check_type, insert_event, report_failure, resolve_owner
 from monitor.capture.git import head_commit
+from monitor.capture.scrub import metadata_only, redact, size_of
 from monitor.read.pricing import PriceTable, load_prices
 from monitor.timeutil import format_timestamp, utcnow
 from monitor.store.writes import complete_execution, finish_orchestration, insert_execution, insert_orchestration
@@ -259,7 +260,8 @@ class Tracker:
         if cost_usd is not None and (not isinstance(cost_usd, (int, float)) or cost_usd < 0):
             raise InvalidInput(f"cost_usd must be a number >= 0, got {cost_usd!r}")
         tokens = (input_tokens, output_tokens, cache_read_tokens, cache_write_tokens)
-        fields = {"error_message": error_message, "files_created": files_created, "files_modified": files_modified,
+        fields = {"error_message": redact(error_message) if isinstance(error_message, str) else error_message,
+                  "files_created": files_created, "files_modified": files_modified,
                   "retry_count": retry_count, "self_healed": None if self_healed is None else int(bool(self_healed)),
                   "model": model, "input_tokens": input_tokens, "output_tokens": output_tokens,
                   "cache_read_tokens": cache_read_tokens, "cache_write_tokens": cache_write_tokens,
@@ -304,10 +306,14 @@ class Tracker:
         (by session_id) and return its id.
 
         type is started, status_changed, llm_call, tool_call, output, error, retry or your own
-        lowercase word; payload is anything JSON can hold. Never raises: a failure to record is
-        reported as an EventWarning and None is returned, so logging cannot fail the agent.
+        lowercase word; payload is anything JSON can hold. Secrets in both are redacted; with
+        MONITOR_CAPTURE=metadata neither is kept, only their sizes. Never raises: a failure to
+        record is reported as an EventWarning and None is returned, so logging cannot fail the agent.
         """
         try:
+            if metadata_only():
+                message, payload = None, {f"{name}_bytes": size_of(value) for name, value in
+                                          (("message", message), ("payload", payload)) if value is not None} or None
             check_type(type)
             with self.db.transaction() as conn:
                 execution_id, orchestration_id = resolve_owner(conn, execution, orchestration)

@@ -16,4 +16,10 @@ class InvalidInput(MonitorError):
 
 
 class DatabaseError(MonitorError):
-    """The database is missing, unreadable, read-only or from a newer monitor."""
+    """The database is missing, unreadable, read-only, locked, full, or from a newer monitor: every
+    failure of the database itself (never a raw sqlite3 exception)."""
+
+    def __init__(self, message: str, sqlite_error: str | None = None) -> None:
+        super().__init__(message)
+        #: SQLite's name for the error when SQLite raised it: SQLITE_BUSY, SQLITE_FULL, ...
+        self.sqlite_error = sqlite_error

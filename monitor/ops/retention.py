@@ -114,6 +114,8 @@ def cleanup(
     db.execute("PRAGMA synchronous = NORMAL")
     try:
         result = _delete_old(db, cutoff, progress)
+        if any(result):
+            compact_search_indexes(db)
     finally:
         db.execute(f"PRAGMA synchronous = {int(synchronous)}")
         db.execute(f"PRAGMA wal_autocheckpoint = {int(autocheckpoint)}")
@@ -121,6 +123,27 @@ def cleanup(
         db.execute("VACUUM")
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return CleanupResult(cutoff, *result, dry_run=False, vacuumed=vacuum)
+
+
+#: Leaf pages a search index merge writes per transaction: a few MB, well under a second.
+MERGE_PAGES = 500
+
+
+def compact_search_indexes(db: Database) -> None:
+    """Merge each full-text index down until it holds no trace of deleted rows: FTS5 keeps a deleted
+    row's words in its older segments until they are merged (secure_delete clears the pages SQLite
+    frees, not those). In short transactions, pausing as the deletes do."""
+    pause = Pauser(db)
+    tables = [name for (name,) in db.execute(
+        "SELECT name FROM sqlite_master WHERE name IN ('events_fts', 'errors_fts') ORDER BY name")]
+    for table in tables:
+        while True:
+            before = db.conn.total_changes
+            with db.transaction() as conn:
+                conn.execute(f"INSERT INTO {table} ({table}, rank) VALUES ('merge', ?)", (-MERGE_PAGES,))
+            if db.conn.total_changes - before < 2:  # SQLite's sign that the merge had nothing left to do
+                break
+            pause()
 
 
 def _delete_old(db: Database, cutoff: str, progress: Callable[[int], None] | None) -> tuple[int, int]:

@@ -10,7 +10,7 @@ from collections import namedtuple
 from collections.abc import Callable, Iterator
 from typing import NamedTuple, TypeVar
 
-from monitor.errors import InvalidInput, NotFound
+from monitor.errors import DatabaseError, InvalidInput, NotFound
 from monitor.read.queries import Page, page
 from monitor.store.db import Database
 
@@ -153,7 +153,7 @@ def _matching(db: Database, text: str, since: str | None, use_fts: bool | None,
     if use_fts and query is not None:
         try:
             return run(_match(query, since, fts=True))
-        except sqlite3.OperationalError:
+        except (sqlite3.OperationalError, DatabaseError):
             pass  # e.g. an FTS5-less SQLite reading a database that has the index: fall back
     return run(_match(_like(text), since, fts=False))
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from monitor.store import migrations
+from monitor.store.files import ensure_private_file
 from monitor.errors import DatabaseError
 
 DEFAULT_PATH = "monitoring.db"
@@ -37,29 +38,51 @@ class Database:
         self.readonly = readonly
 
     def execute(self, sql: str, params: Sequence[object] | Mapping[str, object] = ()) -> sqlite3.Cursor:
-        return self.conn.execute(sql, params)
+        with self.errors():
+            return self.conn.execute(sql, params)
+
+    @contextmanager
+    def errors(self) -> Iterator[None]:
+        """Any sqlite3 error raised inside, as the DatabaseError that says what it means."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise database_error(exc, self.path) from exc
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE: take the write lock up front, so no transaction fails half-way on it."""
+        """BEGIN IMMEDIATE: take the write lock up front, so no transaction fails half-way on it.
+        Committed when the block ends, rolled back if it (or the commit) fails; a database failure
+        anywhere in it is raised as DatabaseError."""
         if self.readonly:
             raise DatabaseError(f"{self.path} is read-only: cannot record or delete anything in it")
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
+        with self.errors():
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
 
     @contextmanager
     def snapshot(self) -> Iterator[sqlite3.Connection]:
         """A read transaction: every query inside sees the same state of the database."""
-        self.conn.execute("BEGIN")
-        try:
-            yield self.conn
-        finally:
-            self.conn.execute("COMMIT")
+        with self.errors():
+            self.conn.execute("BEGIN")
+            try:
+                yield self.conn
+            finally:
+                self._rollback()
+
+    def _rollback(self) -> None:
+        """End the transaction still open, if any (SQLite has ended it itself after some errors,
+        disk full among them); a failure here would hide the error that led to it."""
+        if self.conn.in_transaction:
+            try:
+                self.conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
 
     def close(self) -> None:
         self.conn.close()
@@ -71,7 +94,7 @@ class Database:
         self.close()
 
 
-def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
+def _connect(path: Path, readonly: bool, notify: Callable[[str], None] | None) -> sqlite3.Connection:
     if readonly:
         uri = f"file:{quote(str(path.resolve()))}?mode=ro"
         try:
@@ -80,11 +103,36 @@ def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
             return conn
         except sqlite3.OperationalError:
             # A WAL database in a read-only directory cannot get its -shm file: read the
-            # file as it stands instead.
-            conn = sqlite3.connect(uri + "&immutable=1", uri=True, isolation_level=None,
-                                   check_same_thread=False)
-            return conn
+            # file as it stands instead, which leaves out what only its -wal holds.
+            if wal_has_commits(path):
+                (notify or migrations.notice)(
+                    f"{path} is read as it stands: its -wal file holds changes that cannot be read without"
+                    f" a -shm file, which cannot be made in its read-only folder; recent rows may be missing."
+                    f" Open it once where it can be written, or copy its -shm file with it.")
+            return sqlite3.connect(uri + "&immutable=1", uri=True, isolation_level=None, check_same_thread=False)
     return sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+
+
+_WAL_HEADER, _FRAME_HEADER = 32, 24
+
+
+def wal_has_commits(path: Path) -> bool:
+    """Whether path's -wal file holds at least one committed transaction: a frame that belongs to
+    the log's current generation (its salts match the header's) and ends a transaction."""
+    try:
+        with open(f"{path}-wal", "rb") as wal:
+            header = wal.read(_WAL_HEADER)
+            if len(header) < _WAL_HEADER or header[:4] not in (b"\x37\x7f\x06\x82", b"\x37\x7f\x06\x83"):
+                return False
+            page_size = int.from_bytes(header[8:12], "big") or 65536
+            salts = header[16:24]
+            while len(frame := wal.read(_FRAME_HEADER)) == _FRAME_HEADER and frame[8:16] == salts:
+                if int.from_bytes(frame[4:8], "big"):  # the database size after a commit; 0 otherwise
+                    return True
+                wal.seek(page_size, os.SEEK_CUR)
+    except OSError:
+        return False
+    return False
 
 
 def open_db(
@@ -108,15 +156,20 @@ def open_db(
             )
         if not db_path.parent.exists():
             raise DatabaseError(f"cannot create {db_path}: directory {db_path.parent} does not exist")
+        try:  # readable by its owner only, whatever the umask: SQLite gives -wal and -shm its mode
+            ensure_private_file(db_path)
+        except OSError as exc:
+            raise DatabaseError(f"cannot create {db_path}: {exc.strerror or exc}") from None
     elif not os.access(db_path, os.W_OK) or not os.access(db_path.parent, os.W_OK):
         readonly = True
     try:
-        conn = _connect(db_path, readonly)
+        conn = _connect(db_path, readonly, notify)
     except sqlite3.Error as exc:
-        raise DatabaseError(describe_sqlite_error(exc, db_path)) from None
+        raise database_error(exc, db_path) from None
     try:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA secure_delete = ON")  # deleted rows are overwritten, not left in free pages
         version = migrations.user_version(conn)  # the first read: fails here if not SQLite
         has_tables = conn.execute(
             "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'agent_executions'"
@@ -140,17 +193,30 @@ def open_db(
                 # Load the schema as it now is: a statement first prepared against the schema read
                 # before another process migrated can fail on SQLite < 3.42 ("no such table").
                 conn.execute("SELECT count(*) FROM agent_executions WHERE 0").fetchone()
-    except sqlite3.DatabaseError as exc:
+    except sqlite3.Error as exc:
         conn.close()
-        raise DatabaseError(describe_sqlite_error(exc, db_path)) from None
+        raise database_error(exc, db_path) from None
     except BaseException:
         conn.close()
         raise
     return Database(conn, db_path, readonly)
 
 
+def database_error(exc: sqlite3.Error, path: Path) -> DatabaseError:
+    """The DatabaseError that says what a sqlite3 error means for the file at path."""
+    return DatabaseError(describe_sqlite_error(exc, path), getattr(exc, "sqlite_errorname", None))
+
+
+#: Free space under which an I/O error while writing is taken for a full disk: SQLite reports some
+#: failed writes (growing the -shm file, syncing) as "disk I/O error" whatever their cause.
+DISK_FULL_BELOW = 1 << 20
+
+
 def describe_sqlite_error(exc: sqlite3.Error, path: Path) -> str:
     message = str(exc)
+    name = getattr(exc, "sqlite_errorname", None) or ""
+    if name == "SQLITE_FULL" or "disk is full" in message or (name.startswith("SQLITE_IOERR") and _disk_full(path)):
+        return f"disk full: cannot write to {path}; free some space on its disk and try again (SQLite says: {message})"
     if "not a database" in message or "malformed" in message:
         return f"{path} is not a monitor database (SQLite says: {message})"
     if "readonly" in message or "read-only" in message:
@@ -160,3 +226,11 @@ def describe_sqlite_error(exc: sqlite3.Error, path: Path) -> str:
     if "locked" in message or "busy" in message:
         return f"{path} is locked by another process for too long: {message}"
     return f"{path}: {message}"
+
+
+def _disk_full(path: Path) -> bool:
+    try:
+        info = os.statvfs(path.parent)
+    except OSError:
+        return False
+    return info.f_bavail * info.f_frsize < DISK_FULL_BELOW

@@ -19,8 +19,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from monitor.store.db import DEFAULT_PATH, ENV_VAR, Database, open_db, resolve_path
+from monitor.store.files import ensure_private_dir, open_append, rotate
 from monitor.errors import InvalidInput
 from monitor.capture.events import Usage, add_usage, insert_event
+from monitor.capture.scrub import escape_controls, metadata_only, redact, redact_head, secret_file, size_of
 from monitor.timeutil import format_timestamp, milliseconds_between, utcnow
 from monitor.store.writes import (claim_transcript, count_file_change, finish_execution, finish_orchestration,
                                   insert_execution, insert_orchestration, reopen, set_model)
@@ -55,14 +57,16 @@ def hook_log_path() -> Path:
 
 
 def log(message: str, now: datetime | None = None) -> None:
-    """Append one line to the hook log (rotated to .1 past 1 MB); never raises."""
+    """Append one line to the hook log (rotated to .1 past 1 MB), secrets redacted and control
+    characters escaped; never raises. The log and its folder are its owner's only (0600, 0700),
+    and a link or a FIFO planted at its name is never followed (nothing is logged then)."""
     try:
         path = hook_log_path()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.exists() and path.stat().st_size > LOG_LIMIT:
-            os.replace(path, path.with_name(path.name + ".1"))
-        with open(path, "a", encoding="utf-8") as f:
-            f.write(f"{format_timestamp(now or utcnow())} {message}\n")
+        ensure_private_dir(path.parent)
+        rotate(path, LOG_LIMIT)
+        line = escape_controls(redact(message)).replace("\n", "\\n")
+        with open_append(path) as f:
+            f.write(f"{format_timestamp(now or utcnow())} {line}\n".encode("utf-8", "backslashreplace"))
     except Exception:  # noqa: BLE001 - nowhere left to report to
         pass
 
@@ -171,8 +175,9 @@ def parse_payload(raw: bytes | str) -> dict:
 
 
 def _text(value: object, limit: int = 160) -> str:
+    """value as one line of at most limit characters, secrets redacted."""
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
-    text = " ".join(text.split())
+    text = " ".join(redact_head(text, limit * 2).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -187,9 +192,10 @@ def tool_summary(tool: str, tool_input: object) -> str:
 
 
 def _clip_payload(value: object, limit: int = 2000) -> object:
-    """Tool inputs and responses can hold whole files: keep them short."""
+    """Tool inputs and responses can hold whole files: keep them short (secrets are redacted when
+    the event is stored; a cut one here, before it is cut)."""
     text = json.dumps(value, ensure_ascii=False, default=str)
-    return value if len(text) <= limit else text[:limit] + "..."
+    return value if len(text) <= limit else redact_head(text, limit)[:limit] + "..."
 
 
 class _Session:
@@ -294,7 +300,7 @@ def record_payload(db: Database, payload: dict, clock: Callable[[], datetime] = 
             _end_session(s, payload)
         else:
             s.event(s.execution(), "custom", _text(name or "unknown hook event", 80),
-                    _clip_payload(payload), _key(payload))
+                    {"bytes": size_of(payload)} if metadata_only() else _clip_payload(payload), _key(payload))
 
 
 def _start_session(s: _Session, payload: dict) -> None:
@@ -330,15 +336,19 @@ def _end_session(s: _Session, payload: dict) -> None:
 
 
 def _tool_event(s: _Session, payload: dict, name: str) -> None:
+    """A tool call's event. Its input and output are kept (clipped, redacted) unless the capture is
+    metadata only, or the tool touched a secret file (.env, a key...): then only their sizes."""
     tool = _text(payload.get("tool_name") or "tool", 60)
     tool_input = payload.get("tool_input")
     use_id = payload.get("tool_use_id")
     execution = s.execution()
-    summary = tool_summary(tool, tool_input)
+    names_only = metadata_only()
+    path = _file_path(tool_input)
+    content = not names_only and not secret_file(path)
+    summary = tool if names_only else tool_summary(tool, tool_input)
     key = _key(payload, name, use_id)
     if name == "PreToolUse":
-        details: dict = {"tool_use_id": use_id, "tool_input": _clip_payload(tool_input)}
-        path = _file_path(tool_input)
+        details: dict = {"tool_use_id": use_id, **_content("tool_input", tool_input, content, 2000)}
         if tool in FILE_TOOLS and path:
             details["file_existed"] = os.path.exists(os.path.join(payload.get("cwd") or "", path))
         s.event(execution, "tool_call", f"{summary}", details, key)
@@ -351,23 +361,37 @@ def _tool_event(s: _Session, payload: dict, name: str) -> None:
     if pre is not None:
         took = max(0, milliseconds_between(pre[0], s.now))
     if name == "PostToolUseFailure":
-        error = _text(payload.get("error") or "failed", 500)
-        s.event(execution, "error", f"{summary} failed: {error}",
-                {"tool_use_id": use_id, "error": payload.get("error"), "duration_ms": took}, key)
+        error = payload.get("error")
+        s.event(execution, "error", f"{summary} failed" + (f": {_text(error or 'failed', 500)}" if content else ""),
+                {"tool_use_id": use_id, **_content("error", error, content), "duration_ms": took}, key)
         return
     response = payload.get("tool_response")
     inserted = s.event(execution, "tool_call", f"{summary} done" + (f" in {took} ms" if took is not None else ""),
-                       {"tool_use_id": use_id, "duration_ms": took, "tool_response": _clip_payload(response, 500)},
-                       key)
-    path = _file_path(tool_input)
+                       {"tool_use_id": use_id, "duration_ms": took,
+                        **_content("tool_response", response, content, 500)}, key)
     if inserted and tool in FILE_TOOLS and path:
         created = isinstance(response, dict) and response.get("type") == "create"
         if not created and pre is not None and not (isinstance(response, dict) and response.get("type")):
             created = json.loads(pre[1] or "{}").get("file_existed") is False
         kind = "created" if created else "modified"
-        if s.event(execution, "file", f"{kind} {path}", {"path": path, "change": kind, "tool": tool},
-                   f"file:{execution}:{path}"):
+        if names_only:  # the path is the tool's input: neither stored nor in the key
+            import hashlib
+
+            message, details = f"{kind} a file", {"change": kind, "tool": tool}
+            file_key = f"file:{execution}:sha1:{hashlib.sha1(path.encode('utf-8', 'surrogatepass')).hexdigest()}"
+        else:
+            message, details, file_key = f"{kind} {path}", {"path": path, "change": kind, "tool": tool}, \
+                f"file:{execution}:{path}"
+        if s.event(execution, "file", message, details, file_key):
             count_file_change(s.conn, execution, created)
+
+
+def _content(name: str, value: object, keep: bool, limit: int | None = None) -> dict:
+    """A tool's input, response or error for the event's payload: the value itself (clipped to
+    limit characters of JSON), or only its size in bytes."""
+    if keep:
+        return {name: value if limit is None else _clip_payload(value, limit)}
+    return {f"{name}_bytes": None if value is None else size_of(value)}
 
 
 def _file_path(tool_input: object) -> str | None:

@@ -114,9 +114,9 @@ def test_a_mistyped_option_is_never_taken_for_an_argument(sessions, clock, args,
 
 @pytest.mark.parametrize("args, message", [
     (["cleanup", "-1"], "Invalid value for 'DAYS': -1 is not in the range x>=0."),
-    (["failures", "-5"], "Invalid value for '[LIMIT]': -5 is not in the range x>=0."),
+    (["failures", "-5"], "Invalid value for '[LIMIT]': -5 is not in the range 0<=x<=1000000000000."),
     (["health", "-3"], "Invalid value for '[HOURS]': -3 is not a positive number of hours"),
-    (["list", "--limit", "-1"], "Invalid value for '--limit': -1 is not in the range x>=0."),
+    (["list", "--limit", "-1"], "Invalid value for '--limit': -1 is not in the range 0<=x<=1000000000000."),
 ])
 def test_negative_numbers_get_their_range_error(sessions, clock, args, message):
     result = run(clock, *args, "--db", str(sessions))

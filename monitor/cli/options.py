@@ -169,10 +169,15 @@ def agent_option(f: Callable) -> Callable:
     return click.option("--agent", metavar="NAME", help="Only this agent's executions.")(f)
 
 
+#: A count of rows, up to a round number far beyond any database's and well within SQLite's
+#: 64-bit integers (with room for the one extra row a page fetches): a larger one is bad input.
+COUNT = click.IntRange(min=0, max=10**12)
+
+
 def limit_option(default: int) -> Callable:
     """--limit N: None when not given, which Output.limit turns into `default` rows for a table and
     all rows for JSON, CSV and JSON lines."""
-    return click.option("--limit", type=click.IntRange(min=0), metavar="N",
+    return click.option("--limit", type=COUNT, metavar="N",
                         help=f"Show at most N rows (0 for all). Default: {default} in a table, all in"
                              f" --json, --csv and --nl.")
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import click
 
-from monitor.cli.options import (Age, Output, Window, agent_option, command, db_option, limit_option, now,
+from monitor.cli.options import (COUNT, Age, Output, Window, agent_option, command, db_option, limit_option, now,
                                  output_options, read_db, since_option, status_option)
 from monitor.cli.output import nothing_found, render_log
 from monitor.read import queries, reports
@@ -156,7 +156,7 @@ def performance(db_path: str, since: str | None, out: Output) -> None:
 
 @command()
 @db_option
-@click.argument("latest", metavar="[LIMIT]", type=click.IntRange(min=0), required=False)
+@click.argument("latest", metavar="[LIMIT]", type=COUNT, required=False)
 @limit_option(50)
 @click.option("--executions", "by_execution", is_flag=True,
               help="List failed executions (with their error) instead of orchestrations.")

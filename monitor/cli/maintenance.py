@@ -9,6 +9,7 @@ import click
 
 from monitor.cli.options import command, db_option, now, read_db, since_option
 from monitor.cli.output import display_time, plural, render_record
+from monitor.store.db import Database
 
 
 @command()
@@ -48,12 +49,15 @@ def export(ctx: click.Context, db_path: str, session: str | None, since: str | N
 @click.argument("days", type=click.IntRange(min=0))
 @click.option("--dry-run", is_flag=True, help="Only count what would be deleted.")
 @click.option("--vacuum", is_flag=True, help="Give the freed space back to the file system afterwards.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask first, even when deleting all rows or most of them.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
-def cleanup(ctx: click.Context, db_path: str, days: int, dry_run: bool, vacuum: bool, as_json: bool) -> None:
+def cleanup(ctx: click.Context, db_path: str, days: int, dry_run: bool, vacuum: bool, yes: bool,
+            as_json: bool) -> None:
     """Delete orchestrations (with their executions) and executions older than DAYS days.
 
-    Safe while other processes record runs: deletes go in short batches.
+    Safe while other processes record runs: deletes go in short batches. On a terminal it asks
+    first when it would delete every row or more than half of them (--yes does not ask).
 
     \b
     Example (weekly cron):
@@ -64,6 +68,8 @@ def cleanup(ctx: click.Context, db_path: str, days: int, dry_run: bool, vacuum: 
     moment = now(ctx)
     with read_db(db_path) as db:
         total = 0
+        if not dry_run and not yes and sys.stdin.isatty():
+            _confirm_sweep(db, cutoff_for(days, moment))
         if not dry_run and not as_json and sys.stderr.isatty():
             total = sum(count_old(db, cutoff_for(days, moment)))
         if total > 20_000:
@@ -77,6 +83,17 @@ def cleanup(ctx: click.Context, db_path: str, days: int, dry_run: bool, vacuum: 
     click.echo(f"{'Would delete' if dry_run else 'Deleted'} {plural(result.orchestrations, 'orchestration')}"
                f" and {plural(result.executions, 'execution')} that started before {display_time(result.cutoff)}."
                + (" Vacuumed." if result.vacuumed else ""))
+
+
+def _confirm_sweep(db: Database, cutoff: str) -> None:
+    """Ask before a cleanup that deletes every row, or more than half of them (abort on no)."""
+    from monitor.ops.retention import share_old, sweeping
+
+    old, rows = share_old(db, cutoff)
+    if sweeping(old, rows):
+        share = "every row" if old == rows else f"{old / rows:.0%} of the rows"
+        click.confirm(f"This deletes {share} of {db.path} ({old:,} of {rows:,} orchestrations and executions)."
+                      " Continue?", abort=True, err=True)
 
 
 COMMANDS = [export, cleanup]

@@ -271,7 +271,7 @@ class Output:
         text = render_rows(found, self.fmt, columns, table_columns=table_columns, empty=empty, style=self.style,
                            missing=missing)
         if text or self.fmt != "nl":
-            click.echo(text)
+            click.echo(text, color=True)  # exact text: click would strip what looks like a colour code
 
     def page(self, found: Page, columns: Sequence[str], *, noun: str, empty: str, nouns: str | None = None,
              table_columns: Sequence[str] | None = None) -> None:

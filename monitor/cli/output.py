@@ -13,9 +13,10 @@ import json
 import os
 import re
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
+from monitor.capture.scrub import escape_controls
 from monitor.timeutil import format_duration
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
@@ -46,8 +47,6 @@ _TABLE_LABELS = {
 #: Of text on several lines a table shows the last (a command's stderr ends with what went wrong),
 #: but of these the first.
 _FIRST_LINE_KEYS = frozenset({"task_description"})
-_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b.?")
-_CONTROLS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -110,12 +109,13 @@ def _is_time(key: str) -> bool:
 
 
 def _one_line(key: str, text: str) -> str:
-    """A string as one line of plain text: terminal escapes and control characters removed; of
-    several lines, the last (the first of a description)."""
-    lines = [line.strip() for line in _ESCAPES.sub("", text).splitlines() if line.strip()]
+    """A string as one line of text that cannot act on the terminal: control characters (escape
+    sequences, a lone carriage return, ...) shown escaped (\\x1b, \\r), tabs as spaces; of several
+    lines, the last (the first of a description)."""
+    lines = [line.strip() for line in re.split(r"\r?\n", text) if line.strip()]
     if not lines:
         return ""
-    return _CONTROLS.sub(" ", lines[0] if key in _FIRST_LINE_KEYS else lines[-1])
+    return escape_controls(lines[0] if key in _FIRST_LINE_KEYS else lines[-1]).replace("\t", " ")
 
 
 def _cell(key: str, value: object, missing: str = "") -> str:
@@ -207,18 +207,26 @@ def render_rows(
     if fmt == "nl":
         return "\n".join(json.dumps({c: r.get(c) for c in columns}, ensure_ascii=False) for r in rows)
     if fmt == "csv":
-        import csv
-
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(columns)
-        for r in rows:
-            writer.writerow(["true" if r.get(c) is True else "false" if r.get(c) is False else r.get(c)
-                             for c in columns])
-        return buffer.getvalue().rstrip("\n")
+        return "\n".join(_csv_lines([columns, *(["true" if r.get(c) is True else "false" if r.get(c) is False
+                                                  else r.get(c) for c in columns] for r in rows)]))
     if not rows:
         return empty
     return _table(rows, table_columns or columns, style, keep_empty_columns=keep_empty_columns, missing=missing)
+
+
+def _csv_lines(records: Iterable[Sequence[object]]) -> Iterator[str]:
+    """Each record as a CSV line. The writer ends lines with \r\n so that it quotes any value holding
+    a \r (with \n alone it leaves one bare, which a reader takes for the end of a row); the line
+    then ends with \n alone, as the rest of the output does."""
+    import csv
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    for record in records:
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerow(record)
+        yield buffer.getvalue()[:-2]
 
 
 def render_record(record: Mapping, fmt: str, *, sections: Mapping[str, Sequence[str]] | None = None,

@@ -221,7 +221,7 @@ def logs(ctx: click.Context, db_path: str, session: str, agent: str | None, even
             for text in render_log(db, EventFilter(session, agent, event_type, since), out.fmt, follow=follow,
                                    style=out.style, empty=empty):
                 if text:
-                    click.echo(text)
+                    click.echo(text, color=True)  # exact text (see Output.rows)
         except KeyboardInterrupt:
             ctx.exit(130)
 

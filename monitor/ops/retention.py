@@ -90,6 +90,20 @@ def count_old(db: Database, cutoff: str) -> tuple[int, int]:
     return orchestrations, in_them + unassigned
 
 
+def share_old(db: Database, cutoff: str) -> tuple[int, int]:
+    """(rows a cleanup with this cutoff deletes, rows there are): orchestrations and executions."""
+    old = sum(count_old(db, cutoff))
+    total = db.execute("SELECT (SELECT count(*) FROM orchestrations) + (SELECT count(*) FROM agent_executions)"
+                       ).fetchone()[0]
+    return old, total
+
+
+def sweeping(old: int, total: int) -> bool:
+    """Whether a cleanup deleting old of total rows deletes all of them or more than half: worth a
+    question first (a mistyped `cleanup 0` would erase a whole history)."""
+    return old > 0 and old * 2 > total
+
+
 def cleanup(
     db: Database,
     days: float,

@@ -77,7 +77,15 @@ def _replacer(kind: str) -> Callable[[re.Match[str]], str]:
     return replace
 
 
-_RULES = [(hints, re.compile(pattern), _replacer(kind)) for kind, hints, pattern in SECRETS]
+_Rule = tuple[tuple[str, ...], "re.Pattern[str]", Callable[["re.Match[str]"], str]]
+_RULES: list[_Rule] = []
+
+
+def _rules() -> list[_Rule]:
+    """SECRETS compiled, on first use: a report that only prints stored text never pays for it."""
+    if not _RULES:
+        _RULES.extend((hints, re.compile(pattern), _replacer(kind)) for kind, hints, pattern in SECRETS)
+    return _RULES
 
 
 #: How far past the part of a text that is kept redact_head() looks: a secret that starts in the
@@ -94,7 +102,7 @@ def redact_head(text: str, limit: int) -> str:
 def redact(text: str) -> str:
     """text with every known secret shape replaced by [REDACTED:kind]."""
     lowered = text.lower()
-    for hints, pattern, replace in _RULES:
+    for hints, pattern, replace in _rules():
         if any(hint in lowered for hint in hints):
             text = pattern.sub(replace, text)
     return text

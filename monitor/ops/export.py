@@ -6,7 +6,7 @@ import json
 import os
 from datetime import datetime
 from pathlib import Path
-from typing import TextIO
+from typing import IO
 
 from monitor import __version__
 from monitor.store.db import Database
@@ -16,7 +16,7 @@ from monitor.read.queries import get_orchestration, iter_export
 from monitor.timeutil import format_timestamp, utcnow
 
 
-def write_export(db: Database, out: TextIO, session_id: str | None = None, since: str | None = None, *,
+def write_export(db: Database, out: IO[str], session_id: str | None = None, since: str | None = None, *,
                  now: datetime | None = None) -> dict[str, int]:
     """Write {"orchestrations": [{..., "executions": [...]}], "unassigned_executions": [...]} to out,
     exported `now` (default: the current time).

@@ -131,6 +131,20 @@ def test_an_existing_database_keeps_its_mode(tmp_path):
             "monitoring.db": 0o644, "monitoring.db-wal": 0o644, "monitoring.db-shm": 0o644}
 
 
+def test_check_reports_are_written_atomically_and_owner_only(tmp_path):
+    db = tmp_path / "m.db"
+    Tracker(db).close()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me\n")
+    (tmp_path / ".check.md.tmp").symlink_to(victim)
+    result = subprocess.run([str(MONITOR), "check", "--db", str(db), "--markdown", str(tmp_path / "check.md"),
+                             "--junit", str(tmp_path / "check.xml")], capture_output=True, text=True, timeout=60,
+                            env={k: v for k, v in os.environ.items() if k != "GITHUB_STEP_SUMMARY"})
+    assert result.returncode == 0, result.stderr
+    assert (mode(tmp_path / "check.md"), mode(tmp_path / "check.xml")) == (0o600, 0o600)
+    assert victim.read_text() == "keep me\n" and "<testsuite" in (tmp_path / "check.xml").read_text()
+
+
 def hook(tmp_path: Path, log: Path, data: bytes = b"not json") -> subprocess.CompletedProcess:
     environment = {**os.environ, "MONITOR_HOOK_LOG": str(log), "HOME": str(tmp_path)}
     return subprocess.run([sys.executable, "-m", "monitor.hooks", "--db", str(tmp_path / "m.db")], input=data,

@@ -158,7 +158,14 @@ def alert(ctx: click.Context, db_path: str, hours: float | None, session: str | 
 
 
 def _write(path: str, text: str, mode: str) -> None:
+    """Write a report file whole, atomically and owner-only when new (store/files.py), or append to
+    one that is there (GitHub's step summary, its own file)."""
+    from monitor.store.files import write_atomic
+
     try:
+        if mode == "w":
+            write_atomic(path, text)
+            return
         with open(path, mode, encoding="utf-8") as f:
             f.write(text)
     except (OSError, ValueError) as exc:  # ValueError: a NUL in the name

@@ -161,13 +161,46 @@ CREATE TABLE IF NOT EXISTS alert_state (
     sent_at TEXT NOT NULL
 ) WITHOUT ROWID;
 
--- How far `monitor hook` has read each transcript, so a large one is never read twice.
+-- How far `monitor hook` has read each transcript, so a large one is never read twice, and
+-- whose it is (execution_id, migration 6): a transcript that grew after its last hook is read
+-- by the next command.
 CREATE TABLE IF NOT EXISTS transcript_offsets (
     path            TEXT    PRIMARY KEY,
     offset          INTEGER NOT NULL DEFAULT 0,
     last_message_id TEXT,
-    updated_at      TEXT
+    updated_at      TEXT,
+    execution_id    INTEGER REFERENCES agent_executions(id) ON DELETE CASCADE
 ) WITHOUT ROWID;
+-- transcripts written to lately (the next command's catch-up), and the cascade from executions.
+CREATE INDEX IF NOT EXISTS idx_transcript_offsets_updated ON transcript_offsets (updated_at);
+CREATE INDEX IF NOT EXISTS idx_transcript_offsets_execution ON transcript_offsets (execution_id);
+
+-- Tokens and cost per LLM request (migration 6): one row per execution and message (a Claude Code
+-- transcript's message.id, else its requestId; `call:<event id>` for Tracker.record_llm_call),
+-- updated in place while a message's lines come in (the last line's counts are the message's).
+-- An execution's token and cost columns are the sums of its rows. cache_write_tokens are
+-- 5-minute cache writes, cache_write_1h_tokens 1-hour ones. source says where the counts came
+-- from: 'transcript', 'agent_result' (a subagent's last request, counted from the Agent tool's
+-- result), 'agent_result_pending' (that result, before its transcript line was read), 'api'.
+-- cost_usd is NULL when the model had no price; priced_with names the price sources last tried.
+CREATE TABLE IF NOT EXISTS llm_usage (
+    execution_id          INTEGER NOT NULL REFERENCES agent_executions(id) ON DELETE CASCADE,
+    message_id            TEXT    NOT NULL,
+    model                 TEXT,
+    timestamp             TEXT,
+    input_tokens          INTEGER NOT NULL DEFAULT 0,
+    output_tokens         INTEGER NOT NULL DEFAULT 0,
+    cache_read_tokens     INTEGER NOT NULL DEFAULT 0,
+    cache_write_tokens    INTEGER NOT NULL DEFAULT 0,
+    cache_write_1h_tokens INTEGER NOT NULL DEFAULT 0,
+    calls                 INTEGER NOT NULL DEFAULT 1,
+    cost_usd              REAL,
+    source                TEXT    NOT NULL DEFAULT 'transcript',
+    priced_with           TEXT,
+    PRIMARY KEY (execution_id, message_id)
+) WITHOUT ROWID;
+-- usage still without a price (priced once a price is known).
+CREATE INDEX IF NOT EXISTS idx_llm_usage_unpriced ON llm_usage (priced_with) WHERE cost_usd IS NULL;
 
 -- Per-agent running totals over every execution, so that the all-time `performance` report
 -- reads one row per agent instead of every execution. Kept current by the agent_totals_*

@@ -97,7 +97,7 @@ def test_a_recorded_session_in_show_logs_search_and_cost(env):
     assert (shown["executions"]["files_created"], shown["executions"]["files_modified"]) == (1, 2)
     assert shown["executions"]["input_tokens"] == 7000 and shown["executions"]["unpriced"] == 0
     lines = [json.loads(line) for line in invoke("logs", "sess-1", "--nl").splitlines()]
-    assert len(lines) == 16 and lines[0]["message"] == "session started (startup)"
+    assert len(lines) == 16 and lines[1]["message"] == "session started (startup)"  # usage read at the first hook
     errors = invoke("logs", "sess-1", "--type", "error", "--agent", "code-reviewer", "--csv").splitlines()
     assert len(errors) == 2 and "2 tests failed" in errors[1]
     found = json.loads(invoke("search", "tests failed", "--json"))
@@ -147,7 +147,7 @@ def test_install_merges_keeps_a_backup_and_uninstall_removes_only_ours(env):
     ours = post[1]["hooks"][0]
     assert ours["type"] == "command" and ours["command"].endswith(f"-m monitor.hooks --db {env / 'm.db'}")
     assert sorted(settings["hooks"]) == sorted(["Notification", "PostToolUse", "PreToolUse", "PostToolUseFailure",
-                                                "SessionStart", "SessionEnd", "SubagentStart", "SubagentStop",
+                                                "SessionStart", "SessionEnd", "StopFailure", "SubagentStart", "SubagentStop",
                                                 "Stop"])
     assert "matcher" not in settings["hooks"]["Stop"][0]
     backups = list(path.parent.glob("settings.local.json.*.bak"))

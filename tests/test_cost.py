@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from monitor import InvalidInput, Tracker
 from monitor.cli import cli
 from monitor.read.costs import cost_report
-from monitor.read.pricing import load_prices
+from monitor.read.pricing import Price, load_prices
 from monitor.read.reports import agent_report, health, performance
 
 from conftest import T0
@@ -42,18 +42,30 @@ def test_the_bundled_table_has_a_date_and_prices_per_million_tokens():
 
 @pytest.mark.parametrize("model, known", [
     ("claude-sonnet-4-5-20250929", "claude-sonnet-4-5"),
-    ("claude-opus-4-20250514", "claude-opus-4"),
+    ("claude-opus-4-20250514", "claude-opus-4-0"),
     ("gpt-4o-mini-2024-07-18", "gpt-4o-mini"),
     ("anthropic/claude-haiku-4-5", "claude-haiku-4-5"),
     ("CLAUDE-SONNET-4-5", "claude-sonnet-4-5"),
-    ("claude-opus-4-6", None),
+    ("claude-opus-4-6", "claude-opus-4-6"),
+    ("claude-opus-4-9", None),
     ("llama3:8b", None),
     ("", None),
     (None, None),
 ])
 def test_model_lookup_never_guesses(model, known):
     table = load_prices()
-    assert table.lookup(model) == (table.models[known] if known else None)
+    ids = {m["id"]: m["price"] for p in table.providers for m in p["models"]}
+    assert table.lookup(model) == (ids[known] if known else None)
+
+
+def test_the_snapshot_follows_genai_prices_match_rules_and_knows_current_models():
+    table = load_prices()
+    assert table.lookup("claude-opus-4-6") == Price(5.0, 25.0, 0.5, 6.25, 10.0, source=table.lookup("claude-opus-4-6").source)
+    assert table.lookup("claude-opus-4-6").source.startswith("genai-prices ")
+    assert table.lookup("claude-3.5-haiku-20241022") is table.lookup("claude-3-5-haiku-latest")
+    assert table.lookup("gemini-2.5-pro").input == 1.25 and table.lookup("claude-opus-4-9") is None
+    # 1-hour cache writes at 2x input, 5-minute ones at 1.25x
+    assert table.cost("claude-opus-4-6", 0, 0, 0, 1_000_000, 1_000_000) == 6.25 + 10.0
 
 
 def test_a_user_file_overrides_and_extends(tmp_path, monkeypatch):

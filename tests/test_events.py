@@ -163,19 +163,23 @@ def test_unserialisable_and_huge_payloads_are_stored_anyway(t):
 
 
 def test_record_llm_call_rolls_tokens_and_cost_into_the_execution(t):
-    cost = t.record_llm_call("a1", "claude-sonnet-4-5-20250929", input_tokens=1_000_000,
-                             output_tokens=100_000, cache_read_tokens=1_000_000,
-                             cache_write_tokens=100_000, duration_ms=900)
-    assert cost == pytest.approx(3.0 + 1.5 + 0.3 + 0.375)
+    cost = t.record_llm_call("a1", "claude-sonnet-4-5-20250929", input_tokens=100_000,
+                             output_tokens=10_000, cache_read_tokens=50_000,
+                             cache_write_tokens=10_000, duration_ms=900)
+    assert cost == pytest.approx(0.3 + 0.15 + 0.015 + 0.0375)
     t.record_llm_call("a1", "claude-sonnet-4-5", input_tokens=10, output_tokens=1)
     row = t.db.execute("SELECT model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,"
                        " cost_usd FROM agent_executions WHERE agent_session_id = 'a1'").fetchone()
-    assert row[:5] == ("claude-sonnet-4-5-20250929", 1_000_010, 100_001, 1_000_000, 100_000)
-    assert row[5] == pytest.approx(5.175 + 0.000045)
+    assert row[:5] == ("claude-sonnet-4-5-20250929", 100_010, 10_001, 50_000, 10_000)
+    assert row[5] == pytest.approx(0.5025 + 0.000045)
     events = list_events(t.db, EventFilter("s1", type="llm_call"))
     assert events[0]["payload"]["duration_ms"] == 900
-    assert events[0]["message"] == ("claude-sonnet-4-5-20250929: 1,000,000 in, 100,000 out, "
-                                    "1,000,000 cache read, 100,000 cache write tokens, $5.1750")
+    assert events[0]["message"] == ("claude-sonnet-4-5-20250929: 100,000 in, 10,000 out, "
+                                    "50,000 cache read, 10,000 cache write tokens, $0.5025")
+    usage = t.db.execute("SELECT message_id, model, input_tokens, calls, round(cost_usd, 6), source FROM llm_usage"
+                         " ORDER BY message_id").fetchall()
+    assert usage == [(f"call:{events[0]['id']}", "claude-sonnet-4-5-20250929", 100_000, 1, 0.5025, "api"),
+                     (f"call:{events[1]['id']}", "claude-sonnet-4-5", 10, 1, 0.000045, "api")]
 
 
 def test_an_unpriced_model_makes_the_cost_unknown_never_zero(t):

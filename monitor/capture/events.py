@@ -129,7 +129,7 @@ def add_usage(conn: sqlite3.Connection, now: str, execution_id: int, orchestrati
     once any of its usage had no price). Returns this usage's cost (None when unpriced)."""
     if cost_usd is None:
         cost_usd = prices.cost(usage.model, usage.input_tokens, usage.output_tokens,
-                               usage.cache_read_tokens, usage.cache_write_tokens)
+                               usage.cache_read_tokens, usage.cache_write_tokens)  # base prices: see pricing
     payload = {"model": usage.model, "input_tokens": usage.input_tokens,
                "output_tokens": usage.output_tokens, "cache_read_tokens": usage.cache_read_tokens,
                "cache_write_tokens": usage.cache_write_tokens, "cost_usd": cost_usd,
@@ -139,9 +139,12 @@ def add_usage(conn: sqlite3.Connection, now: str, execution_id: int, orchestrati
     message = (f"{usage.model or 'unknown model'}: {calls}{usage.input_tokens:,} in, "
                f"{usage.output_tokens:,} out, {usage.cache_read_tokens:,} cache read, "
                f"{usage.cache_write_tokens:,} cache write tokens, {cost_text}")
-    if insert_event(conn, now, "llm_call", message, payload, execution_id, orchestration_id,
-                    dedup_key) is None:
+    event_id = insert_event(conn, now, "llm_call", message, payload, execution_id, orchestration_id, dedup_key)
+    if event_id is None:
         return cost_usd  # already recorded
+    writes.put_usage(conn, (execution_id, f"call:{event_id}", usage.model, now, usage.input_tokens,
+                            usage.output_tokens, usage.cache_read_tokens, usage.cache_write_tokens, 0, usage.calls,
+                            cost_usd, "api", None))
     writes.add_execution_usage(conn, execution_id, usage.model, usage.input_tokens, usage.output_tokens,
                                usage.cache_read_tokens, usage.cache_write_tokens, cost_usd)
     return cost_usd

@@ -24,7 +24,8 @@ COMMIT: processes that open the file at once wait for the first one and then fin
 
 Versions: 1 the first schema (the reference tool's columns plus tokens, cost, exit code),
 2 the event log and full-text search, 3 agent_totals, 4 integer ids everywhere with `uuid` and
-`created_at` columns, full-text indexes keyed by rowid, agent_totals_recount, 5 alert_state. Raise LATEST with
+`created_at` columns, full-text indexes keyed by rowid, agent_totals_recount, 5 alert_state; 6 llm_usage
+(tokens and cost per LLM request and model) and transcript_offsets.execution_id. Raise LATEST with
 every change to schema.sql.
 """
 
@@ -38,7 +39,7 @@ from urllib.parse import quote
 
 from monitor.errors import DatabaseError
 
-LATEST = 5
+LATEST = 6
 
 #: Any stored time (ISO text with or without zone, SQLite's datetime(), epoch seconds or
 #: milliseconds as numbers or text) in the one format, as the *_normalize triggers do.
@@ -226,7 +227,7 @@ def refill_agent_totals(conn: sqlite3.Connection) -> None:
 
 
 def _copy_rows(conn: sqlite3.Connection, db: object, old: str, new: str) -> None:
-    """Every row of old into new, in rowid order, by the rules in the module's docstring."""
+    """Every row of old into new, in rowid order (if it has rowids), by the rules in the module's docstring."""
     import sqlite_utils
 
     assert isinstance(db, sqlite_utils.Database)
@@ -249,7 +250,9 @@ def _copy_rows(conn: sqlite3.Connection, db: object, old: str, new: str) -> None
             value = f"coalesce({value}, {column.default_value})"
         names.append(f"[{column.name}]")
         values.append(value)
-    conn.execute(f"INSERT INTO [{new}] ({', '.join(names)}) SELECT {', '.join(values)} FROM [{old}] ORDER BY rowid")
+    sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = ?", (old,)).fetchone()[0]
+    order = "" if "WITHOUT ROWID" in sql.upper() else " ORDER BY rowid"  # a WITHOUT ROWID table has none
+    conn.execute(f"INSERT INTO [{new}] ({', '.join(names)}) SELECT {', '.join(values)} FROM [{old}]{order}")
 
 
 def _remap_references(conn: sqlite3.Connection, db: object, rebuilt: list[str],

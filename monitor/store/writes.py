@@ -170,6 +170,58 @@ def set_model(conn: sqlite3.Connection, execution_id: int, model: str) -> None:
     conn.execute("UPDATE agent_executions SET model = ? WHERE id = ?", (model, execution_id))
 
 
+def set_session_log_path(conn: sqlite3.Connection, execution_id: int, path: str) -> None:
+    conn.execute("UPDATE agent_executions SET session_log_path = ? WHERE id = ?", (path, execution_id))
+
+
+def reopen_execution(conn: sqlite3.Connection, execution_id: int) -> bool:
+    """Mark a finished execution in progress again (a subagent given a new task); return whether it was finished."""
+    return conn.execute("UPDATE agent_executions SET status = 'in_progress', completed_at = NULL, duration_ms = NULL,"
+                        " error_message = NULL WHERE id = ? AND status != 'in_progress'", (execution_id,)).rowcount > 0
+
+
+#: The columns of one llm_usage row, in order.
+USAGE_COLUMNS = ("execution_id", "message_id", "model", "timestamp", "input_tokens", "output_tokens",
+                 "cache_read_tokens", "cache_write_tokens", "cache_write_1h_tokens", "calls", "cost_usd", "source",
+                 "priced_with")
+_PUT_USAGE_SQL = (
+    f"INSERT INTO llm_usage ({', '.join(USAGE_COLUMNS)}) VALUES ({', '.join('?' * len(USAGE_COLUMNS))})"
+    " ON CONFLICT (execution_id, message_id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in USAGE_COLUMNS[2:])
+)
+
+
+def put_usage(conn: sqlite3.Connection, row: tuple) -> None:
+    """Insert or replace the usage of one request (a tuple in USAGE_COLUMNS order)."""
+    conn.execute(_PUT_USAGE_SQL, row)
+
+
+def delete_usage(conn: sqlite3.Connection, execution_id: int, message_id: str) -> None:
+    conn.execute("DELETE FROM llm_usage WHERE execution_id = ? AND message_id = ?", (execution_id, message_id))
+
+
+def price_usage(conn: sqlite3.Connection, execution_id: int, message_id: str, cost_usd: float | None,
+                priced_with: str) -> None:
+    """Set the cost of a request recorded without one (or note which price sources knew none)."""
+    conn.execute("UPDATE llm_usage SET cost_usd = ?, priced_with = ? WHERE execution_id = ? AND message_id = ?"
+                 " AND cost_usd IS NULL", (cost_usd, priced_with, execution_id, message_id))
+
+
+def refresh_execution_usage(conn: sqlite3.Connection, execution_id: int) -> None:
+    """Set an execution's tokens and cost to the sums of its llm_usage rows (cost unknown when any
+    row is unpriced), and its model to the one of its latest request."""
+    conn.execute(
+        "UPDATE agent_executions SET (input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd)"
+        " = (SELECT sum(input_tokens), sum(output_tokens), sum(cache_read_tokens),"
+        "    sum(cache_write_tokens + cache_write_1h_tokens),"
+        "    CASE WHEN count(cost_usd) = count(*) THEN round(sum(cost_usd), 8) END"
+        "    FROM llm_usage WHERE execution_id = :id),"
+        " model = coalesce((SELECT model FROM llm_usage WHERE execution_id = :id AND model IS NOT NULL"
+        "                   ORDER BY timestamp DESC LIMIT 1), model)"
+        " WHERE id = :id AND EXISTS (SELECT 1 FROM llm_usage WHERE execution_id = :id)",
+        {"id": execution_id})
+
+
 def count_file_change(conn: sqlite3.Connection, execution_id: int, created: bool) -> None:
     """One more file created (or modified) by an execution."""
     column = "files_created" if created else "files_modified"
@@ -177,16 +229,18 @@ def count_file_change(conn: sqlite3.Connection, execution_id: int, created: bool
 
 
 def claim_transcript(conn: sqlite3.Connection, path: str, start: int | None, offset: int,
-                     last_message_id: str | None, now: str) -> bool:
-    """Move a transcript's read offset from start (None: never read) to offset; False when another
-    process moved it first (it counted those lines)."""
+                     last_message_id: str | None, now: str, execution_id: int | None = None) -> bool:
+    """Move a transcript's read offset from start (None: never read) to offset, noting whose
+    transcript it is; False when another process moved it first (it counted those lines)."""
     if start is None:
         return conn.execute(
-            "INSERT INTO transcript_offsets (path, offset, last_message_id, updated_at) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (path) DO NOTHING", (path, offset, last_message_id, now)).rowcount > 0
+            "INSERT INTO transcript_offsets (path, offset, last_message_id, updated_at, execution_id)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (path) DO NOTHING",
+            (path, offset, last_message_id, now, execution_id)).rowcount > 0
     return conn.execute(
-        "UPDATE transcript_offsets SET offset = ?, last_message_id = ?, updated_at = ? WHERE path = ? AND offset = ?",
-        (offset, last_message_id, now, path, start)).rowcount > 0
+        "UPDATE transcript_offsets SET offset = ?, last_message_id = ?, updated_at = ?,"
+        " execution_id = coalesce(?, execution_id) WHERE path = ? AND offset = ?",
+        (offset, last_message_id, now, execution_id, path, start)).rowcount > 0
 
 
 # -- retention ---------------------------------------------------------------------------------

@@ -3,8 +3,10 @@
 One payload per `monitor hook` process, read from stdin. The session becomes an orchestration,
 the main agent an execution named "claude-code", each subagent an execution named after its
 agent_type; tool calls become events, Write/Edit/MultiEdit count files created or modified,
-tool failures become error events. Tokens and model come from the transcript JSONL, read
-incrementally when an agent stops (the byte offset reached is remembered per transcript).
+tool failures become error events. Tokens and models come from the transcripts (JSONL), read
+incrementally at every hook (the byte offset reached is remembered per transcript), one row per
+LLM request in llm_usage (see usage.py), and from the Agent tool's result for a subagent's last
+request.
 
 handle_payload() never raises: a hook must not disturb the agent. What goes wrong is written to
 the hook log (hook_log_path()).
@@ -14,24 +16,34 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 from monitor.store.db import DEFAULT_PATH, ENV_VAR, Database, open_db, resolve_path
 from monitor.store.files import ensure_private_dir, open_append, rotate
 from monitor.errors import InvalidInput
-from monitor.capture.events import Usage, add_usage, insert_event
+from monitor.capture.claude.transcript import LINE_LIMIT, READ_BUDGET, TranscriptRead, read_transcript
+from monitor.capture.claude.usage import Delta, agent_result_usage, apply_agent_result, apply_messages
+from monitor.capture.events import insert_event
 from monitor.capture.scrub import escape_controls, metadata_only, redact, redact_head, secret_file, size_of
 from monitor.timeutil import format_timestamp, milliseconds_between, utcnow
 from monitor.store.writes import (claim_transcript, count_file_change, finish_execution, finish_orchestration,
-                                  insert_execution, insert_orchestration, reopen, set_model)
+                                  insert_execution, insert_orchestration, reopen, reopen_execution,
+                                  set_session_log_path)
 
 MAIN_AGENT = "claude-code"
 HOOK_EVENTS = ("SessionStart", "SessionEnd", "SubagentStart", "SubagentStop", "PreToolUse", "PostToolUse",
-               "PostToolUseFailure", "Stop")
+               "PostToolUseFailure", "Stop", "StopFailure")
 TOOL_EVENTS = ("PreToolUse", "PostToolUse", "PostToolUseFailure")
 FILE_TOOLS = ("Write", "Edit", "MultiEdit", "NotebookEdit")
+AGENT_TOOLS = ("Agent", "Task")
+#: How long SessionEnd waits for the transcript's last lines (Claude Code writes it asynchronously).
+SETTLE_S, SETTLE_MAX_S = 0.15, 0.6
+#: Internal helpers' agent ids name their type: 'acompact-1f2e' is a compaction.
+_HELPER_ID = re.compile(r"^a([a-z][a-z_]*)-[0-9a-z]+$")
 LOG_ENV_VAR = "MONITOR_HOOK_LOG"
 LOG_LIMIT = 1_000_000
 HOOK_TIMEOUT_S = 10
@@ -95,68 +107,107 @@ def session_db_path(payload: dict) -> Path:
 
 # -- transcripts -----------------------------------------------------------------------------
 
-class TranscriptRead:
-    """What a read found: usage per model, the offset reached, the last message id, models seen."""
+class _Read:
+    """A transcript read before the write transaction: its path, the offset it started from
+    (None on the first read), what it found, and whose transcript it is: the main agent's
+    (agent_id None) or a subagent's."""
 
-    def __init__(self, usages: list[Usage], offset: int, last_message_id: str | None,
-                 models: list[str]) -> None:
-        self.usages, self.offset, self.last_message_id, self.models = usages, offset, last_message_id, models
-
-
-def read_transcript(path: str, offset: int = 0, last_message_id: str | None = None, *,
-                    skip_sidechain: bool = False) -> TranscriptRead:
-    """Usage of the assistant messages after byte `offset`, summed per model.
-
-    Only complete lines are read (a line still being written waits for the next read), one at a
-    time, so memory stays small however big the transcript. A message written as several lines
-    (one per content block, same message id) is counted once. Raises OSError when unreadable.
-    """
-    per_model: dict[str | None, list[int]] = {}
-    order: list[str] = []
-    seen = {last_message_id} if last_message_id else set()
-    last_id = last_message_id
-    with open(path, "rb") as f:
-        if os.fstat(f.fileno()).st_size < offset:  # replaced or truncated: start over
-            offset, seen = 0, set()
-        f.seek(offset)
-        end = offset
-        for line in f:
-            if not line.endswith(b"\n"):
-                break  # still being written
-            end += len(line)
-            if b'"usage"' not in line:
-                continue
-            try:
-                entry = json.loads(line)
-                message = entry.get("message") or {}
-                usage = message.get("usage")
-                model = message.get("model")
-            except (ValueError, AttributeError):
-                continue
-            if not isinstance(usage, dict) or model == "<synthetic>" or (skip_sidechain and entry.get("isSidechain")):
-                continue
-            message_id = message.get("id") or entry.get("requestId") or entry.get("uuid")
-            if message_id is not None:
-                if message_id in seen:
-                    continue
-                seen.add(message_id)
-                last_id = message_id
-            counts = [_int(usage.get(k)) for k in ("input_tokens", "output_tokens", "cache_read_input_tokens",
-                                                    "cache_creation_input_tokens")]
-            if not any(counts):
-                continue
-            totals = per_model.setdefault(model, [0, 0, 0, 0, 0])
-            for i, value in enumerate(counts):
-                totals[i] += value
-            totals[4] += 1
-            if model and model not in order:
-                order.append(model)
-    usages = [Usage(m, t[0], t[1], t[2], t[3], calls=t[4]) for m, t in per_model.items()]
-    return TranscriptRead(usages, end, last_id, order)
+    def __init__(self, path: str, start: int | None, found: TranscriptRead, agent_id: str | None,
+                 agent_type: str | None) -> None:
+        self.path, self.start, self.found, self.agent_id, self.agent_type = path, start, found, agent_id, agent_type
 
 
-def _int(value: object) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+def agent_type_of(agent_id: str | None, agent_type: object = None) -> str:
+    """A subagent's type: the payload's, else what an internal helper's id says ('acompact-...'
+    is 'compact'), else 'subagent'."""
+    if isinstance(agent_type, str) and agent_type.strip():
+        return agent_type
+    helper = _HELPER_ID.match(agent_id or "")
+    return helper.group(1) if helper else "subagent"
+
+
+def _read(db: Database, payload: dict, path: object, agent_id: str | None, agent_type: str | None,
+          budget: list[int]) -> _Read | None:
+    """Read what a transcript gained since the last read (outside any transaction: a transcript
+    can be big), within what is left of this call's byte budget. None when there is nothing to
+    read (a missing or unreadable file is logged)."""
+    if not isinstance(path, str) or not path or budget[0] <= 0:
+        return None
+    path = os.path.expanduser(path)
+    row = db.execute("SELECT offset FROM transcript_offsets WHERE path = ?", (path,)).fetchone()
+    where = f"{payload.get('hook_event_name')} {payload['session_id']}"
+    try:
+        found = read_transcript(path, row[0] if row else 0, skip_sidechain=agent_id is None, budget=budget[0])
+    except OSError as exc:
+        log(f"{where}: cannot read transcript {path}: {exc.strerror or exc}; tokens unknown")
+        return None
+    budget[0] -= max(0, found.offset - (row[0] if row else 0))
+    for at, length, recovered in found.skipped:
+        log(f"{where}: skipped a {length:,}-byte line at byte {at:,} of {path} (lines over {LINE_LIMIT:,} bytes"
+            f" are not parsed); its usage {'was recovered' if recovered else 'is not counted'}")
+    if not found.finished:
+        log(f"{where}: read {READ_BUDGET:,} bytes of {path} this time; the rest at the next hook")
+    return _Read(path, row[0] if row else None, found, agent_id, agent_type)
+
+
+def _compactions(payload: dict) -> list[tuple[str, str]]:
+    """(path, agent id) of the session's compaction transcripts: Claude Code writes them to
+    <transcript folder>/<session id>/subagents/agent-acompact-*.jsonl, and may send no hook for them."""
+    path = payload.get("transcript_path")
+    if not isinstance(path, str) or not path:
+        return []
+    folder = os.path.join(os.path.dirname(os.path.expanduser(path)), payload["session_id"], "subagents")
+    try:
+        names = sorted(n for n in os.listdir(folder) if n.startswith("agent-acompact") and n.endswith(".jsonl"))
+    except OSError:
+        return []
+    return [(os.path.join(folder, n), n[len("agent-"):-len(".jsonl")]) for n in names]
+
+
+def _read_all(db: Database, payload: dict, name: object) -> list[_Read]:
+    """Every transcript this payload lets us read: the main one (at every hook: its last lines may
+    have come after the previous hook), the stopping subagent's, and the compactions'."""
+    budget = [READ_BUDGET]
+    reads = []
+    if name == "SubagentStop":
+        agent_id = payload.get("agent_id") if isinstance(payload.get("agent_id"), str) else None
+        if not payload.get("agent_transcript_path"):
+            log(f"SubagentStop {payload['session_id']}: no agent_transcript_path, subagent tokens unknown")
+        elif agent_id:
+            reads.append(_read(db, payload, payload.get("agent_transcript_path"), agent_id,
+                               agent_type_of(agent_id, payload.get("agent_type")), budget))
+    if not payload.get("transcript_path"):
+        if name in ("Stop", "StopFailure", "SessionEnd"):
+            log(f"{name} {payload['session_id']}: no transcript path, tokens unknown")
+        return [r for r in reads if r]
+    reads.append(_read(db, payload, payload.get("transcript_path"), None, None, budget))
+    if name == "SessionEnd":
+        _settle(db, payload, reads, budget)
+    if name not in TOOL_EVENTS:
+        for path, agent_id in _compactions(payload):
+            reads.append(_read(db, payload, path, agent_id, agent_type_of(agent_id), budget))
+    return [r for r in reads if r]
+
+
+def _settle(db: Database, payload: dict, reads: list, budget: list[int]) -> None:
+    """At SessionEnd, give the main transcript's last lines a moment to arrive (it is written
+    asynchronously): while it was written to in the last SETTLE_S seconds, wait and read on, for
+    SETTLE_MAX_S at most."""
+    main = reads[-1]
+    if main is None:
+        return
+    deadline = time.monotonic() + SETTLE_MAX_S
+    while time.monotonic() < deadline:
+        try:
+            idle = time.time() - os.stat(main.path).st_mtime
+        except OSError:
+            return
+        if idle >= SETTLE_S:
+            return
+        time.sleep(min(SETTLE_S - idle, max(0.0, deadline - time.monotonic())) + 0.01)
+        more = _read(db, payload, main.path, None, None, budget)  # from the stored offset again
+        if more is not None:
+            main.found = more.found
 
 
 # -- payload handling ------------------------------------------------------------------------
@@ -211,17 +262,34 @@ class _Session:
     def execution(self, sub: bool | None = None) -> int:
         """The execution the payload belongs to: the subagent's if it carries agent_id, else the main one."""
         sub = self.agent_id is not None if sub is None else sub
-        key = f"{self.session}:{self.agent_id}" if sub else self.session
+        if not sub:
+            return self.execution_of(None)
+        transcript = self.payload.get("agent_transcript_path")
+        return self.execution_of(self.agent_id, agent_type_of(self.agent_id, self.payload.get("agent_type")),
+                                 transcript if isinstance(transcript, str) else None)
+
+    def execution_of(self, agent_id: str | None, agent_type: str | None = None,
+                     transcript: str | None = None) -> int:
+        """The main agent's execution (agent_id None) or a subagent's, created when first seen."""
+        key = f"{self.session}:{agent_id}" if agent_id else self.session
         row = self.conn.execute("SELECT id, orchestration_id FROM agent_executions WHERE agent_session_id = ?",
                                 (key,)).fetchone()
         if row is not None:
             self.orchestration_id = row[1]
             return row[0]
-        name = (self.payload.get("agent_type") or "subagent") if sub else MAIN_AGENT
-        transcript = self.payload.get("agent_transcript_path" if sub else "transcript_path")
+        if agent_id is None:
+            name, path = MAIN_AGENT, self.payload.get("transcript_path")
+            transcript = path if isinstance(path, str) else None
+        else:
+            name = agent_type or agent_type_of(agent_id)
         return insert_execution(self.conn, key, _text(name, 100), self.now, orchestration_id=self.orchestration(),
-                                task_id=self.agent_id,
-                                session_log_path=transcript if isinstance(transcript, str) else None)
+                                task_id=agent_id, session_log_path=transcript)
+
+    def count(self, prefix: str) -> int:
+        """How many events' keys start with this session's prefix."""
+        prefix = f"{self.session}:{prefix}"
+        return self.conn.execute("SELECT count(*) FROM events WHERE dedup_key >= ? AND dedup_key < ?",
+                                 (prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1))).fetchone()[0]
 
     def orchestration(self) -> int:
         if self.orchestration_id is None:
@@ -244,9 +312,7 @@ class _Session:
 
     def ends(self) -> int:
         """How many SessionEnd payloads were recorded: resumes and ends of the nth run are keyed by it."""
-        prefix = f"{self.session}:SessionEnd:"
-        return self.conn.execute("SELECT count(*) FROM events WHERE dedup_key >= ? AND dedup_key < ?",
-                                 (prefix, prefix[:-1] + ";")).fetchone()[0]
+        return self.count("SessionEnd:")
 
     def event(self, execution_id: int | None, event_type: str, message: str, payload: object,
               key: str | None) -> int | None:
@@ -273,34 +339,96 @@ def record_payload(db: Database, payload: dict, clock: Callable[[], datetime] = 
     the same order across hook processes. Raises on database errors (handle_payload turns them into
     log lines)."""
     name = payload.get("hook_event_name")
-    read = _read_new_usage(db, payload, sub=name == "SubagentStop") if name in ("SubagentStop", "Stop",
-                                                                                 "SessionEnd") else None
-    prices = _prices(prices_loader) if read is not None and read.found.usages else None
+    reads = _read_all(db, payload, name)
+    result = None
+    if name == "PostToolUse" and payload.get("tool_name") in AGENT_TOOLS:
+        result = agent_result_usage(payload.get("tool_response"))
+    prices = _prices(prices_loader) if result or any(r.found.messages for r in reads) else None
     with db.transaction() as conn:
         s = _Session(conn, payload, format_timestamp(clock()))
-        offset = _add_usage(s, read, prices) if read is not None else None
+        main_offset = None
+        for read in reads:
+            offset = _add_usage(s, read, prices)
+            if read.agent_id is None:
+                main_offset = offset
         if name in TOOL_EVENTS:
             _tool_event(s, payload, name)
+            if result:
+                _agent_result(s, payload, result, prices)
         elif name == "SessionStart":
             _start_session(s, payload)
         elif name == "SubagentStart":
-            sub = s.execution(sub=s.agent_id is not None)
-            s.event(sub, "started", f"subagent {_text(payload.get('agent_type') or '?', 60)} started", None,
-                    _key(payload, "SubagentStart", s.agent_id))
+            _subagent_start(s, payload)
         elif name == "SubagentStop":
-            sub = s.execution(sub=s.agent_id is not None)
-            if s.event(sub, "status_changed", f"subagent {_text(payload.get('agent_type') or '?', 60)} stopped",
-                       None, _key(payload, "SubagentStop", s.agent_id)):
-                finish_execution(conn, sub, "completed", s.now)
-        elif name == "Stop":
+            _subagent_stop(s, payload)
+        elif name in ("Stop", "StopFailure"):
             # Every turn sends the same Stop payload: the transcript offset tells turns apart.
-            s.event(s.execution(sub=s.agent_id is not None), "status_changed", "turn finished", None,
-                    _key(payload, "Stop", None if offset is None else str(offset)))
+            key = _key(payload, name, None if main_offset is None else str(main_offset))
+            if name == "Stop":
+                s.event(s.execution(), "status_changed", "turn finished", None, key)
+            else:
+                error = payload.get("error") or "unknown error"
+                keep = not metadata_only()
+                s.event(s.execution(), "error", f"turn failed: {_text(error, 300)}",
+                        {"error": error, **_content("error_details", payload.get("error_details"), keep, 1000),
+                         **_content("last_assistant_message", payload.get("last_assistant_message"), keep, 500)},
+                        key)
         elif name == "SessionEnd":
             _end_session(s, payload)
         else:
             s.event(s.execution(), "custom", _text(name or "unknown hook event", 80),
                     {"bytes": size_of(payload)} if metadata_only() else _clip_payload(payload), _key(payload))
+
+
+def _subagent_start(s: _Session, payload: dict) -> None:
+    """A subagent starts; a teammate given a new task starts again with the same agent_id: its
+    execution runs again. Starts are keyed by how many stops its agent had (a replay in the same
+    state changes nothing)."""
+    if s.agent_id is None:
+        s.event(s.execution(), "started", "subagent ? started", None, _key(payload))
+        return
+    sub = s.execution(sub=True)
+    starts, stops = s.count(f"SubagentStart:{s.agent_id}:"), s.count(f"SubagentStop:{s.agent_id}:")
+    kind = _text(agent_type_of(s.agent_id, payload.get("agent_type")), 60)
+    again = starts > 0 and starts == stops
+    if s.event(sub, "started", f"subagent {kind} started" + (" again" if again else ""), None,
+               _key(payload, "SubagentStart", s.agent_id, str(stops))) and again:
+        reopen_execution(s.conn, sub)
+        finish_orchestration(s.conn, s.orchestration(), s.now, final=False)
+
+
+def _subagent_stop(s: _Session, payload: dict) -> None:
+    """A subagent (or an internal helper, which may send no start) stopped: completed. Stops are
+    keyed by how many starts its agent had."""
+    kind = _text(agent_type_of(s.agent_id, payload.get("agent_type")), 60)
+    if s.agent_id is None:
+        s.event(s.execution(), "status_changed", "subagent ? stopped", None, _key(payload))
+        return
+    sub = s.execution(sub=True)
+    path = payload.get("agent_transcript_path")
+    if isinstance(path, str) and path:
+        set_session_log_path(s.conn, sub, os.path.expanduser(path))
+    starts = s.count(f"SubagentStart:{s.agent_id}:")
+    if s.event(sub, "status_changed", f"subagent {kind} stopped", None,
+               _key(payload, "SubagentStop", s.agent_id, str(starts))):
+        finish_execution(s.conn, sub, "completed", s.now)
+        if s.conn.execute("SELECT status != 'running' FROM orchestrations WHERE id = ?",
+                          (s.orchestration(),)).fetchone()[0]:
+            finish_orchestration(s.conn, s.orchestration(), s.now)
+
+
+def _agent_result(s: _Session, payload: dict, result: tuple, prices: PriceTable | None) -> None:
+    """The Agent (Task) tool's result: the real counts of the subagent's last request."""
+    response = payload["tool_response"]
+    agent_id = response.get("agentId") if isinstance(response.get("agentId"), str) else None
+    if not agent_id:
+        return
+    tool_input = payload.get("tool_input") if isinstance(payload.get("tool_input"), dict) else {}
+    sub = s.execution_of(agent_id, agent_type_of(agent_id, response.get("agentType") or tool_input.get("subagent_type")))
+    key = str(payload.get("tool_use_id") or agent_id)
+    delta = Delta()
+    apply_agent_result(s.conn, sub, key, result[0], result[1], s.now, prices, delta)
+    delta.record(s.conn, s.now, sub, s.orchestration_id, f"{s.session}:agent-result:{key}")
 
 
 def _start_session(s: _Session, payload: dict) -> None:
@@ -312,7 +440,9 @@ def _start_session(s: _Session, payload: dict) -> None:
     source = _text(payload.get("source") or "startup", 40)
     ended = source != "startup" and not s.running()
     key = _key(payload, "SessionStart", source if source == "startup" else f"{source}:{s.ends()}")
-    if s.event(main, "started", f"session started ({source})", {"source": source, "cwd": payload.get("cwd")},
+    details = {"source": source, "cwd": payload.get("cwd"), "model": payload.get("model"),
+               "agent_type": payload.get("agent_type")}
+    if s.event(main, "started", f"session started ({source})", {k: v for k, v in details.items() if v is not None},
                key) and ended:
         reopen(s.conn, s.orchestration(), main)
 
@@ -357,17 +487,20 @@ def _tool_event(s: _Session, payload: dict, name: str) -> None:
     if isinstance(use_id, str) and use_id:
         pre = s.conn.execute("SELECT timestamp, payload FROM events WHERE dedup_key = ?",
                              (_key(payload, "PreToolUse", use_id),)).fetchone()
-    took = None
-    if pre is not None:
-        took = max(0, milliseconds_between(pre[0], s.now))
+    took = payload.get("duration_ms")  # the tool's own time (Claude Code 2.1), else ours
+    if not isinstance(took, int) or isinstance(took, bool) or took < 0:
+        took = max(0, milliseconds_between(pre[0], s.now)) if pre is not None else None
+    interrupted = payload.get("is_interrupt") is True
     if name == "PostToolUseFailure":
         error = payload.get("error")
-        s.event(execution, "error", f"{summary} failed" + (f": {_text(error or 'failed', 500)}" if content else ""),
-                {"tool_use_id": use_id, **_content("error", error, content), "duration_ms": took}, key)
+        s.event(execution, "error", f"{summary} {'interrupted' if interrupted else 'failed'}"
+                + (f": {_text(error or 'failed', 500)}" if content else ""),
+                {"tool_use_id": use_id, "tool": tool, **_content("error", error, content), "duration_ms": took,
+                 "is_interrupt": interrupted}, key)
         return
     response = payload.get("tool_response")
     inserted = s.event(execution, "tool_call", f"{summary} done" + (f" in {took} ms" if took is not None else ""),
-                       {"tool_use_id": use_id, "duration_ms": took,
+                       {"tool_use_id": use_id, "tool": tool, "duration_ms": took, "is_interrupt": interrupted,
                         **_content("tool_response", response, content, 500)}, key)
     if inserted and tool in FILE_TOOLS and path:
         created = isinstance(response, dict) and response.get("type") == "create"
@@ -402,47 +535,19 @@ def _file_path(tool_input: object) -> str | None:
     return None
 
 
-class _NewUsage:
-    """A transcript read before the write transaction: its path, the offset it started from
-    (None on the first read), and what it found."""
-
-    def __init__(self, path: str, start: int | None, found: TranscriptRead, sub: bool) -> None:
-        self.path, self.start, self.found, self.sub = path, start, found, sub
-
-
-def _read_new_usage(db: Database, payload: dict, sub: bool) -> _NewUsage | None:
-    """Read what the agent's transcript gained since the last read (outside any transaction: a
-    transcript can be big). None when there is no transcript to read (logged)."""
-    path = payload.get("agent_transcript_path" if sub else "transcript_path")
-    if not isinstance(path, str) or not path:
-        log(f"{payload.get('hook_event_name')} {payload['session_id']}: no transcript path, tokens unknown")
-        return None
-    path = os.path.expanduser(path)
-    row = db.execute("SELECT offset, last_message_id FROM transcript_offsets WHERE path = ?", (path,)).fetchone()
-    try:
-        found = read_transcript(path, row[0] if row else 0, row[1] if row else None, skip_sidechain=not sub)
-    except OSError as exc:
-        log(f"{payload.get('hook_event_name')} {payload['session_id']}: cannot read transcript {path}: "
-            f"{exc.strerror or exc}; tokens unknown")
-        return None
-    return _NewUsage(path, row[0] if row else None, found, sub)
-
-
-def _add_usage(s: _Session, read: _NewUsage, prices: PriceTable | None) -> int:
-    """Add the tokens read to the agent's execution, unless another hook process counted them
-    first (the stored offset moved); return the transcript offset reached."""
+def _add_usage(s: _Session, read: _Read, prices: PriceTable | None) -> int:
+    """Record the usage read from a transcript for its agent's execution, unless another hook
+    process counted those lines first (the stored offset moved); return the offset reached."""
     found = read.found
-    if found.offset == read.start:
+    if found.offset == read.start and not found.messages:
         return found.offset
-    claimed = claim_transcript(s.conn, read.path, read.start, found.offset, found.last_message_id, s.now)
-    if not claimed or not found.usages or prices is None:
-        return found.offset  # nothing new, or another hook process counted these lines
-    execution = s.execution(sub=read.sub and s.agent_id is not None)
-    for usage in found.usages:
-        add_usage(s.conn, s.now, execution, s.orchestration_id, usage, prices,
-                  dedup_key=f"usage:{read.path}:{found.offset}:{usage.model}")
-    if found.models:
-        set_model(s.conn, execution, found.models[-1])
+    execution = s.execution_of(read.agent_id, read.agent_type, read.path if read.agent_id else None)
+    if not claim_transcript(s.conn, read.path, read.start, found.offset, None, s.now, execution):
+        return found.offset  # another hook process counted these lines
+    if found.messages:
+        delta = Delta()
+        apply_messages(s.conn, execution, list(found.messages.values()), prices, delta)
+        delta.record(s.conn, s.now, execution, s.orchestration_id, f"usage:{read.path}:{found.offset}")
     return found.offset
 
 

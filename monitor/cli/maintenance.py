@@ -1,4 +1,4 @@
-"""Maintenance commands: export and cleanup."""
+"""Maintenance commands: export, cleanup and prices."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import sys
 
 import click
 
-from monitor.cli.options import command, db_option, now, read_db, since_option
+from monitor.cli.options import (MonitorCommand, Output, command, db_option, now, output_options, read_db,
+                                 since_option, unused_db_option)
 from monitor.cli.output import display_time, plural, render_record
 from monitor.store.db import Database
 
@@ -96,4 +97,52 @@ def _confirm_sweep(db: Database, cutoff: str) -> None:
                       " Continue?", abort=True, err=True)
 
 
-COMMANDS = [export, cleanup]
+
+PRICE_COLUMNS = ["model", "input_per_mtok_usd", "output_per_mtok_usd", "cache_read_per_mtok_usd",
+                 "cache_write_per_mtok_usd", "cache_write_1h_per_mtok_usd", "tiers", "source"]
+
+
+@click.group(invoke_without_command=True)
+@unused_db_option
+@click.option("--model", metavar="NAME", help="Only the price that applies to model NAME (as a transcript names it).")
+@click.option("--prices", metavar="FILE", envvar="MONITOR_PRICES", help="Price file laid over the bundled one.")
+@output_options()
+@click.pass_context
+def prices(ctx: click.Context, db_path: str, model: str | None, prices: str | None, out: Output) -> None:
+    """List the known models' prices (USD per million tokens) and where each comes from.
+
+    \b
+    Example:
+      monitor prices --model claude-opus-4-6
+      monitor prices refresh        # price usage recorded before its model had a price
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from monitor.read.pricing import price_list
+
+    found, note = price_list(prices, model)
+    click.echo(note, err=True)
+    out.rows(found, PRICE_COLUMNS, empty=f"No price known for {model!r}." if model else "No prices.")
+
+
+@prices.command("refresh", cls=MonitorCommand)
+@db_option
+@click.option("--prices", "price_file", metavar="FILE", envvar="MONITOR_PRICES",
+              help="Price file laid over the bundled one.")
+def prices_refresh(db_path: str, price_file: str | None) -> None:
+    """Price the usage recorded without a price, with every source (genai-prices included).
+
+    \b
+    Example:
+      MONITOR_PRICES=my-prices.json monitor prices refresh
+    """
+    from monitor.ops.prices import reprice
+    from monitor.read.pricing import load_prices
+
+    with read_db(db_path) as db:
+        counts = reprice(db, load_prices(price_file), everything=True)
+    click.echo(f"Priced {plural(counts['priced'], 'request')}; {plural(counts['unpriced'], 'request')}"
+               f" still without a price.")
+
+
+COMMANDS = [export, cleanup, prices]

@@ -144,8 +144,22 @@ unused_db_option = _db_option("Accepted, and changes nothing: no database is rea
 
 
 def read_db(path: str) -> Database:
-    """The database a report reads: it must exist (reports never create one)."""
-    return open_db(path, create=False)
+    """The database a report reads: it must exist (reports never create one). Transcript lines
+    Claude Code wrote after its last hook are counted first, and usage recorded without a price
+    is priced if a price is now known (both cheap when there is nothing to do; skipped when
+    the file is read-only or busy)."""
+    db = open_db(path, create=False)
+    if not db.readonly:
+        from monitor.capture.claude.catchup import catch_up
+        from monitor.errors import MonitorError
+        from monitor.ops.prices import reprice
+
+        try:
+            catch_up(db)
+            reprice(db)
+        except (MonitorError, OSError):
+            pass  # a broken price file or an unreadable transcript must not stop a report
+    return db
 
 
 # --- filters ----------------------------------------------------------------------------------

@@ -43,6 +43,8 @@ _TABLE_LABELS = {
     "avg_duration_ms": "avg", "p50_duration_ms": "p50", "p95_duration_ms": "p95", "min_duration_ms": "min",
     "max_duration_ms": "max", "input_tokens": "tokens in", "output_tokens": "tokens out",
     "cache_read_tokens": "cache read", "cache_write_tokens": "cache write",
+    "input_per_mtok_usd": "input $/M", "output_per_mtok_usd": "output $/M", "cache_read_per_mtok_usd": "cache read $/M",
+    "cache_write_per_mtok_usd": "cache write $/M", "cache_write_1h_per_mtok_usd": "1h cache write $/M",
 }
 #: Of text on several lines a table shows the last (a command's stderr ends with what went wrong),
 #: but of these the first.

@@ -64,7 +64,10 @@ class Price:
         return round(total / 1_000_000, 8)
 
     def row(self) -> dict:
-        return {f"{k}_per_mtok_usd": getattr(self, k) for k in KINDS}
+        """The prices charged (an omitted cache write at its default), keyed '<kind>_per_mtok_usd'."""
+        charged = {"cache_write": self.input * 1.25 if self.cache_write is None else self.cache_write,
+                   "cache_write_1h": self.input * 2 if self.cache_write_1h is None else self.cache_write_1h}
+        return {f"{k}_per_mtok_usd": charged.get(k, getattr(self, k)) for k in KINDS}
 
 
 def _match(clause: object, name: str) -> bool:
@@ -209,6 +212,34 @@ def load_prices(path: str | os.PathLike[str] | None = None) -> PriceTable:
         table.date = user_date or table.date
         table.sources.append(str(user_path))
     return table
+
+
+def price_list(path: str | os.PathLike[str] | None = None, model: str | None = None) -> tuple[list[dict], str]:
+    """(rows, a note on the sources): every model's price, or the one that applies to `model`
+    (from the installed genai-prices when neither the user's file nor the snapshot knows it)."""
+    table = load_prices(path)
+    data = json.loads(SNAPSHOT.read_text(encoding="utf-8"))
+    genai = GenaiPrices()
+    genai_note = "not installed"
+    if genai._load():
+        genai_note = f"{genai.version}, used for models neither knows"
+    note = (f"Prices: {', '.join(['your file ' + s for s in table.sources[1:]] + [''])}"
+            f"the bundled snapshot of {data.get('source')} taken {data.get('date')}; installed genai-prices:"
+            f" {genai_note}. USD per million tokens.").replace(": , ", ": ")
+    if model is None:
+        return table.rows(), note
+    price = table.lookup(model)
+    if price is not None:
+        return [{"model": model, **price.row(), "tiers": len(price.tiers), "source": price.source}], note
+    rows = []
+    if genai._load():
+        one = genai.cost(model, 1_000_000, 0, 0, 0, 0)
+        if one is not None:
+            per = {k: genai.cost(model, *[1_000_000 if i == n else 0 for i in range(5)])
+                   for n, k in enumerate(KINDS)}
+            rows = [{"model": model, **{f"{k}_per_mtok_usd": v for k, v in per.items()}, "tiers": None,
+                     "source": f"genai-prices {genai.version} (installed)"}]
+    return rows, note
 
 
 # -- the genai-prices package itself ------------------------------------------------------------

@@ -207,6 +207,11 @@ def price_usage(conn: sqlite3.Connection, execution_id: int, message_id: str, co
                  " AND cost_usd IS NULL", (cost_usd, priced_with, execution_id, message_id))
 
 
+def set_execution_cost(conn: sqlite3.Connection, execution_id: int, cost_usd: float) -> None:
+    """Price an execution recorded with tokens but no cost (and no per-request rows)."""
+    conn.execute("UPDATE agent_executions SET cost_usd = ? WHERE id = ? AND cost_usd IS NULL", (cost_usd, execution_id))
+
+
 def refresh_execution_usage(conn: sqlite3.Connection, execution_id: int) -> None:
     """Set an execution's tokens and cost to the sums of its llm_usage rows (cost unknown when any
     row is unpriced), and its model to the one of its latest request."""

@@ -115,6 +115,7 @@ class _Read:
     def __init__(self, path: str, start: int | None, found: TranscriptRead, agent_id: str | None,
                  agent_type: str | None) -> None:
         self.path, self.start, self.found, self.agent_id, self.agent_type = path, start, found, agent_id, agent_type
+        self.done = False  # a helper's transcript found written: its execution is complete
 
 
 def agent_type_of(agent_id: str | None, agent_type: object = None) -> str:
@@ -138,6 +139,10 @@ def _read(db: Database, payload: dict, path: object, agent_id: str | None, agent
     where = f"{payload.get('hook_event_name')} {payload['session_id']}"
     try:
         found = read_transcript(path, row[0] if row else 0, skip_sidechain=agent_id is None, budget=budget[0])
+    except FileNotFoundError as exc:
+        if payload.get("hook_event_name") != "SessionStart":  # a new session's transcript comes later
+            log(f"{where}: cannot read transcript {path}: {exc.strerror or exc}; tokens unknown")
+        return None
     except OSError as exc:
         log(f"{where}: cannot read transcript {path}: {exc.strerror or exc}; tokens unknown")
         return None
@@ -185,7 +190,10 @@ def _read_all(db: Database, payload: dict, name: object) -> list[_Read]:
         _settle(db, payload, reads, budget)
     if name not in TOOL_EVENTS:
         for path, agent_id in _compactions(payload):
-            reads.append(_read(db, payload, path, agent_id, agent_type_of(agent_id), budget))
+            read = _read(db, payload, path, agent_id, agent_type_of(agent_id), budget)
+            if read is not None:
+                read.done = True
+                reads.append(read)
     return [r for r in reads if r]
 
 
@@ -548,6 +556,8 @@ def _add_usage(s: _Session, read: _Read, prices: PriceTable | None) -> int:
         delta = Delta()
         apply_messages(s.conn, execution, list(found.messages.values()), prices, delta)
         delta.record(s.conn, s.now, execution, s.orchestration_id, f"usage:{read.path}:{found.offset}")
+    if read.done:
+        finish_execution(s.conn, execution, "completed", s.now)
     return found.offset
 
 

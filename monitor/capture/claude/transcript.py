@@ -168,7 +168,7 @@ def read_transcript(path: str, offset: int = 0, *, skip_sidechain: bool = False,
             f.seek(offset - 1)
             midline = f.read(1) != b"\n"  # an over-long line cut by the last budget: skip its rest
         while consumed < budget:
-            line = b"" if midline else f.readline(LINE_LIMIT + 1)
+            line = b"" if midline else f.readline(min(LINE_LIMIT + 1, budget - consumed))  # within the budget
             if not midline:
                 if not line:
                     break
@@ -182,6 +182,7 @@ def read_transcript(path: str, offset: int = 0, *, skip_sidechain: bool = False,
                             pass
                     continue
                 if len(line) <= LINE_LIMIT:
+                    found.finished = len(line) < budget - consumed  # else: past the budget, the next read's
                     break  # the last line, still being written
             # An over-long line (or the rest of one): skip to its end, keeping its head and tail.
             head, tail, length, ended = line[:EDGE], line[-EDGE:], len(line), False
@@ -207,5 +208,5 @@ def read_transcript(path: str, offset: int = 0, *, skip_sidechain: bool = False,
             if midline:
                 break
         found.offset = position
-        found.finished = consumed < budget
+        found.finished = found.finished and consumed < budget
     return found

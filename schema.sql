@@ -413,3 +413,23 @@ BEGIN
     INSERT INTO errors_fts (rowid, error_message)
     SELECT NEW.rowid, NEW.error_message WHERE NEW.error_message IS NOT NULL;
 END;
+
+-- Tool calls and external-service calls (migration 6): one row per finished call, from a Claude
+-- Code hook (PostToolUse, PostToolUseFailure: the tool's own duration_ms and is_interrupt) or from
+-- Tracker.record_service_call. tool is the tool (Bash, mcp__github__create_issue) or the
+-- service's operation; server the MCP server (github) or the external service, NULL for a
+-- built-in tool. `monitor tools` reports them by tool or by server.
+CREATE TABLE IF NOT EXISTS tool_calls (
+    id           INTEGER PRIMARY KEY,
+    execution_id INTEGER REFERENCES agent_executions(id) ON DELETE CASCADE,
+    timestamp    TEXT    NOT NULL,
+    tool         TEXT    NOT NULL,
+    server       TEXT,
+    outcome      TEXT    NOT NULL CHECK (outcome IN ('ok', 'failed', 'interrupted')),
+    duration_ms  INTEGER,
+    dedup_key    TEXT    UNIQUE
+);
+-- tools --since: a time window.
+CREATE INDEX IF NOT EXISTS idx_tool_calls_timestamp ON tool_calls (timestamp);
+-- the cascade from agent_executions.
+CREATE INDEX IF NOT EXISTS idx_tool_calls_execution ON tool_calls (execution_id);

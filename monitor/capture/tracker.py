@@ -17,7 +17,8 @@ from monitor.capture.git import head_commit
 from monitor.capture.scrub import metadata_only, redact, size_of
 from monitor.read.pricing import PriceTable, load_prices
 from monitor.timeutil import format_timestamp, utcnow
-from monitor.store.writes import complete_execution, finish_orchestration, insert_execution, insert_orchestration
+from monitor.store.writes import (complete_execution, finish_orchestration, insert_execution, insert_orchestration,
+                                  insert_tool_call)
 
 
 Clock = Callable[[], datetime]
@@ -353,6 +354,25 @@ class Tracker:
         except Exception as exc:  # noqa: BLE001 - the contract: never fail the caller
             report_failure("an LLM call", exc)
             return None
+
+    def record_service_call(self, agent_session_id: str, service: str, operation: str, *,
+                            duration_ms: int | None = None, outcome: str = "ok") -> bool:
+        """Record a call an execution made to an external service (an API, a database, an MCP
+        server): `monitor tools` reports it beside Claude Code's tool calls, by operation (`--by
+        tool`) and by service (`--by server`). outcome is 'ok', 'failed' or 'interrupted'.
+        Never raises (see event()); returns whether it was recorded."""
+        try:
+            _text("service", service)
+            _text("operation", operation)
+            _count("duration_ms", duration_ms, optional=True)
+            if outcome not in ("ok", "failed", "interrupted"):
+                raise InvalidInput(f"outcome must be ok, failed or interrupted; got {outcome!r}")
+            with self.db.transaction() as conn:
+                execution_id, _ = resolve_owner(conn, agent_session_id, None)
+                return insert_tool_call(conn, execution_id, self._now(), operation, service, outcome, duration_ms)
+        except Exception as exc:  # noqa: BLE001 - the contract: never fail the caller
+            report_failure("a service call", exc)
+            return False
 
     @contextmanager
     def execution(

@@ -268,4 +268,25 @@ def cost(db_path: str, since: str | None, by: str, out: Output) -> None:
              missing={by: "(none)"})  # executions without a model (or a session): null in JSON
 
 
-COMMANDS = [list_, show, agent, executions, health, performance, failures, cost, logs, search_]
+@command()
+@db_option
+@since_option
+@click.option("--by", type=click.Choice(["tool", "server"]), default="tool", show_default=True,
+              help="Group by tool, or by MCP server / external service.")
+@output_options()
+def tools(db_path: str, since: str | None, by: str, out: Output) -> None:
+    """Show tool and service calls by tool or server: calls, failures, interrupts, p50/p95 time.
+
+    \b
+    Example:
+      monitor tools --since 7d --by server
+    """
+    from monitor.read.tools import TOOL_COLUMNS, tool_report
+
+    with read_db(db_path) as db:
+        found = tool_report(db, since, by)
+    out.rows(found, [by, *TOOL_COLUMNS], empty=nothing_found("No tool calls", since),
+             missing={by: "(built-in)" if by == "server" else "(none)"})
+
+
+COMMANDS = [list_, show, agent, executions, health, performance, failures, cost, tools, logs, search_]

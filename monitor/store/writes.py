@@ -248,6 +248,15 @@ def claim_transcript(conn: sqlite3.Connection, path: str, start: int | None, off
         (offset, last_message_id, now, execution_id, path, start)).rowcount > 0
 
 
+def insert_tool_call(conn: sqlite3.Connection, execution_id: int | None, now: str, tool: str, server: str | None,
+                     outcome: str, duration_ms: int | None, dedup_key: str | None = None) -> bool:
+    """One finished tool (or external-service) call; False when dedup_key was already recorded."""
+    return conn.execute(
+        "INSERT INTO tool_calls (execution_id, timestamp, tool, server, outcome, duration_ms, dedup_key)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedup_key) DO NOTHING",
+        (execution_id, now, tool, server, outcome, duration_ms, dedup_key)).rowcount > 0
+
+
 # -- retention ---------------------------------------------------------------------------------
 
 def delete_oldest_orchestrations(conn: sqlite3.Connection, cutoff: str, size: int) -> tuple[int, int]:

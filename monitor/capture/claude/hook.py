@@ -31,8 +31,8 @@ from monitor.capture.events import insert_event
 from monitor.capture.scrub import escape_controls, metadata_only, redact, redact_head, secret_file, size_of
 from monitor.timeutil import format_timestamp, milliseconds_between, utcnow
 from monitor.store.writes import (claim_transcript, count_file_change, finish_execution, finish_orchestration,
-                                  insert_execution, insert_orchestration, reopen, reopen_execution,
-                                  set_session_log_path)
+                                  insert_execution, insert_orchestration, insert_tool_call, reopen,
+                                  reopen_execution, set_session_log_path)
 
 MAIN_AGENT = "claude-code"
 HOOK_EVENTS = ("SessionStart", "SessionEnd", "SubagentStart", "SubagentStop", "PreToolUse", "PostToolUse",
@@ -499,6 +499,11 @@ def _tool_event(s: _Session, payload: dict, name: str) -> None:
     if not isinstance(took, int) or isinstance(took, bool) or took < 0:
         took = max(0, milliseconds_between(pre[0], s.now)) if pre is not None else None
     interrupted = payload.get("is_interrupt") is True
+    outcome = "interrupted" if interrupted else "failed" if name == "PostToolUseFailure" else "ok"
+    full = _text(payload.get("tool_name") or "tool", 200)
+    mcp = full.split("__")  # mcp__<server>__<tool>
+    insert_tool_call(s.conn, execution, s.now, full, mcp[1] if len(mcp) >= 3 and mcp[0] == "mcp" else None,
+                     outcome, took, f"tool:{key}")
     if name == "PostToolUseFailure":
         error = payload.get("error")
         s.event(execution, "error", f"{summary} {'interrupted' if interrupted else 'failed'}"

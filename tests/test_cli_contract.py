@@ -86,7 +86,8 @@ def record_sessions(db_path: Path, clock: Clock) -> None:
 
 def test_every_command_is_covered():
     assert {"list", "show", "agent", "executions", "health", "performance", "failures", "export", "cleanup",
-            "run", "logs", "search", "cost", "hook", "hook install", "hook uninstall", "check", "reap", "alert"} == {
+            "run", "logs", "search", "cost", "tools", "prices", "prices refresh", "hook", "hook install",
+            "hook uninstall", "check", "reap", "alert"} == {
         " ".join(p) for p in ALL_COMMANDS}
 
 
@@ -140,6 +141,7 @@ WORKING = {
     "search": ["search", "wrong"], "cost": ["cost"], "run": ["run", "--agent", "ci", "--", "true"],
     "check": ["check", "--rule", "success_rate=off"], "reap": ["reap", "--dry-run"],
     "alert": ["alert", "--rule", "success_rate=off"],
+    "tools": ["tools", "--by", "server"],
 }
 
 
@@ -268,7 +270,7 @@ def test_a_table_that_fits_says_nothing_on_stderr(sessions, clock):
 # --- formats ----------------------------------------------------------------------------------
 
 LISTS = [["list", "--status", "failed"], ["executions"], ["performance"], ["failures"], ["failures", "--executions"],
-         ["cost"], ["logs", "s0"], ["search", "anything"]]
+         ["cost"], ["tools"], ["logs", "s0"], ["search", "anything"]]
 
 
 @pytest.mark.parametrize("args", LISTS, ids=" ".join)
@@ -355,6 +357,7 @@ def test_tabulate_is_imported_only_to_draw_a_table(sessions):
     (["search", "nothing like it"], "Nothing matches 'nothing like it'."),
     (["search", "boom", "--since", "2026-11-21"], "Nothing matches 'boom' since 2026-11-21 00:00:00 UTC."),
     (["cost"], "No tokens or cost recorded yet."),
+    (["tools", "--since", "2026-11-21"], "No tool calls since 2026-11-21 00:00:00 UTC."),
 ])
 def test_nothing_found_names_the_filters(sessions, clock, args, message):
     result = run(clock, *args, "--db", str(sessions))

@@ -67,15 +67,16 @@ def reprice(db: Database, table: PriceTable | None = None, *, everything: bool =
             " cache_write_tokens) IS NOT NULL AND NOT EXISTS (SELECT 1 FROM llm_usage u WHERE u.execution_id = e.id)"
         ).fetchall()
     found = []
-    for execution_id, message_id, model, when, *tokens, calls in pending:
-        cost = table.cost(model, *tokens, requests=1 if calls == 1 else None)
+    for execution_id, message_id, model, when, inp, out, read, write, write_1h, calls in pending:
+        cost = table.cost(model, inp, out, read, write, write_1h, requests=1 if calls == 1 else None)
         if cost is None and calls == 1:
-            cost = genai.cost(model, *tokens, when=when)
+            cost = genai.cost(model, inp, out, read, write, write_1h, when=when)
         found.append((execution_id, message_id, cost))
     lone_found = []
-    for execution_id, model, when, *tokens in lone:
-        cost = table.cost(model, *tokens)
-        lone_found.append((execution_id, cost if cost is not None else genai.cost(model, *tokens, 0, when=when)))
+    for execution_id, model, when, inp, out, read, write in lone:
+        cost = table.cost(model, inp, out, read, write)
+        lone_found.append((execution_id, cost if cost is not None else genai.cost(model, inp, out, read, write, 0,
+                                                                                   when=when)))
     db.execute(f"PRAGMA busy_timeout = {LOCK_WAIT_MS}")
     try:
         with db.transaction() as conn:

@@ -22,6 +22,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from monitor.errors import InvalidInput
 
@@ -235,7 +236,7 @@ def price_list(path: str | os.PathLike[str] | None = None, model: str | None = N
     if genai._load():
         one = genai.cost(model, 1_000_000, 0, 0, 0, 0)
         if one is not None:
-            per = {k: genai.cost(model, *[1_000_000 if i == n else 0 for i in range(5)])
+            per = {k: genai.cost(model, *[1_000_000 if i == n else 0 for i in range(5)])  # type: ignore[arg-type]
                    for n, k in enumerate(KINDS)}
             rows = [{"model": model, **{f"{k}_per_mtok_usd": v for k, v in per.items()}, "tiers": None,
                      "source": f"genai-prices {genai.version} (installed)"}]
@@ -250,7 +251,7 @@ class GenaiPrices:
     know the model."""
 
     def __init__(self) -> None:
-        self._module: object | None = None
+        self._module: Any = None
         self.version: str | None = None
         self.available: bool | None = None
 
@@ -272,7 +273,7 @@ class GenaiPrices:
         from datetime import datetime
 
         genai_prices = self._module
-        usage = genai_prices.Usage(  # type: ignore[attr-defined]
+        usage = genai_prices.Usage(
             input_tokens=input_tokens + cache_read_tokens + cache_write_tokens + cache_write_1h_tokens,
             output_tokens=output_tokens, cache_read_tokens=cache_read_tokens,
             cache_write_tokens=cache_write_tokens + cache_write_1h_tokens,
@@ -286,7 +287,7 @@ class GenaiPrices:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                found = genai_prices.calc_price(usage, model, genai_request_timestamp=timestamp)  # type: ignore[attr-defined]
+                found = genai_prices.calc_price(usage, model, genai_request_timestamp=timestamp)
         except (LookupError, ValueError):
             return None
         return round(float(found.total_price), 8)

@@ -427,12 +427,14 @@ def _subagent_stop(s: _Session, payload: dict) -> None:
 
 def _agent_result(s: _Session, payload: dict, result: tuple, prices: PriceTable | None) -> None:
     """The Agent (Task) tool's result: the real counts of the subagent's last request."""
-    response = payload["tool_response"]
+    response = payload["tool_response"]  # a dict: agent_result_usage() found its usage
+    assert isinstance(response, dict)
     agent_id = response.get("agentId") if isinstance(response.get("agentId"), str) else None
     if not agent_id:
         return
-    tool_input = payload.get("tool_input") if isinstance(payload.get("tool_input"), dict) else {}
-    sub = s.execution_of(agent_id, agent_type_of(agent_id, response.get("agentType") or tool_input.get("subagent_type")))
+    tool_input = payload.get("tool_input")
+    spawned = tool_input.get("subagent_type") if isinstance(tool_input, dict) else None
+    sub = s.execution_of(agent_id, agent_type_of(agent_id, response.get("agentType") or spawned))
     key = str(payload.get("tool_use_id") or agent_id)
     delta = Delta()
     apply_agent_result(s.conn, sub, key, result[0], result[1], s.now, prices, delta)

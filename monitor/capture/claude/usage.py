@@ -55,7 +55,7 @@ class Delta:
             if not any((inp, out, read, write, write_1h)):
                 continue
             cost_text = "unpriced" if cost is None else f"${cost:.4f}"
-            calls_text = f"{calls} calls, " if calls != 1 else ""
+            calls_text = "" if calls == 1 else "more of calls already counted, " if calls <= 0 else f"{calls} calls, "
             hour = f" ({write_1h:,} for 1 hour)" if write_1h else ""
             message = (f"{model or 'unknown model'}: {calls_text}{inp:,} in, {out:,} out, {read:,} cache read, "
                        f"{write + write_1h:,} cache write tokens{hour}, {cost_text}")
@@ -108,7 +108,7 @@ def apply_messages(conn: sqlite3.Connection, execution_id: int, messages: list[M
                     delta.add(row[1], row[3:8], (0, 0, 0, 0, 0), row[9], 0.0)
                     break
         old_counts = old[2:7] if old else None
-        if old_counts == counts and old[0] == model:
+        if old is not None and old_counts == counts and old[0] == model:
             continue
         cost = _cost(prices, model, counts)
         put_usage(conn, (execution_id, m.id, model, timestamp, *counts, 1, cost, source, None))

@@ -114,10 +114,11 @@ def test_a_whole_session_is_recorded(env):
 
 
 class RepeatingClock(Clock):
-    """Each time twice: a payload and its replay are recorded at the same moment."""
+    """Each time twice: a payload and its replay are recorded at the same moment (the payload
+    clock's times)."""
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(step=timedelta(milliseconds=250))
         self.calls = 0
 
     def __call__(self) -> datetime:

@@ -14,7 +14,8 @@ import pytest
 
 from monitor import open_db
 from monitor.read.logs import EventFilter, list_events
-from monitor.capture.claude.hook import handle_payload, read_transcript
+from monitor.capture.claude.hook import handle_payload
+from monitor.capture.claude.transcript import read_transcript
 
 from conftest import T0, Clock
 

@@ -16,16 +16,14 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 from monitor.store.db import DEFAULT_PATH, ENV_VAR, Database, open_db, resolve_path
 from monitor.store.files import ensure_private_dir, open_append, rotate
 from monitor.errors import InvalidInput
-from monitor.capture.claude.transcript import LINE_LIMIT, READ_BUDGET, TranscriptRead, read_transcript
+from monitor.capture.claude.reading import TOOL_EVENTS, Read, agent_type_of, read_all
 from monitor.capture.claude.usage import Delta, agent_result_usage, apply_agent_result, apply_messages
 from monitor.capture.events import insert_event
 from monitor.capture.scrub import escape_controls, metadata_only, redact, redact_head, secret_file, size_of
@@ -37,13 +35,9 @@ from monitor.store.writes import (claim_transcript, count_file_change, finish_ex
 MAIN_AGENT = "claude-code"
 HOOK_EVENTS = ("SessionStart", "SessionEnd", "SubagentStart", "SubagentStop", "PreToolUse", "PostToolUse",
                "PostToolUseFailure", "Stop", "StopFailure")
-TOOL_EVENTS = ("PreToolUse", "PostToolUse", "PostToolUseFailure")
 FILE_TOOLS = ("Write", "Edit", "MultiEdit", "NotebookEdit")
 AGENT_TOOLS = ("Agent", "Task")
-#: How long SessionEnd waits for the transcript's last lines (Claude Code writes it asynchronously).
-SETTLE_S, SETTLE_MAX_S = 0.15, 0.6
-#: Internal helpers' agent ids name their type: 'acompact-1f2e' is a compaction.
-_HELPER_ID = re.compile(r"^a([a-z][a-z_]*)-[0-9a-z]+$")
+
 LOG_ENV_VAR = "MONITOR_HOOK_LOG"
 LOG_LIMIT = 1_000_000
 HOOK_TIMEOUT_S = 10
@@ -103,119 +97,6 @@ def session_db_path(payload: dict) -> Path:
     if not os.environ.get(ENV_VAR) and isinstance(cwd, str) and os.path.isabs(cwd) and os.path.isdir(cwd):
         return project_root(Path(cwd)) / DEFAULT_PATH
     return resolve_path(None)
-
-
-# -- transcripts -----------------------------------------------------------------------------
-
-class _Read:
-    """A transcript read before the write transaction: its path, the offset it started from
-    (None on the first read), what it found, and whose transcript it is: the main agent's
-    (agent_id None) or a subagent's."""
-
-    def __init__(self, path: str, start: int | None, found: TranscriptRead, agent_id: str | None,
-                 agent_type: str | None) -> None:
-        self.path, self.start, self.found, self.agent_id, self.agent_type = path, start, found, agent_id, agent_type
-        self.done = False  # a helper's transcript found written: its execution is complete
-
-
-def agent_type_of(agent_id: str | None, agent_type: object = None) -> str:
-    """A subagent's type: the payload's, else what an internal helper's id says ('acompact-...'
-    is 'compact'), else 'subagent'."""
-    if isinstance(agent_type, str) and agent_type.strip():
-        return agent_type
-    helper = _HELPER_ID.match(agent_id or "")
-    return helper.group(1) if helper else "subagent"
-
-
-def _read(db: Database, payload: dict, path: object, agent_id: str | None, agent_type: str | None,
-          budget: list[int]) -> _Read | None:
-    """Read what a transcript gained since the last read (outside any transaction: a transcript
-    can be big), within what is left of this call's byte budget. None when there is nothing to
-    read (a missing or unreadable file is logged)."""
-    if not isinstance(path, str) or not path or budget[0] <= 0:
-        return None
-    path = os.path.expanduser(path)
-    row = db.execute("SELECT offset FROM transcript_offsets WHERE path = ?", (path,)).fetchone()
-    where = f"{payload.get('hook_event_name')} {payload['session_id']}"
-    try:
-        found = read_transcript(path, row[0] if row else 0, skip_sidechain=agent_id is None, budget=budget[0])
-    except FileNotFoundError as exc:
-        if payload.get("hook_event_name") != "SessionStart":  # a new session's transcript comes later
-            log(f"{where}: cannot read transcript {path}: {exc.strerror or exc}; tokens unknown")
-        return None
-    except OSError as exc:
-        log(f"{where}: cannot read transcript {path}: {exc.strerror or exc}; tokens unknown")
-        return None
-    budget[0] -= max(0, found.offset - (row[0] if row else 0))
-    for at, length, recovered in found.skipped:
-        log(f"{where}: skipped a {length:,}-byte line at byte {at:,} of {path} (lines over {LINE_LIMIT:,} bytes"
-            f" are not parsed); its usage {'was recovered' if recovered else 'is not counted'}")
-    if not found.finished:
-        log(f"{where}: read {READ_BUDGET:,} bytes of {path} this time; the rest at the next hook")
-    return _Read(path, row[0] if row else None, found, agent_id, agent_type)
-
-
-def _compactions(payload: dict) -> list[tuple[str, str]]:
-    """(path, agent id) of the session's compaction transcripts: Claude Code writes them to
-    <transcript folder>/<session id>/subagents/agent-acompact-*.jsonl, and may send no hook for them."""
-    path = payload.get("transcript_path")
-    if not isinstance(path, str) or not path:
-        return []
-    folder = os.path.join(os.path.dirname(os.path.expanduser(path)), payload["session_id"], "subagents")
-    try:
-        names = sorted(n for n in os.listdir(folder) if n.startswith("agent-acompact") and n.endswith(".jsonl"))
-    except OSError:
-        return []
-    return [(os.path.join(folder, n), n[len("agent-"):-len(".jsonl")]) for n in names]
-
-
-def _read_all(db: Database, payload: dict, name: object) -> list[_Read]:
-    """Every transcript this payload lets us read: the main one (at every hook: its last lines may
-    have come after the previous hook), the stopping subagent's, and the compactions'."""
-    budget = [READ_BUDGET]
-    reads = []
-    if name == "SubagentStop":
-        agent_id = payload.get("agent_id") if isinstance(payload.get("agent_id"), str) else None
-        if not payload.get("agent_transcript_path"):
-            log(f"SubagentStop {payload['session_id']}: no agent_transcript_path, subagent tokens unknown")
-        elif agent_id:
-            reads.append(_read(db, payload, payload.get("agent_transcript_path"), agent_id,
-                               agent_type_of(agent_id, payload.get("agent_type")), budget))
-    if not payload.get("transcript_path"):
-        if name in ("Stop", "StopFailure", "SessionEnd"):
-            log(f"{name} {payload['session_id']}: no transcript path, tokens unknown")
-        return [r for r in reads if r]
-    reads.append(_read(db, payload, payload.get("transcript_path"), None, None, budget))
-    if name == "SessionEnd":
-        _settle(db, payload, reads, budget)
-    if name not in TOOL_EVENTS:
-        for path, agent_id in _compactions(payload):
-            read = _read(db, payload, path, agent_id, agent_type_of(agent_id), budget)
-            if read is not None:
-                read.done = True
-                reads.append(read)
-    return [r for r in reads if r]
-
-
-def _settle(db: Database, payload: dict, reads: list, budget: list[int]) -> None:
-    """At SessionEnd, give the main transcript's last lines a moment to arrive (it is written
-    asynchronously): while it was written to in the last SETTLE_S seconds, wait and read on, for
-    SETTLE_MAX_S at most."""
-    main = reads[-1]
-    if main is None:
-        return
-    deadline = time.monotonic() + SETTLE_MAX_S
-    while time.monotonic() < deadline:
-        try:
-            idle = time.time() - os.stat(main.path).st_mtime
-        except OSError:
-            return
-        if idle >= SETTLE_S:
-            return
-        time.sleep(min(SETTLE_S - idle, max(0.0, deadline - time.monotonic())) + 0.01)
-        more = _read(db, payload, main.path, None, None, budget)  # from the stored offset again
-        if more is not None:
-            main.found = more.found
 
 
 # -- payload handling ------------------------------------------------------------------------
@@ -347,7 +228,7 @@ def record_payload(db: Database, payload: dict, clock: Callable[[], datetime] = 
     the same order across hook processes. Raises on database errors (handle_payload turns them into
     log lines)."""
     name = payload.get("hook_event_name")
-    reads = _read_all(db, payload, name)
+    reads = read_all(db, payload, name)
     result = None
     if name == "PostToolUse" and payload.get("tool_name") in AGENT_TOOLS:
         result = agent_result_usage(payload.get("tool_response"))
@@ -550,7 +431,7 @@ def _file_path(tool_input: object) -> str | None:
     return None
 
 
-def _add_usage(s: _Session, read: _Read, prices: PriceTable | None) -> int:
+def _add_usage(s: _Session, read: Read, prices: PriceTable | None) -> int:
     """Record the usage read from a transcript for its agent's execution, unless another hook
     process counted those lines first (the stored offset moved); return the offset reached."""
     found = read.found

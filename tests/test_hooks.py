@@ -370,3 +370,13 @@ def test_a_hook_without_db_records_in_the_database_of_the_payloads_project(env, 
     monkeypatch.setenv("MONITOR_DB", str(env / "env.db"))  # $MONITOR_DB wins over the payload
     assert handle_payload(payload(env, "post_write", cwd=folder), None, clock=payload_clock())
     assert (env / "env.db").exists()
+
+
+def test_a_session_recorded_before_per_request_usage_keeps_its_earlier_tokens(env):
+    """Totals an older monitor recorded (no llm_usage rows) are carried into the sums, not lost."""
+    feed(env, ["session_start"], transcript_path=str(env / "none.jsonl"))
+    with open_db(env / "m.db") as db, db.transaction() as conn:
+        conn.execute("UPDATE agent_executions SET model = 'claude-sonnet-4-5', input_tokens = 500,"
+                     " output_tokens = 50, cache_read_tokens = 0, cache_write_tokens = 0, cost_usd = 0.00225")
+    feed(env, ["stop"])
+    assert executions(env)[0][5:] == ("claude-sonnet-4-5-20250929", 2500, 260, 23000, 3000, 0.02955)

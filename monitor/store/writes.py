@@ -196,6 +196,20 @@ def put_usage(conn: sqlite3.Connection, row: tuple) -> None:
     conn.execute(_PUT_USAGE_SQL, row)
 
 
+def carry_execution_totals(conn: sqlite3.Connection, execution_id: int) -> None:
+    """Before an execution's first llm_usage row, keep the totals it already has (recorded by a
+    monitor before per-request rows, e.g. a session that spans an upgrade) as one row of their own,
+    so that summing its rows loses nothing."""
+    conn.execute(
+        "INSERT INTO llm_usage (execution_id, message_id, model, timestamp, input_tokens, output_tokens,"
+        " cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, calls, cost_usd, source)"
+        " SELECT id, 'totals-before-llm_usage', model, started_at, coalesce(input_tokens, 0),"
+        " coalesce(output_tokens, 0), coalesce(cache_read_tokens, 0), coalesce(cache_write_tokens, 0), 0, 0,"
+        " cost_usd, 'carried' FROM agent_executions WHERE id = :id"
+        " AND coalesce(input_tokens, output_tokens, cache_read_tokens, cache_write_tokens) IS NOT NULL"
+        " AND NOT EXISTS (SELECT 1 FROM llm_usage WHERE execution_id = :id)", {"id": execution_id})
+
+
 def delete_usage(conn: sqlite3.Connection, execution_id: int, message_id: str) -> None:
     conn.execute("DELETE FROM llm_usage WHERE execution_id = ? AND message_id = ?", (execution_id, message_id))
 

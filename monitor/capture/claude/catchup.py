@@ -72,7 +72,7 @@ def catch_up(db: Database, now: datetime | None = None, prices: object = None) -
                     continue
                 if found.messages:
                     delta = Delta()
-                    apply_messages(conn, execution_id, list(found.messages.values()), prices, delta)  # type: ignore[arg-type]
+                    apply_messages(conn, execution_id, list(found.messages.values()), prices, delta, stamp)  # type: ignore[arg-type]
                     delta.record(conn, stamp, execution_id, orchestration_id, f"usage:{path}:{found.offset}")
                     counted += len(found.messages)
     except sqlite3.Error:

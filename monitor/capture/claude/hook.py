@@ -442,7 +442,7 @@ def _add_usage(s: _Session, read: Read, prices: PriceTable | None) -> int:
         return found.offset  # another hook process counted these lines
     if found.messages:
         delta = Delta()
-        apply_messages(s.conn, execution, list(found.messages.values()), prices, delta)
+        apply_messages(s.conn, execution, list(found.messages.values()), prices, delta, s.now)
         delta.record(s.conn, s.now, execution, s.orchestration_id, f"usage:{read.path}:{found.offset}")
     if read.done:
         finish_execution(s.conn, execution, "completed", s.now)

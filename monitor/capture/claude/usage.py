@@ -19,7 +19,7 @@ import sqlite3
 
 from monitor.capture.claude.transcript import Message, usage_counts
 from monitor.capture.events import insert_event
-from monitor.store.writes import delete_usage, put_usage, refresh_execution_usage
+from monitor.store.writes import carry_execution_totals, delete_usage, put_usage, refresh_execution_usage
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -86,13 +86,15 @@ def _same_request(a: tuple, b: tuple) -> bool:
 
 
 def apply_messages(conn: sqlite3.Connection, execution_id: int, messages: list[Message],
-                   prices: PriceTable | None, delta: Delta) -> None:
-    """Record (or update) each message's usage for an execution; add what changed to delta."""
+                   prices: PriceTable | None, delta: Delta, now: str) -> None:
+    """Record (or update) each message's usage for an execution; add what changed to delta. A
+    message without a timestamp of its own is dated now."""
+    carry_execution_totals(conn, execution_id)
     pending = _pending(conn, execution_id)
     for m in messages:
         counts = m.counts()
         old = _stored(conn, execution_id, m.id)
-        model, timestamp, source = m.model or (old[0] if old else None), m.timestamp or (old[1] if old else None), \
+        model, timestamp, source = m.model or (old[0] if old else None), m.timestamp or (old[1] if old else now), \
             "transcript"
         if old is not None and old[9] == "agent_result":
             source = "agent_result"  # the tool result's count of this request stays if larger
@@ -135,6 +137,7 @@ def apply_agent_result(conn: sqlite3.Connection, execution_id: int, key: str, mo
     request's row, or keep them as a pending row until the transcript line arrives."""
     if not any(counts):
         return
+    carry_execution_totals(conn, execution_id)
     rows = conn.execute(f"SELECT message_id, {_ROW} FROM llm_usage WHERE execution_id = ?"
                         " ORDER BY timestamp DESC", (execution_id,)).fetchall()
     target = next((r for r in rows if not r[0].startswith(PENDING) and _same_request(counts, r[3:8])), None)

@@ -154,3 +154,38 @@ def test_the_hook_path_stays_light(replayed, tmp_path):
     imported = {line.split("|")[-1].strip().split(".")[0] for line in done.stderr.splitlines() if "|" in line}
     assert not imported & {"click", "tabulate", "sqlite_utils", "dateutil", "logging", "genai_prices", "pydantic"}
     assert "monitor" in imported
+
+
+def test_an_agent_result_before_the_subagent_transcript_is_absorbed_not_counted_twice(tmp_path, monkeypatch):
+    """PostToolUse(Agent) can be recorded before the subagent's last line is read: its counts wait
+    as a pending row, which that line's arrival absorbs (keeping the larger output count)."""
+    from monitor.capture.claude.hook import handle_payload
+
+    monkeypatch.setenv("MONITOR_HOOK_LOG", str(tmp_path / "hook.log"))
+    b = cs.Builder(tmp_path)
+    b.subagents.mkdir(parents=True)
+    db = tmp_path / "m.db"
+    final = (1, 485, 4922, 2521, 0)
+    result = cs.agent_result(cs.REVIEWER, "code-reviewer", cs.SONNET, final)
+
+    def send(payload: dict) -> None:
+        assert handle_payload(json.dumps(payload), db)
+
+    send(b.payload("PostToolUse", tool_name="Task", tool_use_id="toolu_9", tool_input={"subagent_type": "code-reviewer"},
+                   tool_response=result))
+    key = f"{cs.SESSION_ID}:{cs.REVIEWER}"
+    assert execution_rows(db)[key][2:] == (1, 485, 4922, 2521, pytest.approx(cs.dollars(cs.SONNET, final)))
+    b.path(cs.REVIEWER).write_text("\n".join(
+        b.assistant(cs.REVIEWER, "msg_S1", cs.SONNET, [1], input=4, write_5m=4922)
+        + b.assistant(cs.REVIEWER, "msg_S2", cs.SONNET, [3, 26], input=1, read=4922, write_5m=2521)) + "\n")
+    for _ in range(2):  # and a replay
+        send(b.payload("SubagentStop", agent_id=cs.REVIEWER, agent_type="code-reviewer",
+                       agent_transcript_path=str(b.path(cs.REVIEWER))))
+        send(b.payload("PostToolUse", tool_name="Task", tool_use_id="toolu_9",
+                       tool_input={"subagent_type": "code-reviewer"}, tool_response=result))
+    first = (4, 1, 0, 4922, 0)
+    assert execution_rows(db)[key][2:] == (5, 486, 4922, 4922 + 2521, pytest.approx(
+        cs.dollars(cs.SONNET, first) + cs.dollars(cs.SONNET, final)))
+    with open_db(db, create=False) as conn:
+        assert conn.execute("SELECT message_id, output_tokens, source FROM llm_usage ORDER BY 1").fetchall() == [
+            ("msg_S1", 1, "transcript"), ("msg_S2", 485, "agent_result")]

@@ -161,19 +161,24 @@ CREATE TABLE IF NOT EXISTS alert_state (
     sent_at TEXT NOT NULL
 ) WITHOUT ROWID;
 
--- How far `monitor hook` has read each transcript, so a large one is never read twice, and
--- whose it is (execution_id, migration 6): a transcript that grew after its last hook is read
--- by the next command.
+-- How far `monitor hook` has read each transcript, so a large one is never read twice.
 CREATE TABLE IF NOT EXISTS transcript_offsets (
     path            TEXT    PRIMARY KEY,
     offset          INTEGER NOT NULL DEFAULT 0,
     last_message_id TEXT,
-    updated_at      TEXT,
-    execution_id    INTEGER REFERENCES agent_executions(id) ON DELETE CASCADE
+    updated_at      TEXT
 ) WITHOUT ROWID;
--- transcripts written to lately (the next command's catch-up), and the cascade from executions.
-CREATE INDEX IF NOT EXISTS idx_transcript_offsets_updated ON transcript_offsets (updated_at);
-CREATE INDEX IF NOT EXISTS idx_transcript_offsets_execution ON transcript_offsets (execution_id);
+
+-- Whose each transcript is (migration 6): the execution a hook read it for, and when it last did,
+-- so that the next command reads what a transcript gained after its session's last hook.
+CREATE TABLE IF NOT EXISTS transcript_owners (
+    path         TEXT    PRIMARY KEY,
+    execution_id INTEGER NOT NULL REFERENCES agent_executions(id) ON DELETE CASCADE,
+    read_at      TEXT    NOT NULL
+) WITHOUT ROWID;
+-- transcripts read lately (the next command's catch-up), and the cascade from agent_executions.
+CREATE INDEX IF NOT EXISTS idx_transcript_owners_read ON transcript_owners (read_at);
+CREATE INDEX IF NOT EXISTS idx_transcript_owners_execution ON transcript_owners (execution_id);
 
 -- Tokens and cost per LLM request (migration 6): one row per execution and message (a Claude Code
 -- transcript's message.id, else its requestId; `call:<event id>` for Tracker.record_llm_call),

@@ -25,7 +25,7 @@ COMMIT: processes that open the file at once wait for the first one and then fin
 Versions: 1 the first schema (the reference tool's columns plus tokens, cost, exit code),
 2 the event log and full-text search, 3 agent_totals, 4 integer ids everywhere with `uuid` and
 `created_at` columns, full-text indexes keyed by rowid, agent_totals_recount, 5 alert_state; 6 llm_usage
-(tokens and cost per LLM request and model), tool_calls, and transcript_offsets.execution_id. Raise
+(tokens and cost per LLM request and model), tool_calls, transcript_owners. Raise
 LATEST with every change to schema.sql.
 """
 

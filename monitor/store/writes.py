@@ -250,16 +250,21 @@ def count_file_change(conn: sqlite3.Connection, execution_id: int, created: bool
 def claim_transcript(conn: sqlite3.Connection, path: str, start: int | None, offset: int,
                      last_message_id: str | None, now: str, execution_id: int | None = None) -> bool:
     """Move a transcript's read offset from start (None: never read) to offset, noting whose
-    transcript it is; False when another process moved it first (it counted those lines)."""
+    transcript it is (transcript_owners); False when another process moved it first (it counted
+    those lines)."""
     if start is None:
-        return conn.execute(
-            "INSERT INTO transcript_offsets (path, offset, last_message_id, updated_at, execution_id)"
-            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (path) DO NOTHING",
-            (path, offset, last_message_id, now, execution_id)).rowcount > 0
-    return conn.execute(
-        "UPDATE transcript_offsets SET offset = ?, last_message_id = ?, updated_at = ?,"
-        " execution_id = coalesce(?, execution_id) WHERE path = ? AND offset = ?",
-        (offset, last_message_id, now, execution_id, path, start)).rowcount > 0
+        claimed = conn.execute(
+            "INSERT INTO transcript_offsets (path, offset, last_message_id, updated_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (path) DO NOTHING", (path, offset, last_message_id, now)).rowcount > 0
+    else:
+        claimed = conn.execute(
+            "UPDATE transcript_offsets SET offset = ?, last_message_id = ?, updated_at = ? WHERE path = ? AND offset = ?",
+            (offset, last_message_id, now, path, start)).rowcount > 0
+    if claimed and execution_id is not None:
+        conn.execute("INSERT INTO transcript_owners (path, execution_id, read_at) VALUES (?, ?, ?)"
+                     " ON CONFLICT (path) DO UPDATE SET execution_id = excluded.execution_id, read_at = excluded.read_at",
+                     (path, execution_id, now))
+    return claimed
 
 
 def insert_tool_call(conn: sqlite3.Connection, execution_id: int | None, now: str, tool: str, server: str | None,

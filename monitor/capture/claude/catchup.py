@@ -2,7 +2,7 @@
 
 Claude Code writes a session's transcript asynchronously: the last turn's lines can arrive after
 the last hook (SessionEnd included). Every transcript a hook has read is remembered with its
-execution (transcript_offsets); catch_up() reads what those written to lately have gained since,
+execution (transcript_owners); catch_up() reads what those written to lately have gained since,
 exactly as the hook would have, so that reports count it. It never waits on another writer for
 long and never raises: a report must not fail over it.
 """
@@ -32,9 +32,10 @@ def catch_up(db: Database, now: datetime | None = None, prices: object = None) -
     now = now or utcnow()
     try:
         owned = db.execute(
-            "SELECT t.path, t.offset, t.execution_id, e.agent_session_id, e.orchestration_id"
-            " FROM transcript_offsets t JOIN agent_executions e ON e.id = t.execution_id"
-            " WHERE t.updated_at >= ?", (format_timestamp(now - WINDOW),)).fetchall()
+            "SELECT t.path, t.offset, o.execution_id, e.agent_session_id, e.orchestration_id"
+            " FROM transcript_owners o JOIN transcript_offsets t ON t.path = o.path"
+            " JOIN agent_executions e ON e.id = o.execution_id"
+            " WHERE o.read_at >= ?", (format_timestamp(now - WINDOW),)).fetchall()
     except sqlite3.Error:
         return 0
     budget, reads = READ_BUDGET, []

@@ -92,7 +92,7 @@ def test_the_hook_redacts_commands_and_keeps_no_secret_files_content(tmp_path):
     assert messages[0] == ("Bash: GITHUB_TOKEN=[REDACTED:github_token] gh release create v1 &&"
                            " curl -H 'Authorization: Bearer [REDACTED:bearer_token]'")
     response = tool_calls(tmp_path)[3]["tool_response"]
-    assert read == {"tool_use_id": "toolu_1", "duration_ms": read["duration_ms"],
+    assert read == {"tool_use_id": "toolu_1", "tool": "Read", "duration_ms": read["duration_ms"], "is_interrupt": False,
                     "tool_response_bytes": len(json.dumps(response))}
     stored = on_disk(tmp_path / "m.db")
     assert GITHUB.encode() not in stored and BEARER.encode() not in stored
@@ -121,7 +121,8 @@ def test_metadata_capture_keeps_only_names_times_status_and_sizes(tmp_path):
         ("tool_call", "Write"), ("tool_call", "Write done"), ("file", "created a file"), ("error", "Bash failed")]
     command = tool_calls(tmp_path)[0]["tool_input"]
     assert json.loads(events[0][2]) == {"tool_use_id": "toolu_0", "tool_input_bytes": len(json.dumps(command))}
-    assert json.loads(events[-1][2]) == {"tool_use_id": "toolu_9", "error_bytes": 51, "duration_ms": None}
+    assert json.loads(events[-1][2]) == {"tool_use_id": "toolu_9", "tool": "Bash", "error_bytes": 51,
+                                         "duration_ms": None, "is_interrupt": False}
     assert files == 1
     stored = on_disk(tmp_path / "m.db")
     for text in (b"gh release", b"plain-but-private", b"Meeting notes", b"notes.md", b".env", b"quota exceeded",

@@ -86,7 +86,8 @@ def record_sessions(db_path: Path, clock: Clock) -> None:
 
 def test_every_command_is_covered():
     assert {"list", "show", "agent", "executions", "health", "performance", "failures", "export", "import",
-            "cleanup", "run", "logs", "search", "cost", "hook", "hook install", "hook uninstall", "check", "reap", "alert"} == {
+            "cleanup", "run", "logs", "search", "cost", "hook", "hook install", "hook uninstall", "check", "reap", "alert",
+            "metrics"} == {
         " ".join(p) for p in ALL_COMMANDS}
 
 

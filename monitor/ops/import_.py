@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 import sqlite3
 import sys
 from collections.abc import Callable, Iterator
@@ -38,6 +39,7 @@ from monitor.store import writes
 from monitor.store.db import EXECUTION_STATUSES, ORCHESTRATION_STATUSES, Database
 from monitor.timeutil import format_timestamp, parse_timestamp, utcnow
 
+_CANONICAL = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 #: Executions per batch written (and orchestrations looked up) at once.
 BATCH = 2000
 
@@ -115,6 +117,8 @@ def _time(raw: dict, name: str, required: bool = False) -> str | None:
         if required:
             raise _Invalid(f"{name} is missing")
         return None
+    if isinstance(value, str) and _CANONICAL.fullmatch(value):
+        return value  # already in the stored form (every monitor export, the reference tool's times)
     try:
         return format_timestamp(parse_timestamp(value))
     except (TypeError, ValueError, OverflowError, OSError):

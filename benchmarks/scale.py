@@ -3,17 +3,18 @@
     python benchmarks/scale.py --executions 1000000            # scrape on 1M, import of its export
     python benchmarks/scale.py --executions 1000000 --no-import
 
-Scrape: `monitor.exporters.prometheus.exposition()` (what one GET /metrics does: open the file
+Scrape: `monitor.read.metrics.collect()` alone (the database's part), then
+`monitor.exporters.prometheus.exposition()` (what one GET /metrics does: open the file
 read-only, read the roll-ups, format) timed in-process, best and median of --scrapes; then one real
 HTTP scrape of `monitor metrics --serve` on 127.0.0.1. Import: `monitor export` of the database to a
 file, then `monitor import` of that file into a new database as a subprocess, with its wall time,
-rows per second and peak RSS (from getrusage of the child).
+rows per second and peak RSS (the child's VmHWM, polled).
 """
 
 from __future__ import annotations
 
 import argparse
-import resource
+import json
 import statistics
 import subprocess
 import sys
@@ -25,12 +26,21 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import generate  # noqa: E402
 
+from monitor import open_db  # noqa: E402
 from monitor.exporters.prometheus import exposition  # noqa: E402
+from monitor.read.metrics import collect  # noqa: E402
 
 MONITOR = [sys.executable, "-m", "monitor"]
 
 
 def scrape_figures(db: Path, scrapes: int) -> None:
+    with open_db(db, create=False, readonly=True) as opened:
+        reads = []
+        for _ in range(scrapes):
+            began = time.perf_counter()
+            collect(opened)
+            reads.append(time.perf_counter() - began)
+    print(f"read (collect): best {min(reads) * 1000:.1f} ms, median {statistics.median(reads) * 1000:.1f} ms")
     times = []
     text = ""
     for _ in range(scrapes):
@@ -55,24 +65,36 @@ def scrape_figures(db: Path, scrapes: int) -> None:
         server.wait(timeout=10)
 
 
+def _hwm_kib(pid: int) -> int:
+    """VmHWM (peak resident memory) of a running process, in KiB; 0 once it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def import_figures(db: Path, folder: Path) -> None:
     export = folder / "export.json"
     began = time.perf_counter()
     subprocess.run([*MONITOR, "export", "--db", str(db), "-o", str(export)], check=True, capture_output=True)
     print(f"export: {time.perf_counter() - began:.1f} s, {export.stat().st_size / 2**20:,.0f} MiB")
     target = folder / "imported.db"
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     began = time.perf_counter()
-    done = subprocess.run([*MONITOR, "import", "--db", str(target), str(export), "--json"], check=True,
-                          capture_output=True, text=True)
+    child = subprocess.Popen([*MONITOR, "import", "--db", str(target), str(export), "--json"],
+                             stdout=subprocess.PIPE, text=True)
+    peak = 0
+    while child.poll() is None:  # the child's own high-water mark (getrusage's would include this
+        peak = max(peak, _hwm_kib(child.pid))  # process's pages, inherited at fork)
+        time.sleep(0.2)
     seconds = time.perf_counter() - began
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    import json
-
-    result = json.loads(done.stdout)["files"][0]
+    assert child.returncode == 0 and child.stdout is not None
+    result = json.loads(child.stdout.read())["files"][0]
     rows = result["orchestrations"]["inserted"] + result["executions"]["inserted"]
     print(f"import: {rows:,} rows in {seconds:.1f} s = {rows / seconds:,.0f} rows/s;"
-          f" peak RSS {max(peak, before) / 1024:,.0f} MiB")
+          f" peak RSS {peak / 1024:,.0f} MiB")
     began = time.perf_counter()
     subprocess.run([*MONITOR, "import", "--db", str(target), str(export)], check=True, capture_output=True)
     print(f"import again (nothing changes): {time.perf_counter() - began:.1f} s")

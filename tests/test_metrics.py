@@ -4,6 +4,7 @@ over real HTTP; written atomically as a textfile; checked by promtool when it is
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -139,6 +140,26 @@ def test_bad_arguments(recorded, invoke, args, error):
     result = invoke("metrics", *args)
     assert result.exit_code == 2
     assert error in result.output
+
+
+@pytest.mark.parametrize("args, error", [
+    (["--textfile", "/no/such/dir/m.prom"], "Error: cannot write /no/such/dir/m.prom: No such file or directory"),
+    (["--textfile", "a\x00b"], "Error: cannot write a\x00b: embedded null byte"),
+])
+def test_a_textfile_that_cannot_be_written_is_an_error(recorded, invoke, args, error):
+    result = invoke("metrics", *args)
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith(error)
+
+
+def test_an_address_in_use_is_an_error(recorded, invoke):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = invoke("metrics", "--serve", f"127.0.0.1:{port}")
+    assert result.exit_code == 1, result.output
+    assert result.output == f"Error: cannot serve on 127.0.0.1:{port}: Address already in use\n"
 
 
 def test_a_missing_database_is_an_error(invoke, db_path):

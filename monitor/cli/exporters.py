@@ -29,11 +29,12 @@ class HostPort(click.ParamType):
 @db_option
 @click.option("--serve", "address", type=HostPort(), metavar="HOST:PORT",
               help="Serve /metrics over HTTP on HOST:PORT until Ctrl-C, reading the database at each scrape.")
-@click.option("--textfile", type=click.Path(dir_okay=False, writable=True), metavar="PATH",
+@click.option("--textfile", metavar="PATH",
               help="Write the metrics to PATH atomically (node_exporter's textfile collector: name it *.prom).")
 @click.option("--stale-after", type=Age(), default="1h", show_default=True, metavar="AGE",
               help="An execution in progress for longer than AGE counts as stale.")
-def metrics(db_path: str, address: tuple[str, int] | None, textfile: str | None, stale_after: timedelta) -> None:
+def metrics(db_path: str, address: tuple[str, int] | None, textfile: str | None,
+            stale_after: timedelta) -> None:
     """Print Prometheus metrics (text exposition format), or serve or write them.
 
     \b

@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry, generate_latest, start_http_ser
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from monitor.errors import MonitorError
 from monitor.read.metrics import DURATION_BUCKETS, TOKEN_KINDS, Metrics, collect
 from monitor.store.db import open_db
 
@@ -108,10 +109,16 @@ def write_textfile(path: str | os.PathLike[str] | None, target: str | os.PathLik
                    stale_after: timedelta = timedelta(hours=1)) -> None:
     """Write the metrics to target atomically (a temporary file renamed over it), for node_exporter's
     textfile collector."""
-    write_to_textfile(str(Path(target)), registry(path, stale_after))
+    try:
+        write_to_textfile(str(Path(target)), registry(path, stale_after))
+    except (OSError, ValueError) as exc:
+        raise MonitorError(f"cannot write {target}: {getattr(exc, 'strerror', None) or exc}") from None
 
 
 def serve(path: str | os.PathLike[str] | None, host: str, port: int,
           stale_after: timedelta = timedelta(hours=1)) -> tuple[WSGIServer, Thread]:
     """Serve /metrics on host:port in a daemon thread (port 0: any free port, see server.server_port)."""
-    return start_http_server(port, host, registry(path, stale_after))
+    try:
+        return start_http_server(port, host, registry(path, stale_after))
+    except (OSError, ValueError) as exc:  # a host that does not resolve, a port in use or not allowed
+        raise MonitorError(f"cannot serve on {host}:{port}: {getattr(exc, 'strerror', None) or exc}") from None

@@ -412,11 +412,12 @@ def import_stream(db: Database, source: TextIO, name: str,
     try:
         with db.transaction() as conn:
             job = _FileImport(conn, name)
-            for event in read_events(stream):
-                job.add(event)
-            job.flush()
-    except sqlite3.IntegrityError as exc:
-        raise DatabaseError(f"{name}: not imported, it conflicts with the database ({exc})") from None
+            try:
+                for event in read_events(stream):
+                    job.add(event)
+                job.flush()
+            except sqlite3.IntegrityError as exc:  # (inside: the transaction would say it in its own words)
+                raise DatabaseError(f"{name}: not imported, it conflicts with the database ({exc})") from None
     except InvalidInput as exc:
         raise InvalidInput(f"{name}: not imported: {exc}") from None
     return job.result

@@ -24,8 +24,8 @@ COMMIT: processes that open the file at once wait for the first one and then fin
 
 Versions: 1 the first schema (the reference tool's columns plus tokens, cost, exit code),
 2 the event log and full-text search, 3 agent_totals, 4 integer ids everywhere with `uuid` and
-`created_at` columns, full-text indexes keyed by rowid, agent_totals_recount, 5 alert_state, 6 agent_model_totals and
-orchestration_totals (for `monitor metrics`). Raise LATEST with every change to schema.sql.
+`created_at` columns, full-text indexes keyed by rowid, agent_totals_recount, 5 alert_state,
+6 agent_model_totals and orchestration_totals (for `monitor metrics`). Raise LATEST with every change to schema.sql.
 """
 
 from __future__ import annotations

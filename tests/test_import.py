@@ -250,6 +250,15 @@ def test_stdin_and_files_that_are_not_exports(invoke, db_path, exports, tmp_path
         assert result.stderr == f"Error: {other}: not imported: {error}\n"
 
 
+@pytest.mark.parametrize("name, error", [("missing.json", "No such file or directory"),
+                                         (".", "Is a directory"), ("a\x00b", "embedded null byte")])
+def test_a_file_that_cannot_be_read_is_named(invoke, tmp_path, monkeypatch, name, error):
+    monkeypatch.chdir(tmp_path)
+    result = invoke("import", name)
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: cannot read {name}: {error}\n"
+
+
 def test_the_stream_reader_reads_across_any_chunk_boundary(monkeypatch):
     text = json.dumps({"a": [1.25, 123456789, "x" * 40, {"b": [True, None]}], "c": -7e3}, indent=2)
     for size in (1, 2, 3, 7, 64):

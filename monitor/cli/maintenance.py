@@ -104,7 +104,7 @@ def _confirm_sweep(db: Database, cutoff: str) -> None:
 
 @command("import")
 @db_option
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, allow_dash=True), metavar="FILE...")
+@click.argument("files", nargs=-1, required=True, metavar="FILE...")
 @click.option("--json", "as_json", is_flag=True, help="Print what each file did as JSON.")
 def import_(db_path: str, files: tuple[str, ...], as_json: bool) -> None:
     """Merge export files (monitor's, or the reference tool's JSON export) into the database.

@@ -438,5 +438,5 @@ def import_file(db: Database, path: str, progress: Callable[[int], None] | None 
             return import_stream(db, source, path, progress)
     except UnicodeDecodeError as exc:
         raise InvalidInput(f"{path}: not imported: not UTF-8 text ({exc.reason})") from None
-    except OSError as exc:
-        raise InvalidInput(f"cannot read {path}: {exc.strerror or exc}") from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the name
+        raise InvalidInput(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None

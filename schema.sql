@@ -373,6 +373,187 @@ SELECT
 FROM agent_executions AS R
 GROUP BY R.agent_name;
 
+-- Orchestrations by status, for `monitor metrics`: kept by the orchestration_totals_* triggers;
+-- orchestration_totals_recount is what it must hold.
+CREATE TABLE IF NOT EXISTS orchestration_totals (
+    status         TEXT    PRIMARY KEY,
+    orchestrations INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+
+CREATE TRIGGER IF NOT EXISTS orchestration_totals_insert AFTER INSERT ON orchestrations BEGIN
+    INSERT OR IGNORE INTO orchestration_totals (status) VALUES (NEW.status);
+    UPDATE orchestration_totals SET orchestrations = orchestrations + 1 WHERE status = NEW.status;
+END;
+
+CREATE TRIGGER IF NOT EXISTS orchestration_totals_delete AFTER DELETE ON orchestrations BEGIN
+    UPDATE orchestration_totals SET orchestrations = orchestrations - 1 WHERE status = OLD.status;
+    DELETE FROM orchestration_totals WHERE status = OLD.status AND orchestrations = 0;
+END;
+
+CREATE TRIGGER IF NOT EXISTS orchestration_totals_update AFTER UPDATE OF status ON orchestrations
+WHEN OLD.status IS NOT NEW.status
+BEGIN
+    UPDATE orchestration_totals SET orchestrations = orchestrations - 1 WHERE status = OLD.status;
+    DELETE FROM orchestration_totals WHERE status = OLD.status AND orchestrations = 0;
+    INSERT OR IGNORE INTO orchestration_totals (status) VALUES (NEW.status);
+    UPDATE orchestration_totals SET orchestrations = orchestrations + 1 WHERE status = NEW.status;
+END;
+
+CREATE VIEW IF NOT EXISTS orchestration_totals_recount AS
+SELECT R.status AS status, count(*) AS orchestrations FROM orchestrations AS R GROUP BY R.status;
+
+-- Per agent and model running totals for `monitor metrics` (a Prometheus scrape reads these few
+-- rows instead of every execution): executions, the duration histogram's cumulative buckets
+-- (le_<N>s: finished executions that took N seconds or less; +Inf is agent_totals.timed), tokens,
+-- cost, and the latest completion of a completed execution. model is '' for executions that name
+-- none. Kept by the agent_model_totals_* triggers; agent_model_totals_recount is what it must hold.
+CREATE TABLE IF NOT EXISTS agent_model_totals (
+    agent_name         TEXT    NOT NULL,
+    model              TEXT    NOT NULL,
+    executions         INTEGER NOT NULL DEFAULT 0,
+    le_1s              INTEGER NOT NULL DEFAULT 0,
+    le_5s              INTEGER NOT NULL DEFAULT 0,
+    le_10s             INTEGER NOT NULL DEFAULT 0,
+    le_30s             INTEGER NOT NULL DEFAULT 0,
+    le_60s             INTEGER NOT NULL DEFAULT 0,
+    le_120s            INTEGER NOT NULL DEFAULT 0,
+    le_300s            INTEGER NOT NULL DEFAULT 0,
+    le_600s            INTEGER NOT NULL DEFAULT 0,
+    le_1800s           INTEGER NOT NULL DEFAULT 0,
+    le_3600s           INTEGER NOT NULL DEFAULT 0,
+    input_tokens       INTEGER NOT NULL DEFAULT 0,
+    output_tokens      INTEGER NOT NULL DEFAULT 0,
+    cache_read_tokens  INTEGER NOT NULL DEFAULT 0,
+    cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+    cost_usd           REAL    NOT NULL DEFAULT 0,
+    last_success_at    TEXT,
+    PRIMARY KEY (agent_name, model)
+) WITHOUT ROWID;
+
+CREATE TRIGGER IF NOT EXISTS agent_model_totals_insert AFTER INSERT ON agent_executions BEGIN
+    INSERT OR IGNORE INTO agent_model_totals (agent_name, model) VALUES (NEW.agent_name, coalesce(NEW.model, ''));
+    UPDATE agent_model_totals SET
+        executions = executions + 1,
+        le_1s = le_1s + coalesce(NEW.duration_ms <= 1000, 0),
+        le_5s = le_5s + coalesce(NEW.duration_ms <= 5000, 0),
+        le_10s = le_10s + coalesce(NEW.duration_ms <= 10000, 0),
+        le_30s = le_30s + coalesce(NEW.duration_ms <= 30000, 0),
+        le_60s = le_60s + coalesce(NEW.duration_ms <= 60000, 0),
+        le_120s = le_120s + coalesce(NEW.duration_ms <= 120000, 0),
+        le_300s = le_300s + coalesce(NEW.duration_ms <= 300000, 0),
+        le_600s = le_600s + coalesce(NEW.duration_ms <= 600000, 0),
+        le_1800s = le_1800s + coalesce(NEW.duration_ms <= 1800000, 0),
+        le_3600s = le_3600s + coalesce(NEW.duration_ms <= 3600000, 0),
+        input_tokens = input_tokens + coalesce(NEW.input_tokens, 0),
+        output_tokens = output_tokens + coalesce(NEW.output_tokens, 0),
+        cache_read_tokens = cache_read_tokens + coalesce(NEW.cache_read_tokens, 0),
+        cache_write_tokens = cache_write_tokens + coalesce(NEW.cache_write_tokens, 0),
+        cost_usd = cost_usd + coalesce(NEW.cost_usd, 0),
+        last_success_at = CASE WHEN NEW.status = 'completed' AND NEW.completed_at IS NOT NULL
+            AND coalesce(NEW.completed_at > last_success_at, 1) THEN NEW.completed_at ELSE last_success_at END
+    WHERE agent_name = NEW.agent_name AND model = coalesce(NEW.model, '');
+END;
+
+CREATE TRIGGER IF NOT EXISTS agent_model_totals_delete AFTER DELETE ON agent_executions BEGIN
+    UPDATE agent_model_totals SET
+        executions = executions - 1,
+        le_1s = le_1s - coalesce(OLD.duration_ms <= 1000, 0),
+        le_5s = le_5s - coalesce(OLD.duration_ms <= 5000, 0),
+        le_10s = le_10s - coalesce(OLD.duration_ms <= 10000, 0),
+        le_30s = le_30s - coalesce(OLD.duration_ms <= 30000, 0),
+        le_60s = le_60s - coalesce(OLD.duration_ms <= 60000, 0),
+        le_120s = le_120s - coalesce(OLD.duration_ms <= 120000, 0),
+        le_300s = le_300s - coalesce(OLD.duration_ms <= 300000, 0),
+        le_600s = le_600s - coalesce(OLD.duration_ms <= 600000, 0),
+        le_1800s = le_1800s - coalesce(OLD.duration_ms <= 1800000, 0),
+        le_3600s = le_3600s - coalesce(OLD.duration_ms <= 3600000, 0),
+        input_tokens = input_tokens - coalesce(OLD.input_tokens, 0),
+        output_tokens = output_tokens - coalesce(OLD.output_tokens, 0),
+        cache_read_tokens = cache_read_tokens - coalesce(OLD.cache_read_tokens, 0),
+        cache_write_tokens = cache_write_tokens - coalesce(OLD.cache_write_tokens, 0),
+        cost_usd = cost_usd - coalesce(OLD.cost_usd, 0),
+        last_success_at = CASE WHEN OLD.status = 'completed' AND OLD.completed_at = last_success_at
+            THEN (SELECT max(completed_at) FROM agent_executions WHERE agent_name = OLD.agent_name
+                  AND coalesce(model, '') = coalesce(OLD.model, '') AND status = 'completed' AND id != OLD.id)
+            ELSE last_success_at END
+    WHERE agent_name = OLD.agent_name AND model = coalesce(OLD.model, '');
+    DELETE FROM agent_model_totals WHERE agent_name = OLD.agent_name AND model = coalesce(OLD.model, '') AND executions = 0;
+END;
+
+CREATE TRIGGER IF NOT EXISTS agent_model_totals_update AFTER UPDATE OF
+    agent_name, model, status, completed_at, duration_ms, input_tokens, output_tokens, cache_read_tokens,
+    cache_write_tokens, cost_usd
+ON agent_executions BEGIN
+    UPDATE agent_model_totals SET
+        executions = executions - 1,
+        le_1s = le_1s - coalesce(OLD.duration_ms <= 1000, 0),
+        le_5s = le_5s - coalesce(OLD.duration_ms <= 5000, 0),
+        le_10s = le_10s - coalesce(OLD.duration_ms <= 10000, 0),
+        le_30s = le_30s - coalesce(OLD.duration_ms <= 30000, 0),
+        le_60s = le_60s - coalesce(OLD.duration_ms <= 60000, 0),
+        le_120s = le_120s - coalesce(OLD.duration_ms <= 120000, 0),
+        le_300s = le_300s - coalesce(OLD.duration_ms <= 300000, 0),
+        le_600s = le_600s - coalesce(OLD.duration_ms <= 600000, 0),
+        le_1800s = le_1800s - coalesce(OLD.duration_ms <= 1800000, 0),
+        le_3600s = le_3600s - coalesce(OLD.duration_ms <= 3600000, 0),
+        input_tokens = input_tokens - coalesce(OLD.input_tokens, 0),
+        output_tokens = output_tokens - coalesce(OLD.output_tokens, 0),
+        cache_read_tokens = cache_read_tokens - coalesce(OLD.cache_read_tokens, 0),
+        cache_write_tokens = cache_write_tokens - coalesce(OLD.cache_write_tokens, 0),
+        cost_usd = cost_usd - coalesce(OLD.cost_usd, 0),
+        last_success_at = CASE WHEN OLD.status = 'completed' AND OLD.completed_at = last_success_at
+            THEN (SELECT max(completed_at) FROM agent_executions WHERE agent_name = OLD.agent_name
+                  AND coalesce(model, '') = coalesce(OLD.model, '') AND status = 'completed' AND id != OLD.id)
+            ELSE last_success_at END
+    WHERE agent_name = OLD.agent_name AND model = coalesce(OLD.model, '');
+    DELETE FROM agent_model_totals WHERE agent_name = OLD.agent_name AND model = coalesce(OLD.model, '') AND executions = 0;
+    INSERT OR IGNORE INTO agent_model_totals (agent_name, model) VALUES (NEW.agent_name, coalesce(NEW.model, ''));
+    UPDATE agent_model_totals SET
+        executions = executions + 1,
+        le_1s = le_1s + coalesce(NEW.duration_ms <= 1000, 0),
+        le_5s = le_5s + coalesce(NEW.duration_ms <= 5000, 0),
+        le_10s = le_10s + coalesce(NEW.duration_ms <= 10000, 0),
+        le_30s = le_30s + coalesce(NEW.duration_ms <= 30000, 0),
+        le_60s = le_60s + coalesce(NEW.duration_ms <= 60000, 0),
+        le_120s = le_120s + coalesce(NEW.duration_ms <= 120000, 0),
+        le_300s = le_300s + coalesce(NEW.duration_ms <= 300000, 0),
+        le_600s = le_600s + coalesce(NEW.duration_ms <= 600000, 0),
+        le_1800s = le_1800s + coalesce(NEW.duration_ms <= 1800000, 0),
+        le_3600s = le_3600s + coalesce(NEW.duration_ms <= 3600000, 0),
+        input_tokens = input_tokens + coalesce(NEW.input_tokens, 0),
+        output_tokens = output_tokens + coalesce(NEW.output_tokens, 0),
+        cache_read_tokens = cache_read_tokens + coalesce(NEW.cache_read_tokens, 0),
+        cache_write_tokens = cache_write_tokens + coalesce(NEW.cache_write_tokens, 0),
+        cost_usd = cost_usd + coalesce(NEW.cost_usd, 0),
+        last_success_at = CASE WHEN NEW.status = 'completed' AND NEW.completed_at IS NOT NULL
+            AND coalesce(NEW.completed_at > last_success_at, 1) THEN NEW.completed_at ELSE last_success_at END
+    WHERE agent_name = NEW.agent_name AND model = coalesce(NEW.model, '');
+END;
+
+CREATE VIEW IF NOT EXISTS agent_model_totals_recount AS
+SELECT
+    R.agent_name AS agent_name,
+    coalesce(R.model, '') AS model,
+    count(*) AS executions,
+    sum(coalesce(R.duration_ms <= 1000, 0)) AS le_1s,
+    sum(coalesce(R.duration_ms <= 5000, 0)) AS le_5s,
+    sum(coalesce(R.duration_ms <= 10000, 0)) AS le_10s,
+    sum(coalesce(R.duration_ms <= 30000, 0)) AS le_30s,
+    sum(coalesce(R.duration_ms <= 60000, 0)) AS le_60s,
+    sum(coalesce(R.duration_ms <= 120000, 0)) AS le_120s,
+    sum(coalesce(R.duration_ms <= 300000, 0)) AS le_300s,
+    sum(coalesce(R.duration_ms <= 600000, 0)) AS le_600s,
+    sum(coalesce(R.duration_ms <= 1800000, 0)) AS le_1800s,
+    sum(coalesce(R.duration_ms <= 3600000, 0)) AS le_3600s,
+    sum(coalesce(R.input_tokens, 0)) AS input_tokens,
+    sum(coalesce(R.output_tokens, 0)) AS output_tokens,
+    sum(coalesce(R.cache_read_tokens, 0)) AS cache_read_tokens,
+    sum(coalesce(R.cache_write_tokens, 0)) AS cache_write_tokens,
+    sum(coalesce(R.cost_usd, 0)) AS cost_usd,
+    max(CASE WHEN R.status = 'completed' THEN R.completed_at END) AS last_success_at
+FROM agent_executions AS R
+GROUP BY R.agent_name, coalesce(R.model, '');
+
 -- Full-text search (`monitor search`) over event messages and execution error messages:
 -- external-content FTS5 indexes keyed by rowid (whatever the type of a table's id), kept current
 -- by triggers; only rows with text are indexed.

@@ -26,7 +26,7 @@ same --seed and --executions give the same rows (timestamps follow now). The sec
 and the triggers listed in REPLAYED_TRIGGERS are dropped before the load and recreated afterwards
 from their own stored SQL (the timestamp normalisers have nothing to do: every timestamp is made
 in the stored format); errors_fts is filled the way migration 2 fills it, with every error message
-and only those, and agent_totals (migration 3) is recounted by migrations.refill_agent_totals:
+and only those, and agent_totals and agent_model_totals are recounted by migrations.refill_agent_totals:
 what their triggers would have done row by row. Any other trigger stays in place. --check runs
 SQLite's integrity checks (the database's, the foreign keys', the FTS indexes') and recounts
 agent_totals after the load.
@@ -78,7 +78,8 @@ PROFILE_BITS = 14
 # Triggers dropped for the load, and what stands in for them: the timestamp normalisers have
 # nothing to do (every timestamp is made in the stored format), errors_fts is filled in one
 # statement, agent_totals is recounted by migrations.refill_agent_totals.
-REPLAYED_TRIGGERS = ("orchestrations_normalize_", "agent_executions_normalize_", "errors_fts_", "agent_totals_")
+REPLAYED_TRIGGERS = ("orchestrations_normalize_", "agent_executions_normalize_", "errors_fts_", "agent_totals_",
+                     "agent_model_totals_", "orchestration_totals_")
 P = 2_147_483_647  # 2**31 - 1: hashes are below it, so products of two stay inside 64 bits
 
 
@@ -303,16 +304,18 @@ def check(path: str | Path) -> list[str]:
     try:
         problems = [r[0] for r in conn.execute("PRAGMA integrity_check") if r[0] != "ok"]
         problems += [f"foreign key: {r}" for r in conn.execute("PRAGMA foreign_key_check")]
-        if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'agent_totals'").fetchone():
+        for table in migrations.TOTALS:
+            if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (table,)).fetchone():
+                continue
             # Rounded: the running sum of cost_usd and a fresh one differ in the last bits.
-            columns = [r[1] for r in conn.execute("PRAGMA table_info(agent_totals)")]
-            rounded = ", ".join(f"round({c}, 4)" for c in columns)
+            columns = [(r[1], r[2]) for r in conn.execute(f"PRAGMA table_info({table})")]
+            rounded = ", ".join(f"round({c}, 4)" if kind == "REAL" else c for c, kind in columns)
             differ = conn.execute(
-                f"SELECT count(*) FROM (SELECT {rounded} FROM agent_totals"
-                f" EXCEPT SELECT {rounded} FROM agent_totals_recount)"
+                f"SELECT count(*) FROM (SELECT {rounded} FROM {table}"
+                f" EXCEPT SELECT {rounded} FROM {table}_recount)"
             ).fetchone()[0]
             if differ:
-                problems.append(f"agent_totals: {differ} agents differ from a recount")
+                problems.append(f"{table}: {differ} rows differ from a recount")
         for fts in ("errors_fts", "events_fts"):
             try:
                 conn.execute(f"INSERT INTO {fts} ({fts}) VALUES ('integrity-check')")

@@ -133,3 +133,24 @@ def make_monitor_db(path: Path, version: int, now: datetime) -> None:
                      " VALUES (7, 12, ?, 'error', 'pytest exited 1: connection refused')", (t,))
     conn.commit()
     conn.close()
+
+
+def reference_export(path: Path, session: str | None = None) -> object:
+    """What the reference tool's `export` prints for its database at path (seed 002): every
+    orchestration with its executions nested, or {orchestration, executions} for one session;
+    rows as SQLite gives them (UUID ids, 0/1 booleans, created_at in SQLite's time form)."""
+    conn = sqlite3.connect(path)
+    conn.row_factory = sqlite3.Row
+
+    def executions(orchestration_id: str) -> list[dict]:
+        return [dict(r) for r in conn.execute(
+            "SELECT * FROM agent_executions WHERE orchestration_id = ? ORDER BY started_at", (orchestration_id,))]
+
+    try:
+        if session is not None:
+            row = dict(conn.execute("SELECT * FROM orchestrations WHERE session_id = ?", (session,)).fetchone())
+            return {"orchestration": row, "executions": executions(row["id"])}
+        return [{**dict(o), "executions": executions(o["id"])}
+                for o in conn.execute("SELECT * FROM orchestrations ORDER BY started_at DESC")]
+    finally:
+        conn.close()

@@ -27,6 +27,13 @@ def assert_totals_match_a_full_count(db):
     assert [row[:-3] for row in kept] == [row[:-3] for row in recount]  # all but cost and unpriced
     assert [round(row[-3], 6) for row in kept] == [round(row[-3], 6) for row in recount]
     assert [row[-2:] for row in kept] == [row[-2:] for row in recount]
+    by_model = "SELECT * FROM {} ORDER BY agent_name, model"
+    kept = db.execute(by_model.format("agent_model_totals")).fetchall()
+    recount = db.execute(by_model.format("agent_model_totals_recount")).fetchall()
+    assert [row[:-2] + row[-1:] for row in kept] == [row[:-2] + row[-1:] for row in recount]  # all but cost
+    assert [round(row[-2], 6) for row in kept] == [round(row[-2], 6) for row in recount]
+    assert (db.execute("SELECT * FROM orchestration_totals ORDER BY status").fetchall()
+            == db.execute("SELECT * FROM orchestration_totals_recount ORDER BY status").fetchall())
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -50,10 +57,12 @@ def test_totals_follow_inserts_completions_updates_and_deletes(tracker, clock, s
                 self_healed=rng.random() < 0.2, files_created=rng.randint(0, 3),
                 input_tokens=rng.randint(0, 5000) if tokens else None,
                 output_tokens=rng.randint(0, 900) if tokens else None,
-                cost_usd=rng.random() if priced else None)
+                cost_usd=rng.random() if priced else None, model=rng.choice([None, "m1", "m2"]))
     with tracker.db.transaction() as conn:  # a foreign writer renames an agent and edits a row
         conn.execute("UPDATE agent_executions SET agent_name = 'renamed' WHERE id % 7 = 0")
         conn.execute("UPDATE agent_executions SET duration_ms = NULL, cost_usd = 1.5 WHERE id % 11 = 0")
+        conn.execute("UPDATE agent_executions SET model = 'm3', duration_ms = 4500 WHERE id % 5 = 0")
+        conn.execute("UPDATE agent_executions SET status = 'failed' WHERE id % 13 = 0")
     assert_totals_match_a_full_count(tracker.db)
     with tracker.db.transaction() as conn:  # cascades delete executions too
         conn.execute("DELETE FROM orchestrations WHERE id % 3 = 0")

@@ -85,9 +85,9 @@ def record_sessions(db_path: Path, clock: Clock) -> None:
 # --- mistyped options, negative numbers ------------------------------------------------------
 
 def test_every_command_is_covered():
-    assert {"list", "show", "agent", "executions", "health", "performance", "failures", "export", "cleanup",
-            "run", "logs", "search", "cost", "tools", "prices", "prices refresh", "hook", "hook install",
-            "hook uninstall", "check", "reap", "alert"} == {
+    assert {"list", "show", "agent", "executions", "health", "performance", "failures", "export", "import",
+            "cleanup", "run", "logs", "search", "cost", "tools", "prices", "prices refresh", "hook", "hook install",
+            "hook uninstall", "check", "reap", "alert", "metrics"} == {
         " ".join(p) for p in ALL_COMMANDS}
 
 

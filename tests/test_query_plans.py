@@ -15,7 +15,7 @@ from monitor import Tracker, open_db
 from monitor.alerts.check import check
 from monitor.alerts.rules import Config, parse_flags
 from monitor.ops import reap, retention
-from monitor.read import queries, reports
+from monitor.read import metrics, queries, reports
 from monitor.read.queries import Filters
 
 from conftest import T0, Clock
@@ -54,7 +54,7 @@ def traced_selects(db, call) -> list[str]:
 
 
 #: Tables with a row per agent, not per execution: reading all of one is reading a handful of rows.
-PER_AGENT_TABLES = {"agent_totals", "t"}
+PER_AGENT_TABLES = {"agent_totals", "agent_model_totals", "orchestration_totals", "t"}
 
 
 def full_scans(db, sql: str) -> list[str]:
@@ -100,6 +100,7 @@ READS = {
         "cost=1", "p95_duration=1m", "duration=1h", "failed_executions=1", "agents.*.p95_duration=1m"]),
         session="s1", now=T0 + timedelta(hours=1)),
     "reap --dry-run": lambda db: reap.reap(db, timedelta(hours=1), now=T0 + timedelta(hours=2), dry_run=True),
+    "metrics (a Prometheus scrape)": lambda db: metrics.collect(db, now=T0 + timedelta(hours=1)),
 }
 
 

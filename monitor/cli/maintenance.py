@@ -1,16 +1,20 @@
-"""Maintenance commands: export, cleanup and prices."""
+"""Maintenance commands: export, import, cleanup and prices."""
 
 from __future__ import annotations
 
 import io
+import os
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import click
 
 from monitor.cli.options import (MonitorCommand, Output, command, db_option, now, output_options, read_db,
                                  since_option, unused_db_option)
-from monitor.cli.output import display_time, plural, render_record
-from monitor.store.db import Database
+from monitor.cli.output import display_time, import_summary, plural, render_record
+from monitor.errors import MonitorError
+from monitor.store.db import Database, open_db
 
 
 @command()
@@ -97,6 +101,50 @@ def _confirm_sweep(db: Database, cutoff: str) -> None:
                       " Continue?", abort=True, err=True)
 
 
+@command("import")
+@db_option
+@click.argument("files", nargs=-1, required=True, metavar="FILE...")
+@click.option("--json", "as_json", is_flag=True, help="Print what each file did as JSON.")
+def import_(db_path: str, files: tuple[str, ...], as_json: bool) -> None:
+    """Merge export files (monitor's, or the reference tool's JSON export) into the database.
+
+    Each file is one transaction: a malformed or truncated one changes nothing. Importing a file
+    again changes nothing. - reads standard input.
+
+    \b
+    Example (merge CI jobs' exports into one database):
+      monitor import --db merged.db job-*/monitoring-export.json
+    """
+    from monitor.ops.import_ import import_file
+
+    results, failed = [], False
+    with open_db(db_path) as db:
+        for name in files:
+            try:
+                with _progress(name) as advance:
+                    results.append(import_file(db, name, advance))
+            except MonitorError as exc:
+                click.echo(f"Error: {exc}", err=True)
+                failed = True
+    if as_json:
+        click.echo(render_record({"files": [r.as_dict() for r in results]}, "json"))
+    else:
+        for result in results:
+            click.echo(import_summary(result.as_dict()))
+    if failed:
+        sys.exit(1)
+
+
+@contextmanager
+def _progress(name: str) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar on a terminal for a file of some size (by characters read), else None."""
+    size = os.path.getsize(name) if name != "-" and os.path.isfile(name) else 0
+    if size < 1 << 22 or not sys.stderr.isatty():
+        yield None
+        return
+    with click.progressbar(length=size, label=f"Importing {name}", file=sys.stderr) as bar:
+        yield bar.update
+
 
 PRICE_COLUMNS = ["model", "input_per_mtok_usd", "output_per_mtok_usd", "cache_read_per_mtok_usd",
                  "cache_write_per_mtok_usd", "cache_write_1h_per_mtok_usd", "tiers", "source"]
@@ -145,4 +193,4 @@ def prices_refresh(db_path: str, price_file: str | None) -> None:
                f" still without a price.")
 
 
-COMMANDS = [export, cleanup, prices]
+COMMANDS = [export, import_, cleanup, prices]

@@ -73,6 +73,16 @@ def plural(count: int, noun: str, nouns: str | None = None) -> str:
     return f"{count:,} {noun if count == 1 else nouns or noun + 's'}"
 
 
+def import_summary(result: Mapping) -> str:
+    """One line for what `import` did with one file."""
+    def counts(c: Mapping) -> str:
+        return f"{c['inserted']:,} inserted, {c['updated']:,} updated, {c['unchanged']:,} unchanged"
+
+    recounted = f"; {plural(result['recounted'], 'orchestration')} recounted" if result["recounted"] else ""
+    return (f"{result['source']}: orchestrations {counts(result['orchestrations'])};"
+            f" executions {counts(result['executions'])}{recounted}.")
+
+
 def display_time(value: str) -> str:
     """A stored timestamp as a table shows it, zone included: '2026-11-20 12:00:00 UTC'."""
     if re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", value):

@@ -14,8 +14,8 @@ A rebuild is where the data-keeping rules live, the same for every older shape:
   events.*_id) are remapped to the new id; a reference to a row that does not exist becomes NULL;
 - times are rewritten to the one fixed-width UTC format (TIMESTAMP_SQL);
 - NULL in a column that is now NOT NULL takes the column's default;
-- the derived tables are refilled: the full-text indexes ('rebuild') and agent_totals (from the
-  agent_totals_recount view).
+- the derived tables are refilled: the full-text indexes ('rebuild'), agent_totals and
+  agent_model_totals (from their *_recount views).
 
 Before it rebuilds a table, it keeps a copy of the whole file next to it (keep_copy) and says so
 through the "monitor" logger. Everything happens in one BEGIN IMMEDIATE transaction with foreign
@@ -24,9 +24,9 @@ COMMIT: processes that open the file at once wait for the first one and then fin
 
 Versions: 1 the first schema (the reference tool's columns plus tokens, cost, exit code),
 2 the event log and full-text search, 3 agent_totals, 4 integer ids everywhere with `uuid` and
-`created_at` columns, full-text indexes keyed by rowid, agent_totals_recount, 5 alert_state; 6 llm_usage
-(tokens and cost per LLM request and model), tool_calls, transcript_owners. Raise
-LATEST with every change to schema.sql.
+`created_at` columns, full-text indexes keyed by rowid, agent_totals_recount, 5 alert_state,
+6 agent_model_totals and orchestration_totals (for `monitor metrics`), 7 llm_usage (tokens and cost per
+LLM request and model), tool_calls, transcript_owners. Raise LATEST with every change to schema.sql.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from urllib.parse import quote
 
 from monitor.errors import DatabaseError
 
-LATEST = 6
+LATEST = 7
 
 #: Any stored time (ISO text with or without zone, SQLite's datetime(), epoch seconds or
 #: milliseconds as numbers or text) in the one format, as the *_normalize triggers do.
@@ -53,6 +53,8 @@ CANONICAL_GLOB = "'[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0
 _TIMED_TABLES = ("orchestrations", "agent_executions")
 #: Derived tables, refilled from what they derive from after a rebuild.
 _FTS = {"events_fts": "events", "errors_fts": "agent_executions"}
+#: Running totals kept by triggers on agent_executions, each with a <table>_recount view.
+TOTALS = ("agent_totals", "agent_model_totals", "orchestration_totals")
 
 
 def schema_sql() -> str:
@@ -215,15 +217,17 @@ def _upgrade(conn: sqlite3.Connection, path: Path | None, notify: Callable[[str]
         _remap_references(conn, db, rebuild, notify)
     for fts in refill | {f for f, source in _FTS.items() if source in rebuild and f in want}:
         conn.execute(f"INSERT INTO {fts} ({fts}) VALUES ('rebuild')")
-    if "agent_executions" in rebuild or "agent_totals" not in have:
+    if rebuild or any(table not in have for table in TOTALS):
         refill_agent_totals(conn)
     return copy
 
 
 def refill_agent_totals(conn: sqlite3.Connection) -> None:
-    """Recount agent_totals from agent_executions (after a bulk load that bypassed its triggers)."""
-    conn.execute("DELETE FROM agent_totals")
-    conn.execute("INSERT INTO agent_totals SELECT * FROM agent_totals_recount")
+    """Recount the roll-ups (TOTALS) from the rows they sum (after a bulk load that bypassed
+    their triggers)."""
+    for table in TOTALS:
+        conn.execute(f"DELETE FROM {table}")
+        conn.execute(f"INSERT INTO {table} SELECT * FROM {table}_recount")
 
 
 def _copy_rows(conn: sqlite3.Connection, db: object, old: str, new: str) -> None:

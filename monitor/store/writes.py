@@ -130,6 +130,43 @@ def reopen(conn: sqlite3.Connection, orchestration_id: int, execution_id: int) -
                  " WHERE id = ? AND status != 'in_progress'", (execution_id,))
 
 
+#: An orchestration's status, counts and times derived again from its executions (`import` merging
+#: two files' executions of one session): running while any is in progress, else partial, failed or
+#: completed as finish_orchestration() derives them; its start is the earliest known, its end the
+#: latest. The WHERE leaves a row that already holds these values alone (rowcount 0).
+_RECOUNT_SQL = """
+UPDATE orchestrations SET status = t.status, completed_tasks = t.done, failed_tasks = t.failed,
+    total_tasks = t.total, started_at = t.started_at, completed_at = t.ended, duration_ms = t.duration
+FROM (
+    SELECT *, CASE WHEN ended IS NOT NULL THEN
+        max(0, CAST(round((julianday(ended) - julianday(started_at)) * 86400000) AS INTEGER)) END AS duration
+    FROM (
+        SELECT o.id,
+               CASE WHEN e.running THEN 'running' WHEN e.failed AND e.done THEN 'partial'
+                    WHEN e.failed THEN 'failed' WHEN e.done THEN 'completed' ELSE o.status END AS status,
+               e.done, e.failed, max(o.total_tasks, e.done + e.failed) AS total,
+               min(o.started_at, coalesce(e.first_start, o.started_at)) AS started_at,
+               CASE WHEN NOT e.running THEN nullif(max(coalesce(o.completed_at, ''), coalesce(e.last_end, '')), '')
+               END AS ended
+        FROM orchestrations o, (
+            SELECT coalesce(sum(status = 'completed'), 0) AS done, coalesce(sum(status = 'failed'), 0) AS failed,
+                   coalesce(sum(status = 'in_progress'), 0) AS running, min(started_at) AS first_start,
+                   max(completed_at) AS last_end
+            FROM agent_executions WHERE orchestration_id = :id) e
+        WHERE o.id = :id)
+) t
+WHERE orchestrations.id = t.id AND (orchestrations.status, orchestrations.completed_tasks,
+    orchestrations.failed_tasks, orchestrations.total_tasks, orchestrations.started_at,
+    coalesce(orchestrations.completed_at, ''), coalesce(orchestrations.duration_ms, -1))
+    IS NOT (t.status, t.done, t.failed, t.total, t.started_at, coalesce(t.ended, ''), coalesce(t.duration, -1))
+"""
+
+
+def recount_orchestration(conn: sqlite3.Connection, orchestration_id: int) -> bool:
+    """Derive an orchestration's status, counts, start and end from its executions again;
+    return whether that changed it."""
+    return conn.execute(_RECOUNT_SQL, {"id": orchestration_id}).rowcount > 0
+
 # -- events and usage --------------------------------------------------------------------------
 
 def insert_event(conn: sqlite3.Connection, now: str, event_type: str, message: str | None,

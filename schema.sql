@@ -58,7 +58,14 @@ CREATE TABLE IF NOT EXISTS agent_executions (
     cache_write_tokens  INTEGER,
     cost_usd            REAL,
     exit_code           INTEGER,
-    created_at          TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+    created_at          TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    -- The `monitor run` process that records this execution (migration 8): its pid, its host, and
+    -- when it started (on Linux, the boot id and the start tick), so that a later command on the
+    -- same host can tell it was killed (its pid gone, or reused by another process) while the
+    -- execution is still in progress. NULL for executions recorded otherwise.
+    runner_pid          INTEGER,
+    runner_host         TEXT,
+    runner_start        TEXT
 );
 
 -- list, failures and health: time windows, newest first, optionally by status.
@@ -206,6 +213,16 @@ CREATE TABLE IF NOT EXISTS llm_usage (
 ) WITHOUT ROWID;
 -- usage still without a price (priced once a price is known).
 CREATE INDEX IF NOT EXISTS idx_llm_usage_unpriced ON llm_usage (priced_with) WHERE cost_usd IS NULL;
+
+-- How far each claimed spool file has been ingested (migration 8). What a hook or `monitor run`
+-- could not write while the database was locked waits in monitoring.db.spool; a writer claims
+-- that file by renaming it (monitoring.db.spool.<claim>), then records its lines in order, moving
+-- the offset in the same transaction as the rows: each line is recorded once, whoever crashes.
+CREATE TABLE IF NOT EXISTS spool_offsets (
+    name       TEXT    PRIMARY KEY,
+    offset     INTEGER NOT NULL,
+    updated_at TEXT    NOT NULL
+) WITHOUT ROWID;
 
 -- Per-agent running totals over every execution, so that the all-time `performance` report
 -- reads one row per agent instead of every execution. Kept current by the agent_totals_*

@@ -17,8 +17,8 @@ from monitor.capture.git import head_commit
 from monitor.capture.scrub import metadata_only, redact, size_of
 from monitor.read.pricing import PriceTable, load_prices
 from monitor.timeutil import format_timestamp, utcnow
-from monitor.store.writes import (complete_execution, finish_orchestration, insert_execution, insert_orchestration,
-                                  insert_tool_call)
+from monitor.store.writes import (end_execution, finish_orchestration, insert_orchestration, insert_tool_call,
+                                  start_execution)
 
 
 Clock = Callable[[], datetime]
@@ -214,16 +214,8 @@ class Tracker:
             _text("orchestration", orchestration)
         commit = head_commit() if orchestration is not None else None
         with self.db.transaction() as conn:
-            now = self._now()
-            orchestration_id = None
-            if orchestration is not None:
-                orchestration_id = insert_orchestration(conn, orchestration, now, git_commit_hash=commit)
-            execution_id = insert_execution(conn, agent_session_id, agent_name, now,
-                                            orchestration_id=orchestration_id, task_id=task_id,
-                                            task_number=task_number, model=model)
-            if orchestration_id is not None:
-                finish_orchestration(conn, orchestration_id, now, final=False)
-            return execution_id
+            return start_execution(conn, agent_session_id, agent_name, self._now(), session_id=orchestration,
+                                   git_commit_hash=commit, task_id=task_id, task_number=task_number, model=model)
 
     def complete_agent_execution(
         self,
@@ -279,10 +271,7 @@ class Tracker:
                                    f" (at {completed_at}): an execution is completed once")
             if cost_usd is None and any(t is not None for t in tokens):
                 fields["cost_usd"] = self._cost(model or stored_model, *tokens)
-            now = self._now()
-            complete_execution(conn, execution_id, status, now, fields)
-            if orchestration_id is not None:
-                finish_orchestration(conn, orchestration_id, now, final=False)
+            end_execution(conn, execution_id, orchestration_id, status, self._now(), fields)
 
     def _cost(self, model: str | None, *tokens: int | None) -> float | None:
         """The cost of usage given at completion, priced by the execution's model (None if unpriced)."""

@@ -20,6 +20,9 @@ ENV_VAR = "MONITOR_DB"
 #: How long a writer waits for another one before giving up. Each lifecycle event holds
 #: the write lock for well under a millisecond, so this is only reached by a stuck process.
 BUSY_TIMEOUT_MS = 60_000
+#: SQLite's errors for a write that may succeed later: another connection holds the lock
+#: (SQLITE_BUSY, SQLITE_LOCKED and their extended forms), or the disk, or max_page_count, is full.
+_TRANSIENT_ERRORS = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_FULL")
 
 
 def resolve_path(path: str | os.PathLike[str] | None = None) -> Path:
@@ -49,6 +52,21 @@ class Database:
         except sqlite3.Error as exc:
             raise database_error(exc, self.path) from exc
 
+    def set_busy_timeout(self, milliseconds: float) -> None:
+        """How long a statement waits for another process's lock before failing (at least 1 ms)."""
+        self.conn.execute(f"PRAGMA busy_timeout = {max(1, int(milliseconds))}")
+
+    @contextmanager
+    def busy_timeout(self, milliseconds: float | None) -> Iterator[None]:
+        """set_busy_timeout() for the block only (None: the one set stays)."""
+        before = self.conn.execute("PRAGMA busy_timeout").fetchone()[0]
+        if milliseconds is not None:
+            self.set_busy_timeout(milliseconds)
+        try:
+            yield
+        finally:
+            self.set_busy_timeout(before)
+
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """BEGIN IMMEDIATE: take the write lock up front, so no transaction fails half-way on it.
@@ -64,6 +82,18 @@ class Database:
             except BaseException:
                 self._rollback()
                 raise
+
+    @contextmanager
+    def savepoint(self) -> Iterator[sqlite3.Connection]:
+        """Inside a transaction: undo only what the block wrote when it raises."""
+        self.conn.execute("SAVEPOINT monitor_step")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK TO monitor_step")
+            self.conn.execute("RELEASE monitor_step")
+            raise
+        self.conn.execute("RELEASE monitor_step")
 
     @contextmanager
     def snapshot(self) -> Iterator[sqlite3.Connection]:
@@ -137,13 +167,15 @@ def wal_has_commits(path: Path) -> bool:
 
 def open_db(
     path: str | os.PathLike[str] | None = None, *, create: bool = True, readonly: bool = False,
-    notify: Callable[[str], None] | None = None,
+    notify: Callable[[str], None] | None = None, busy_timeout_ms: int = BUSY_TIMEOUT_MS,
 ) -> Database:
     """Open (and if needed create and migrate) the database.
 
     create=False is for reports: a missing file is an error, not a new empty database.
     readonly=True never writes; a write-protected file is opened read-only automatically.
     notify takes what an upgrade has to tell the user (default: the "monitor" logger).
+    busy_timeout_ms is how long any statement waits for another process's lock (the hook waits
+    about a second, then spools); past it, a DatabaseError for which is_transient() is true.
     """
     db_path = resolve_path(path)
     if db_path.is_dir():
@@ -167,7 +199,7 @@ def open_db(
     except sqlite3.Error as exc:
         raise database_error(exc, db_path) from None
     try:
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute(f"PRAGMA busy_timeout = {max(1, int(busy_timeout_ms))}")
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA secure_delete = ON")  # deleted rows are overwritten, not left in free pages
         version = migrations.user_version(conn)  # the first read: fails here if not SQLite
@@ -210,6 +242,19 @@ def database_error(exc: sqlite3.Error, path: Path) -> DatabaseError:
 #: Free space under which an I/O error while writing is taken for a full disk: SQLite reports some
 #: failed writes (growing the -shm file, syncing) as "disk I/O error" whatever their cause.
 DISK_FULL_BELOW = 1 << 20
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a failed write may succeed later: the database was locked by another process for
+    longer than the busy timeout, or the disk was full. What a hook or `monitor run` could not
+    write then goes to the spool (monitor.store.spool) instead of being lost."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        name = getattr(seen, "sqlite_error", None) or getattr(seen, "sqlite_errorname", None)
+        if isinstance(name, str) and name.startswith(_TRANSIENT_ERRORS):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def describe_sqlite_error(exc: sqlite3.Error, path: Path) -> str:

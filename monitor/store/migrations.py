@@ -26,7 +26,8 @@ Versions: 1 the first schema (the reference tool's columns plus tokens, cost, ex
 2 the event log and full-text search, 3 agent_totals, 4 integer ids everywhere with `uuid` and
 `created_at` columns, full-text indexes keyed by rowid, agent_totals_recount, 5 alert_state,
 6 agent_model_totals and orchestration_totals (for `monitor metrics`), 7 llm_usage (tokens and cost per
-LLM request and model), tool_calls, transcript_owners. Raise LATEST with every change to schema.sql.
+LLM request and model), tool_calls, transcript_owners, 8 the runner_* columns of
+`monitor run` executions and spool_offsets. Raise LATEST with every change to schema.sql.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from urllib.parse import quote
 
 from monitor.errors import DatabaseError
 
-LATEST = 7
+LATEST = 8
 
 #: Any stored time (ISO text with or without zone, SQLite's datetime(), epoch seconds or
 #: milliseconds as numbers or text) in the one format, as the *_normalize triggers do.

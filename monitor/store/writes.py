@@ -39,16 +39,20 @@ def insert_orchestration(conn: sqlite3.Connection, session_id: str, now: str, *,
 def insert_execution(conn: sqlite3.Connection, agent_session_id: str, agent_name: str, now: str, *,
                      orchestration_id: int | None = None, task_id: str | None = None,
                      task_number: int | None = None, model: str | None = None,
-                     session_log_path: str | None = None) -> int:
-    """A new in-progress execution's id; the existing one's if agent_session_id is already recorded."""
+                     session_log_path: str | None = None,
+                     runner: tuple[int, str, str | None] | None = None) -> int:
+    """A new in-progress execution's id; the existing one's if agent_session_id is already recorded.
+    runner is the (pid, host, start) of the `monitor run` process recording it."""
     found = conn.execute("SELECT id FROM agent_executions WHERE agent_session_id = ?", (agent_session_id,)).fetchone()
     if found is not None:
         return found[0]
+    pid, host, start = runner or (None, None, None)
     cursor = conn.execute(
         "INSERT INTO agent_executions (orchestration_id, agent_session_id, agent_name, task_id,"
-        " task_number, status, started_at, model, session_log_path)"
-        " VALUES (?, ?, ?, ?, ?, 'in_progress', ?, ?, ?) ON CONFLICT (agent_session_id) DO NOTHING",
-        (orchestration_id, agent_session_id, agent_name, task_id, task_number, now, model, session_log_path),
+        " task_number, status, started_at, model, session_log_path, runner_pid, runner_host, runner_start)"
+        " VALUES (?, ?, ?, ?, ?, 'in_progress', ?, ?, ?, ?, ?, ?) ON CONFLICT (agent_session_id) DO NOTHING",
+        (orchestration_id, agent_session_id, agent_name, task_id, task_number, now, model, session_log_path,
+         pid, host, start),
     )
     if cursor.rowcount == 1 and cursor.lastrowid:
         return cursor.lastrowid
@@ -84,6 +88,31 @@ def complete_execution(conn: sqlite3.Connection, execution_id: int, status: str,
     return whether it was in progress (a finished one is left as it is)."""
     values = {c: fields.get(c) for c in COMPLETION_FIELDS}
     return conn.execute(_COMPLETE_SQL, {**values, "status": status, "now": now, "id": execution_id}).rowcount > 0
+
+
+def start_execution(conn: sqlite3.Connection, agent_session_id: str, agent_name: str, now: str, *,
+                    session_id: str | None = None, git_commit_hash: str | None = None, **execution: object) -> int:
+    """An execution started (see insert_execution for `execution`), in orchestration session_id
+    (started if new) whose roll-up then counts it, in the caller's transaction; its id."""
+    orchestration_id = None
+    if session_id is not None:
+        orchestration_id = insert_orchestration(conn, session_id, now, git_commit_hash=git_commit_hash)
+    execution_id = insert_execution(conn, agent_session_id, agent_name, now, orchestration_id=orchestration_id,
+                                    **execution)  # type: ignore[arg-type]
+    if orchestration_id is not None:
+        finish_orchestration(conn, orchestration_id, now, final=False)
+    return execution_id
+
+
+def end_execution(conn: sqlite3.Connection, execution_id: int, orchestration_id: int | None, status: str,
+                  now: str, fields: dict[str, object]) -> bool:
+    """complete_execution(), and its orchestration's status and counts follow in the same
+    transaction: a completion that cannot be written (a full disk) changes neither, so an
+    orchestration is never `completed` while one of its executions is still in progress."""
+    changed = complete_execution(conn, execution_id, status, now, fields)
+    if changed and orchestration_id is not None:
+        finish_orchestration(conn, orchestration_id, now, final=False)
+    return changed
 
 
 def finish_orchestration(conn: sqlite3.Connection, orchestration_id: int, now: str, status: str | None = None,
@@ -346,3 +375,28 @@ def put_alert_state(conn: sqlite3.Connection, key: str, status: str, message: st
 
 def delete_alert_state(conn: sqlite3.Connection, key: str) -> None:
     conn.execute("DELETE FROM alert_state WHERE key = ?", (key,))
+
+
+# -- the spool (monitor.store.spool) -----------------------------------------------------------
+
+def spool_files(conn: sqlite3.Connection) -> list[str]:
+    """The claimed spool files whose ingestion is recorded."""
+    return [name for (name,) in conn.execute("SELECT name FROM spool_offsets")]
+
+
+def spool_offset(conn: sqlite3.Connection, name: str) -> int:
+    """How far claimed spool file `name` has been recorded (0: not yet)."""
+    row = conn.execute("SELECT offset FROM spool_offsets WHERE name = ?", (name,)).fetchone()
+    return row[0] if row else 0
+
+
+def set_spool_offset(conn: sqlite3.Connection, name: str, offset: int) -> None:
+    conn.execute("INSERT INTO spool_offsets (name, offset, updated_at)"
+                 " VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))"
+                 " ON CONFLICT (name) DO UPDATE SET offset = excluded.offset, updated_at = excluded.updated_at",
+                 (name, offset))
+
+
+def forget_spool_files(conn: sqlite3.Connection, names: list[str]) -> None:
+    """Drop the offsets of claimed files that are gone (read to their end and deleted)."""
+    conn.executemany("DELETE FROM spool_offsets WHERE name = ?", [(name,) for name in names])

@@ -143,17 +143,25 @@ install_db_option = _db_option(f"Database file for every session (default: --db 
 unused_db_option = _db_option("Accepted, and changes nothing: no database is read or written.", click.STRING)
 
 
+#: How long a command waits for other writers while it catches up (see read_db).
+CATCH_UP_WAIT = 1.0
+
+
 def read_db(path: str) -> Database:
-    """The database a report reads: it must exist (reports never create one). Transcript lines
-    Claude Code wrote after its last hook are counted first, and usage recorded without a price
-    is priced if a price is now known (both cheap when there is nothing to do; skipped when
-    the file is read-only or busy)."""
+    """The database a report reads: it must exist (reports never create one). When it can be
+    written, a command catches up first: it records what waits in the spool and fails the runs whose
+    `monitor run` was killed (waiting at most CATCH_UP_WAIT for other writers: what it cannot do, a
+    later command does), counts the transcript lines Claude Code wrote after its last hook, and
+    prices usage recorded without a price if a price is now known (all cheap when there is nothing
+    to do; skipped when the file is read-only or busy)."""
     db = open_db(path, create=False)
     if not db.readonly:
+        from monitor.capture import ingest
         from monitor.capture.claude.catchup import catch_up
         from monitor.errors import MonitorError
         from monitor.ops.prices import reprice
 
+        ingest.catch_up(db, wait=CATCH_UP_WAIT, skipped=lambda message: click.echo(f"monitor: {message}", err=True))
         try:
             catch_up(db)
             reprice(db)

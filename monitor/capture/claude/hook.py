@@ -16,11 +16,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
+import time
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
-from monitor.store.db import DEFAULT_PATH, ENV_VAR, Database, open_db, resolve_path
+from monitor.capture.ingest import HOOK, drain
+from monitor.store import spool
+from monitor.store.db import DEFAULT_PATH, ENV_VAR, Database, is_transient, open_db, resolve_path
 from monitor.store.files import ensure_private_dir, open_append, rotate
 from monitor.errors import InvalidInput
 from monitor.capture.claude.reading import TOOL_EVENTS, Read, agent_type_of, read_all
@@ -41,6 +46,11 @@ AGENT_TOOLS = ("Agent", "Task")
 LOG_ENV_VAR = "MONITOR_HOOK_LOG"
 LOG_LIMIT = 1_000_000
 HOOK_TIMEOUT_S = 10
+#: How long a hook call waits for another process's write lock before it spools its payload; when
+#: payloads already wait in the spool (the database was busy a moment ago, and nobody could record
+#: them since), only WAIT_BEHIND_SPOOL: a long lock then costs the agent a fraction of a second per call.
+WAIT_SECONDS = 1.0
+WAIT_BEHIND_SPOOL = 0.25
 
 
 TYPE_CHECKING = False
@@ -101,11 +111,37 @@ def session_db_path(payload: dict) -> Path:
 
 # -- payload handling ------------------------------------------------------------------------
 
+#: A UTF-16 surrogate, as a JSON escape or encoded as if it were a character (json.loads lets
+#: both through; it pairs the escapes that make a pair): a lone one cannot be stored.
+_SURROGATE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _without_surrogates(value: object) -> object:
+    """value with every lone surrogate in its strings (keys too) replaced by U+FFFD."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_without_surrogates(v) for v in value]
+    if isinstance(value, dict):
+        return {_without_surrogates(k): _without_surrogates(v) for k, v in value.items()}
+    return value
+
+
 def parse_payload(raw: bytes | str) -> dict:
+    """The payload as a dict. Bytes that are not UTF-8 and lone surrogates (`"\\udc80"`), which
+    SQLite cannot store, become U+FFFD: the payload is recorded, not dropped."""
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8", "surrogatepass")
     try:
-        payload = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+        try:
+            payload = json.loads(raw)
+        except UnicodeDecodeError:
+            payload = json.loads(raw.decode("utf-8", "replace"))
+    except ValueError as exc:
         raise HookError(f"payload is not JSON ({exc}): {raw[:200]!r}") from None
+    if _SURROGATE_BYTES.search(raw):
+        payload = _without_surrogates(payload)
     if not isinstance(payload, dict):
         raise HookError(f"payload is not a JSON object: {raw[:200]!r}")
     session = payload.get("session_id")
@@ -227,46 +263,80 @@ def record_payload(db: Database, payload: dict, clock: Callable[[], datetime] = 
     The time is read from clock once the write lock is held, so that event ids and timestamps keep
     the same order across hook processes. Raises on database errors (handle_payload turns them into
     log lines)."""
+    read = _read(db, payload, prices_loader)
+    with db.transaction() as conn:
+        apply_payload(conn, payload, format_timestamp(clock()), read)
+
+
+def apply_spooled(db: Database, record: dict) -> None:
+    """Record a payload that waited in the spool, at the moment it arrived, inside the caller's
+    transaction (its transcripts are read now)."""
+    prices = record.get("prices")
+
+    def prices_loader() -> PriceTable:
+        from monitor.read.pricing import load_prices
+
+        return load_prices(prices)
+
+    payload = record["payload"]
+    apply_payload(db.conn, payload, record["at"], _read(db, payload, prices_loader))
+
+
+class _Reading:
+    """What a payload lets monitor read before writing: transcripts, an Agent tool's result, prices."""
+
+    def __init__(self, reads: list[Read], result: tuple | None, prices: PriceTable | None) -> None:
+        self.reads, self.result, self.prices = reads, result, prices
+
+
+def _read(db: Database, payload: dict, prices_loader: Callable | None) -> _Reading:
+    """Read the transcripts a payload names (outside any transaction when the caller can: they can be big)."""
     name = payload.get("hook_event_name")
     reads = read_all(db, payload, name)
     result = None
     if name == "PostToolUse" and payload.get("tool_name") in AGENT_TOOLS:
         result = agent_result_usage(payload.get("tool_response"))
     prices = _prices(prices_loader) if result or any(r.found.messages for r in reads) else None
-    with db.transaction() as conn:
-        s = _Session(conn, payload, format_timestamp(clock()))
-        main_offset = None
-        for read in reads:
-            offset = _add_usage(s, read, prices)
-            if read.agent_id is None:
-                main_offset = offset
-        if name in TOOL_EVENTS:
-            _tool_event(s, payload, name)
-            if result:
-                _agent_result(s, payload, result, prices)
-        elif name == "SessionStart":
-            _start_session(s, payload)
-        elif name == "SubagentStart":
-            _subagent_start(s, payload)
-        elif name == "SubagentStop":
-            _subagent_stop(s, payload)
-        elif name in ("Stop", "StopFailure"):
-            # Every turn sends the same Stop payload: the transcript offset tells turns apart.
-            key = _key(payload, name, None if main_offset is None else str(main_offset))
-            if name == "Stop":
-                s.event(s.execution(), "status_changed", "turn finished", None, key)
-            else:
-                error = payload.get("error") or "unknown error"
-                keep = not metadata_only()
-                s.event(s.execution(), "error", f"turn failed: {_text(error, 300)}",
-                        {"error": error, **_content("error_details", payload.get("error_details"), keep, 1000),
-                         **_content("last_assistant_message", payload.get("last_assistant_message"), keep, 500)},
-                        key)
-        elif name == "SessionEnd":
-            _end_session(s, payload)
+    return _Reading(reads, result, prices)
+
+
+def apply_payload(conn: sqlite3.Connection, payload: dict, now: str, read: _Reading) -> None:
+    """Write what one payload means, at `now`, in the caller's transaction."""
+    name = payload.get("hook_event_name")
+    prices = read.prices
+    s = _Session(conn, payload, now)
+    main_offset = None
+    for one in read.reads:
+        offset = _add_usage(s, one, prices)
+        if one.agent_id is None:
+            main_offset = offset
+    if name in TOOL_EVENTS:
+        _tool_event(s, payload, name)
+        if read.result:
+            _agent_result(s, payload, read.result, prices)
+    elif name == "SessionStart":
+        _start_session(s, payload)
+    elif name == "SubagentStart":
+        _subagent_start(s, payload)
+    elif name == "SubagentStop":
+        _subagent_stop(s, payload)
+    elif name in ("Stop", "StopFailure"):
+        # Every turn sends the same Stop payload: the transcript offset tells turns apart.
+        key = _key(payload, name, None if main_offset is None else str(main_offset))
+        if name == "Stop":
+            s.event(s.execution(), "status_changed", "turn finished", None, key)
         else:
-            s.event(s.execution(), "custom", _text(name or "unknown hook event", 80),
-                    {"bytes": size_of(payload)} if metadata_only() else _clip_payload(payload), _key(payload))
+            error = payload.get("error") or "unknown error"
+            keep = not metadata_only()
+            s.event(s.execution(), "error", f"turn failed: {_text(error, 300)}",
+                    {"error": error, **_content("error_details", payload.get("error_details"), keep, 1000),
+                     **_content("last_assistant_message", payload.get("last_assistant_message"), keep, 500)},
+                    key)
+    elif name == "SessionEnd":
+        _end_session(s, payload)
+    else:
+        s.event(s.execution(), "custom", _text(name or "unknown hook event", 80),
+                {"bytes": size_of(payload)} if metadata_only() else _clip_payload(payload), _key(payload))
 
 
 def _subagent_start(s: _Session, payload: dict) -> None:
@@ -462,26 +532,47 @@ def _prices(loader: Callable | None) -> PriceTable:
 
 def handle_payload(raw: bytes | str, db_path: str | os.PathLike[str] | None = None, *,
                    clock: Callable[[], datetime] = utcnow, prices: str | None = None) -> bool:
-    """Record one raw hook payload into the database at db_path (None: session_db_path()). Never
-    raises; returns whether it was recorded, and writes the reason to the hook log when it was not."""
+    """Record one raw hook payload into the database at db_path (None: session_db_path()), waiting
+    at most about WAIT_SECONDS (WAIT_BEHIND_SPOOL) for other processes: what cannot be written by
+    then (the database locked by a long cleanup, an upgrade, a full disk) is appended to the spool,
+    which the next hook call or command records. Spooled payloads are recorded first, in order.
+    Never raises; returns whether the payload was recorded or spooled, and writes the reason to the
+    hook log when it was not."""
     event = "?"
     try:
         payload = parse_payload(raw)
-        event = f"{payload.get('hook_event_name')} {payload['session_id']}"
-
-        def prices_loader() -> PriceTable:
-            from monitor.read.pricing import load_prices
-
-            return load_prices(prices)
-
-        with open_db(db_path or session_db_path(payload), notify=log) as db:
-            record_payload(db, payload, clock, prices_loader)
-        return True
     except HookError as exc:
         log(f"ignored payload: {exc}")
+        return False
+    arrived = time.monotonic()
+    path = Path(db_path) if db_path else session_db_path(payload)
+    wait = WAIT_BEHIND_SPOOL if spool.spool_path(path).exists() else WAIT_SECONDS
+    deadline = arrived + wait
+    event = f"{payload.get('hook_event_name')} {payload['session_id']}"
+    try:
+        with open_db(path, notify=log, busy_timeout_ms=int(wait * 1000)) as db:
+            if db.readonly or drain(db, deadline=deadline, skipped=log):  # read-only: said in the log
+                db.set_busy_timeout((deadline - time.monotonic()) * 1000)
+
+                def prices_loader() -> PriceTable:
+                    from monitor.read.pricing import load_prices
+
+                    return load_prices(prices)
+
+                record_payload(db, payload, clock, prices_loader)
+                return True
     except Exception as exc:  # noqa: BLE001 - a hook must never disturb the agent
-        log(f"{event}: {type(exc).__name__}: {exc}")
-    return False
+        if not is_transient(exc):
+            log(f"{event}: {type(exc).__name__}: {exc}")
+            return False
+    try:  # locked, full, or older payloads still spooled ahead of this one
+        at = clock() - timedelta(seconds=time.monotonic() - arrived)  # when it arrived, not now
+        spool.append(path, {"kind": HOOK, "at": format_timestamp(at), "prices": prices, "payload": payload})
+        return True
+    except OSError as exc:
+        log(f"{event}: not recorded: the database is busy and the spool cannot be written: {exc}")
+        return False
+
 
 def main(argv: list[str]) -> int:
     """`python -m monitor.hooks [--db PATH] [--prices FILE]`: what `monitor hook` does, without

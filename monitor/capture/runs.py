@@ -1,0 +1,76 @@
+"""`monitor run`'s records: its start and end as plain records, written at once or spooled, and
+failing the runs whose `monitor run` process was killed before it could record their end.
+
+A record is a dict that JSON holds as it is (the spool stores it): its kind, the moment it
+happened (`at`, already in the stored format) and its fields. Applying one is idempotent: a start
+of an execution that exists changes nothing, an end of one that already ended changes nothing.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from monitor.procutil import ProcessIdentity, host_name, is_gone
+from monitor.store.db import Database
+from monitor.store.writes import end_execution, start_execution
+from monitor.timeutil import format_timestamp, utcnow
+
+START, END = "run_start", "run_end"
+KILLED = "monitor run was killed"
+
+
+def start_record(agent_session_id: str, agent_name: str, at: str, runner: ProcessIdentity, *,
+                 session: str | None = None, task_id: str | None = None,
+                 git_commit_hash: str | None = None) -> dict:
+    return {"kind": START, "at": at, "agent_session_id": agent_session_id, "agent_name": agent_name,
+            "session": session, "task_id": task_id, "git_commit_hash": git_commit_hash, "runner": list(runner)}
+
+
+def end_record(agent_session_id: str, at: str, status: str, exit_code: int, error_message: str | None) -> dict:
+    return {"kind": END, "at": at, "agent_session_id": agent_session_id, "status": status,
+            "exit_code": exit_code, "error_message": error_message}
+
+
+def apply_start(conn: sqlite3.Connection, record: dict) -> None:
+    """Record a run's start; the same start again changes nothing, another run's id is refused."""
+    pid, host, start = record["runner"]
+    found = conn.execute("SELECT runner_pid, runner_host, runner_start FROM agent_executions"
+                         " WHERE agent_session_id = ?", (record["agent_session_id"],)).fetchone()
+    if found is not None:
+        if tuple(found) == (pid, host, start):
+            return
+        raise ValueError(f"execution id {record['agent_session_id']!r} is already recorded by another run")
+    start_execution(conn, record["agent_session_id"], record["agent_name"], record["at"],
+                    session_id=record.get("session"), git_commit_hash=record.get("git_commit_hash"),
+                    task_id=record.get("task_id"), runner=(pid, host, start))
+
+
+def apply_end(conn: sqlite3.Connection, record: dict) -> None:
+    row = conn.execute("SELECT id, orchestration_id FROM agent_executions WHERE agent_session_id = ?",
+                       (record["agent_session_id"],)).fetchone()
+    if row is None:
+        raise LookupError(f"no execution {record['agent_session_id']!r} to end")
+    end_execution(conn, row[0], row[1], record["status"], record["at"],
+                  {"error_message": record.get("error_message"), "exit_code": record.get("exit_code")})
+
+
+# -- runs whose `monitor run` was killed -----------------------------------------------------
+
+def killed_runs(db: Database) -> list[tuple[int, int | None]]:
+    """(execution id, orchestration id) of the executions in progress whose `monitor run` process,
+    on this host, is gone."""
+    rows = db.execute(
+        "SELECT id, orchestration_id, runner_pid, runner_host, runner_start FROM agent_executions"
+        " WHERE status = 'in_progress' AND runner_host = ? AND runner_pid IS NOT NULL", (host_name(),)).fetchall()
+    return [(row[0], row[1]) for row in rows if is_gone(ProcessIdentity(row[2], row[3], row[4]))]
+
+
+def fail_killed(db: Database, runs: list[tuple[int, int | None]], now: str | None = None) -> int:
+    """Record those runs failed ("monitor run was killed"), unless their end came meanwhile;
+    return how many were."""
+    if not runs:
+        return 0
+    now = now or format_timestamp(utcnow())
+    with db.transaction() as conn:
+        return sum(end_execution(conn, execution_id, orchestration_id, "failed", now, {"error_message": KILLED})
+                   for execution_id, orchestration_id in runs)

@@ -145,12 +145,10 @@ def test_report_after_run_end_to_end(db_path):
 
 
 def test_a_command_that_cannot_be_started_is_recorded_not_raised(db_path):
-    from monitor import Tracker
     from monitor.capture.runner import run_command
 
-    with Tracker(db_path) as t:
-        assert run_command(t, ["bad\x00name"], "x") == 126
-        assert run_command(t, [str(db_path.parent)], "x") == 126  # a directory: permission denied
+    assert run_command(db_path, ["bad\x00name"], "x") == 126
+    assert run_command(db_path, [str(db_path.parent)], "x") == 126  # a directory: permission denied
     assert [e["status"] for e in executions(db_path)] == ["failed", "failed"]
 
 

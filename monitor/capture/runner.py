@@ -1,51 +1,51 @@
-"""`monitor run`: run a command as an agent execution, passing its input and output through."""
+"""`monitor run`: run a command as an agent execution, never holding it up.
+
+The command starts at once. A background thread records its start while it runs (opening the
+database, upgrading it, waiting for other writers as long as they need, after catching up with
+the spool and with runs whose `monitor run` was killed); its end is recorded when it exits. What is
+still not written END_WAIT seconds after the command exited (the database locked by a long
+cleanup or an upgrade, a full disk) goes to the spool, which the next command records: monitor
+exits with the command's own code right away, whatever the database does.
+
+The command's stderr goes through a small tee process (monitor/capture/tee.py), which copies it
+to monitor's stderr and hands back the last lines at the end: the command keeps a reader on its
+stderr even if `monitor run` is killed (kill -9), where a pipe read by monitor itself would break
+and kill it at its next write. The execution carries the pid, host and start time of `monitor
+run`, so that a later command on that host can tell it is gone and record the execution failed.
+"""
 
 from __future__ import annotations
 
 import os
+import select
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
+import time
 import uuid
-from collections.abc import Sequence
-from typing import IO, BinaryIO
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
 
-from monitor.errors import DatabaseError, InvalidInput, MonitorError
+from monitor.capture import runs
+from monitor.capture.git import head_commit
+from monitor.capture.ingest import catch_up
 from monitor.capture.scrub import metadata_only, redact
-from monitor.capture.tracker import Tracker
+from monitor.errors import DatabaseError, InvalidInput, MonitorError
+from monitor.procutil import this_process
+from monitor.store import spool
+from monitor.store.db import BUSY_TIMEOUT_MS, Database, is_transient, open_db, resolve_path
+from monitor.timeutil import format_timestamp, utcnow
 
 ERROR_TAIL_LINES = 20
 ERROR_TAIL_BYTES = 4000
-
-
-class _StderrTee(threading.Thread):
-    """Copies the child's stderr to ours as it comes, keeping the last bytes for the error message."""
-
-    def __init__(self, source: IO[bytes], sink: BinaryIO) -> None:
-        super().__init__(daemon=True)
-        self.source, self.sink = source, sink
-        self.tail = bytearray()
-        self.cut = False  # whether the tail lost its beginning
-
-    def run(self) -> None:
-        fd = self.source.fileno()
-        while chunk := os.read(fd, 65536):
-            try:
-                self.sink.write(chunk)
-                self.sink.flush()
-            except (OSError, ValueError):
-                pass  # our stderr went away; keep draining so the child never blocks
-            self.tail += chunk
-            self.cut = self.cut or len(self.tail) > ERROR_TAIL_BYTES * 2
-            del self.tail[: -ERROR_TAIL_BYTES * 2]
-
-    def last_lines(self) -> str:
-        """The error message: stderr's last lines (none with MONITOR_CAPTURE=metadata)."""
-        if metadata_only():
-            return ""
-        return last_lines(bytes(self.tail).decode("utf-8", errors="replace"), self.cut)
+#: After the command exits: how long its start and end may take to be written before they are spooled.
+END_WAIT = 2.0
+#: How long opening the database may wait for another process before the command starts anyway
+#: (and the background thread opens it, waiting as long as it takes).
+OPEN_WAIT_MS = 200
+TEE = Path(__file__).with_name("tee.py")
 
 
 def last_lines(text: str, cut: bool = False) -> str:
@@ -63,7 +63,7 @@ def last_lines(text: str, cut: bool = False) -> str:
 
 
 class RecordingFailed(MonitorError):
-    """The command ran, but recording its end failed; exit_code is the command's own."""
+    """The command ran, but it could be neither recorded nor spooled; exit_code is the command's own."""
 
     def __init__(self, message: str, exit_code: int) -> None:
         super().__init__(message)
@@ -71,7 +71,7 @@ class RecordingFailed(MonitorError):
 
 
 def run_unrecorded(argv: Sequence[str]) -> int:
-    """Run argv with nothing recorded (when the database cannot be opened); its exit code."""
+    """Run argv with nothing recorded (when the database cannot be used); its exit code."""
     try:
         child = subprocess.Popen(list(argv))
     except (OSError, ValueError) as exc:
@@ -102,52 +102,190 @@ def exit_code_of(returncode: int) -> int:
     return returncode if returncode >= 0 else 128 - returncode
 
 
+# -- recording -------------------------------------------------------------------------------
+
+class Recorder:
+    """Writes a run's start in a background thread and its end at the end, or spools them."""
+
+    def __init__(self, path: Path, db: Database | None, warn: Callable[[str], None]) -> None:
+        self.path, self.db, self.warn = path, db, warn
+        self.start: dict | None = None
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._write_start, daemon=True, name="monitor-run-recorder")
+
+    def begin(self, start: dict) -> None:
+        self.start = start
+        self.thread.start()
+
+    def _write_start(self) -> None:
+        assert self.start is not None
+        try:
+            if self.db is None:
+                self.db = open_db(self.path)
+            self.db.set_busy_timeout(BUSY_TIMEOUT_MS)
+            catch_up(self.db, wait=None, skipped=self.warn)
+            with self.db.transaction() as conn:
+                runs.apply_start(conn, self.start)
+        except BaseException as exc:  # noqa: BLE001 - told at the end, by finish()
+            self.error = exc
+
+    def finish(self, end: dict, code: int, wait: float = END_WAIT) -> int:
+        """Record the end within `wait` seconds, else spool what is not written; return code.
+        Raises RecordingFailed when the run could be neither recorded nor spooled."""
+        deadline = time.monotonic() + wait
+        self.thread.join(timeout=wait)
+        written = not self.thread.is_alive() and self.error is None
+        if written:
+            assert self.db is not None
+            try:
+                with self.db.busy_timeout((deadline - time.monotonic()) * 1000), self.db.transaction() as conn:
+                    runs.apply_end(conn, end)
+                return code
+            except Exception as exc:  # noqa: BLE001 - spooled below, or said
+                if not is_transient(exc):
+                    raise RecordingFailed(f"the command ran, but its end was not recorded: {exc}", code) from None
+        elif self.error is not None and not is_transient(self.error):
+            raise RecordingFailed(f"the command ran without being recorded: {self.error}", code) from None
+        try:
+            for record in ([end] if written else [self.start, end]):
+                spool.append(self.path, record)  # type: ignore[arg-type]
+        except OSError as exc:
+            raise RecordingFailed(f"the command ran, but it was not recorded: the database is busy and"
+                                  f" the spool cannot be written: {exc}", code) from None
+        return code
+
+    def close(self) -> None:
+        if self.db is not None and not self.thread.is_alive():
+            self.db.close()
+
+
+def _open_quickly(path: Path) -> Database | None:
+    """The database, if it opens without waiting long for another process; None if it is busy
+    (the recorder opens it in the background). Raises DatabaseError when it cannot be used."""
+    try:
+        return open_db(path, busy_timeout_ms=OPEN_WAIT_MS)
+    except DatabaseError as exc:
+        if is_transient(exc):
+            return None
+        raise
+
+
+def _refuse_recorded_id(db: Database | None, agent_session_id: str | None) -> None:
+    if agent_session_id is not None and db is not None and db.execute(
+            "SELECT 1 FROM agent_executions WHERE agent_session_id = ?", (agent_session_id,)).fetchone():
+        db.close()
+        raise InvalidInput(f"execution id {agent_session_id!r} is already recorded: "
+                           "choose another --id, or leave it out to get a new one")
+
+
+# -- running ---------------------------------------------------------------------------------
+
+class Tail:
+    """The last lines of the command's stderr, as the tee process hands them back at its end."""
+
+    def __init__(self, fd: int | None) -> None:
+        self.fd = fd
+
+    def lines(self, wait: float) -> str:
+        """The error message (see last_lines; none with MONITOR_CAPTURE=metadata). Waits at most
+        `wait` seconds: a process the command left running may keep its stderr open."""
+        if self.fd is None:
+            return ""
+        data, deadline = bytearray(), time.monotonic() + wait
+        try:
+            while (left := deadline - time.monotonic()) > 0 and select.select([self.fd], [], [], left)[0]:
+                chunk = os.read(self.fd, 65536)
+                if not chunk:
+                    break
+                data += chunk
+        finally:
+            os.close(self.fd)
+            self.fd = None
+        if metadata_only() or not data:
+            return ""
+        return last_lines(bytes(data[1:]).decode("utf-8", errors="replace"), cut=data[:1] == b"1")
+
+
+def spawn(argv: Sequence[str]) -> tuple[subprocess.Popen, Tail]:
+    """Start argv, its stderr through the tee process (or straight to ours if that cannot start)."""
+    read_end, write_end = os.pipe()
+    tail_read, tail_write = os.pipe()
+    try:
+        subprocess.Popen([sys.executable, "-I", "-S", str(TEE), str(ERROR_TAIL_BYTES * 2)],
+                         stdin=read_end, stdout=tail_write, stderr=None)
+    except OSError:
+        for fd in (read_end, write_end, tail_read, tail_write):
+            os.close(fd)
+        return subprocess.Popen(list(argv)), Tail(None)
+    os.close(read_end)
+    os.close(tail_write)
+    try:
+        return subprocess.Popen(list(argv), stderr=write_end), Tail(tail_read)
+    except BaseException:
+        os.close(tail_read)
+        raise
+    finally:
+        os.close(write_end)  # the tee then ends: at once when the command could not start
+
+
 def run_command(
-    tracker: Tracker,
+    db_path: str | os.PathLike[str] | None,
     argv: Sequence[str],
     agent_name: str,
     *,
     session: str | None = None,
     task_id: str | None = None,
     agent_session_id: str | None = None,
+    clock: Callable[[], datetime] = utcnow,
+    warn: Callable[[str], None] = lambda message: print(f"monitor: {message}", file=sys.stderr, flush=True),
 ) -> int:
-    """Record argv's run as an execution of agent_name and return its exit code.
+    """Run argv as an execution of agent_name and return its exit code.
 
     stdin and stdout are the child's own; stderr is copied through and its last lines become
     the error message when the command fails. With session, the execution joins that
     orchestration (started if new), whose status then follows its executions.
     Ctrl-C or SIGTERM: the child is stopped, the execution recorded failed, 130/143 returned.
+    Raises DatabaseError before anything runs when the database cannot be used at all, InvalidInput
+    for an --id already recorded, RecordingFailed (with the code) when the run went unrecorded.
     """
-    if agent_session_id is not None and tracker.db.execute(
-            "SELECT 1 FROM agent_executions WHERE agent_session_id = ?", (agent_session_id,)).fetchone():
-        raise InvalidInput(f"execution id {agent_session_id!r} is already recorded: "
-                           "choose another --id, or leave it out to get a new one")
+    path = resolve_path(db_path)
+    db = _open_quickly(path)
+    _refuse_recorded_id(db, agent_session_id)
     agent_session_id = agent_session_id or f"{agent_name}-{uuid.uuid4().hex[:12]}"
-    try:
-        if session is not None:
-            tracker.start_orchestration(session)
-        tracker.start_agent_execution(agent_session_id, agent_name, session, task_id)
-    except (DatabaseError, sqlite3.Error) as exc:  # e.g. read-only: the work itself must still run
-        code = run_unrecorded(argv)
-        raise RecordingFailed(f"the command ran without being recorded: {exc}", code) from None
+    recorder = Recorder(path, db, warn)
+    started = format_timestamp(clock())
 
-    def finish(status: str, code: int, message: str | None) -> int:
+    def begin() -> None:
+        recorder.begin(runs.start_record(agent_session_id, agent_name, started, this_process(), session=session,
+                                         task_id=task_id, git_commit_hash=head_commit() if session else None))
+
+    def end(status: str, code: int, message: str | None) -> int:
+        return recorder.finish(runs.end_record(agent_session_id, format_timestamp(clock()), status, code, message),
+                               code)
+
+    try:
         try:
-            tracker.complete_agent_execution(agent_session_id, status, message, exit_code=code)
-            if session is not None:
-                tracker.sync_orchestration(session)
-        except (MonitorError, sqlite3.Error) as exc:
-            raise RecordingFailed(f"the command ran, but its end was not recorded: {exc}", code) from None
-        return code
+            child, tail = spawn(argv)
+        except (OSError, ValueError) as exc:
+            begin()
+            return end("failed", *cannot_start(argv, exc))
+        begin()
+        returncode, received = _wait(child)
+        code = exit_code_of(returncode)
+        lines = tail.lines(END_WAIT)
+        if received:
+            message = f"interrupted by {signal.Signals(received).name}" + (f"\n{lines}" if lines else "")
+            return end("failed", 128 + received, message)
+        if code == 0:
+            return end("completed", 0, None)
+        return end("failed", code, lines or f"exited with code {code}")
+    finally:
+        recorder.close()
 
-    try:
-        child = subprocess.Popen(list(argv), stderr=subprocess.PIPE)
-    except (OSError, ValueError) as exc:
-        return finish("failed", *cannot_start(argv, exc))
 
-    assert child.stderr is not None
-    tee = _StderrTee(child.stderr, sys.stderr.buffer)
-    tee.start()
+def _wait(child: subprocess.Popen) -> tuple[int, int | None]:
+    """The child's return code, and the signal (SIGINT, SIGTERM) that interrupted monitor, if any:
+    SIGTERM is passed on to the child, Ctrl-C stops it (see _stop)."""
     received: list[int] = []
 
     def on_term(signum: int, frame: object) -> None:
@@ -164,15 +302,7 @@ def run_command(
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-        tee.join(timeout=5)
-    code = exit_code_of(returncode)
-    if received:
-        name = signal.Signals(received[0]).name
-        message = f"interrupted by {name}" + (f"\n{tee.last_lines()}" if tee.last_lines() else "")
-        return finish("failed", 128 + received[0], message)
-    if code == 0:
-        return finish("completed", 0, None)
-    return finish("failed", code, tee.last_lines() or f"exited with code {code}")
+    return returncode, (received[0] if received else None)
 
 
 def _main_thread() -> bool:

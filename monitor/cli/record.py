@@ -32,21 +32,16 @@ def run(ctx: click.Context, db_path: str, agent_name: str, session: str | None, 
       monitor run --agent tests --session "ci-$GITHUB_RUN_ID" -- pytest -q
     """
     from monitor.capture.runner import RecordingFailed, run_command, run_unrecorded
-    from monitor.capture.tracker import Tracker
 
     try:
-        tracker = Tracker(db_path)
-    except DatabaseError as exc:  # a broken database must not stop the work itself (a CI step)
-        click.echo(f"monitor: running without recording: {exc}", err=True)
-        ctx.exit(run_unrecorded(command))
-    try:
-        code = run_command(tracker, command, agent_name, session=session, task_id=task_id,
+        code = run_command(db_path, command, agent_name, session=session, task_id=task_id,
                            agent_session_id=agent_session_id)
     except RecordingFailed as exc:
         click.echo(f"monitor: {exc}", err=True)
         code = exc.exit_code
-    finally:
-        tracker.close()
+    except DatabaseError as exc:  # before the command started: a broken database must not stop the work itself
+        click.echo(f"monitor: running without recording: {exc}", err=True)
+        code = run_unrecorded(command)
     ctx.exit(code)
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -119,3 +120,39 @@ def test_export_to_file_replaces_atomically_and_leaves_no_temp_file(tracker, clo
     export_to_file(tracker.db, target)
     assert len(json.loads(target.read_text())["orchestrations"]) == 2
     assert [p.name for p in target.parent.iterdir()] == ["export.json"]
+
+
+READER = ("import select, sqlite3, sys; c = sqlite3.connect(sys.argv[1], isolation_level=None); c.execute('BEGIN');"
+          " c.execute('SELECT count(*) FROM agent_executions').fetchone(); print('reading', flush=True);"
+          " select.select([sys.stdin], [], [], 30)")
+
+
+def test_vacuum_with_a_reader_open_waits_briefly_and_says_the_wal_was_not_truncated(tracker, clock, db_path):
+    import subprocess
+    import sys
+    import time
+
+    from click.testing import CliRunner
+
+    from monitor.cli import cli
+
+    clock.now = T0 - timedelta(days=10)
+    for i in range(300):
+        tracker.start_agent_execution(f"old-{i}", "x" * 200)
+    reader = subprocess.Popen([sys.executable, "-c", READER, str(db_path)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert reader.stdout.readline() == "reading\n"
+        began = time.monotonic()
+        result = CliRunner().invoke(cli, ["cleanup", "5", "--vacuum", "--db", str(db_path)])
+        assert time.monotonic() - began < 10  # not the minute a busy checkpoint waited
+        tracker.start_agent_execution("writer", "x")  # writers move on
+    finally:
+        reader.stdin.close()
+        reader.wait(timeout=10)
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("Deleted 0 orchestrations and 300 executions")
+    assert re.search(r" Vacuumed; the WAL could not be truncated while another process reads it"
+                     r" \(\d+\.\d MB left: vacuum again once it is done\)\.$", result.output)
+    again = cleanup(tracker.db, 5, now=T0, vacuum=True)  # the reader is gone
+    assert (again.vacuumed, again.wal_truncated, again.wal_bytes) == (True, True, 0)

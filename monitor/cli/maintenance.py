@@ -12,7 +12,7 @@ import click
 
 from monitor.cli.options import (MonitorCommand, Output, command, db_option, now, output_options, read_db,
                                  since_option, unused_db_option)
-from monitor.cli.output import display_time, import_summary, plural, render_record
+from monitor.cli.output import display_time, import_summary, plural, render_record, vacuum_note
 from monitor.errors import MonitorError
 from monitor.store.db import Database, open_db
 
@@ -87,7 +87,7 @@ def cleanup(ctx: click.Context, db_path: str, days: int, dry_run: bool, vacuum: 
         return
     click.echo(f"{'Would delete' if dry_run else 'Deleted'} {plural(result.orchestrations, 'orchestration')}"
                f" and {plural(result.executions, 'execution')} that started before {display_time(result.cutoff)}."
-               + (" Vacuumed." if result.vacuumed else ""))
+               + vacuum_note(result))
 
 
 def _confirm_sweep(db: Database, cutoff: str) -> None:

@@ -21,6 +21,7 @@ from monitor.timeutil import format_duration
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
+    from monitor.ops.retention import CleanupResult
     from monitor.read.logs import EventFilter
     from monitor.store.db import Database
 
@@ -101,6 +102,20 @@ def nothing_found(subject: str, since: str | None = None, *, yet: bool = True, *
     elif yet and not named:
         text += " recorded yet"
     return text + "."
+
+
+def megabytes(size: int) -> str:
+    return f"{size / 1_000_000:.1f} MB"
+
+
+def vacuum_note(result: CleanupResult) -> str:
+    """What a cleanup's vacuum really did, after its sentence."""
+    if not result.vacuumed:
+        return ""
+    if result.wal_truncated is False:
+        return (f" Vacuumed; the WAL could not be truncated while another process reads it"
+                f" ({megabytes(result.wal_bytes or 0)} left: vacuum again once it is done).")
+    return " Vacuumed."
 
 
 def cut_note(shown: int, total: int, noun: str, nouns: str | None = None) -> str:

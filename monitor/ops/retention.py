@@ -28,6 +28,9 @@ PAUSE_EVERY = 0.45
 PAUSE = 0.11
 MAX_ORCHESTRATION_BATCH = 20_000
 MAX_EXECUTION_BATCH = 200_000
+#: How long the checkpoint after VACUUM may wait for readers to move on before it gives up on
+#: truncating the WAL. Writers wait while it does: it is kept short.
+TRUNCATE_WAIT_MS = 500
 
 
 def next_size(size: int, seconds: float, largest: int) -> int:
@@ -43,6 +46,9 @@ class CleanupResult:
     executions: int
     dry_run: bool
     vacuumed: bool = False
+    #: After a vacuum: whether the WAL could be emptied and truncated, and its size on disk then.
+    wal_truncated: bool | None = None
+    wal_bytes: int | None = None
 
 
 def cutoff_for(days: float, now: datetime | None = None) -> str:
@@ -133,10 +139,23 @@ def cleanup(
     finally:
         db.execute(f"PRAGMA synchronous = {int(synchronous)}")
         db.execute(f"PRAGMA wal_autocheckpoint = {int(autocheckpoint)}")
-    if vacuum:
-        db.execute("VACUUM")
-        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    return CleanupResult(cutoff, *result, dry_run=False, vacuumed=vacuum)
+    if not vacuum:
+        return CleanupResult(cutoff, *result, dry_run=False)
+    truncated, wal_bytes = compact(db)
+    return CleanupResult(cutoff, *result, dry_run=False, vacuumed=True, wal_truncated=truncated, wal_bytes=wal_bytes)
+
+
+def compact(db: Database) -> tuple[bool, int]:
+    """VACUUM, then copy the WAL back into the file and truncate it, waiting at most
+    TRUNCATE_WAIT_MS for readers: a process still reading what the WAL held before keeps it (its
+    pages are copied at a later checkpoint). Returns whether the WAL was truncated, and its size."""
+    db.execute("VACUUM")
+    checkpoint(db)  # what it can copy without waiting for anyone
+    with db.busy_timeout(TRUNCATE_WAIT_MS):
+        busy = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+    wal = db.path.with_name(db.path.name + "-wal")
+    size = wal.stat().st_size if wal.exists() else 0
+    return not busy and size == 0, size
 
 
 #: Leaf pages a search index merge writes per transaction: a few MB, well under a second.

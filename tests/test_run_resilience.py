@@ -19,7 +19,7 @@ from monitor import DatabaseError, open_db
 from monitor.capture import runs
 from monitor.capture.ingest import catch_up
 from monitor.capture.runner import Recorder
-from monitor.procutil import ProcessIdentity, host_name, is_gone, this_process
+from monitor.capture.processes import ProcessIdentity, host_name, is_gone, this_process
 from legacy import make_monitor_db
 
 LOCK_HOLDER = ("import select, sqlite3, sys; c = sqlite3.connect(sys.argv[1], isolation_level=None);"

@@ -33,7 +33,7 @@ from monitor.capture.git import head_commit
 from monitor.capture.ingest import catch_up
 from monitor.capture.scrub import metadata_only, redact
 from monitor.errors import DatabaseError, InvalidInput, MonitorError
-from monitor.procutil import this_process
+from monitor.capture.processes import this_process
 from monitor.store import spool
 from monitor.store.db import BUSY_TIMEOUT_MS, Database, is_transient, open_db, resolve_path
 from monitor.timeutil import format_timestamp, utcnow

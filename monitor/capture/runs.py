@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from monitor.procutil import ProcessIdentity, host_name, is_gone
+from monitor.capture.processes import ProcessIdentity, host_name, is_gone
 from monitor.store.db import Database
 from monitor.store.writes import end_execution, start_execution
 from monitor.timeutil import format_timestamp, utcnow

@@ -105,7 +105,7 @@ def start_execution(conn: sqlite3.Connection, agent_session_id: str, agent_name:
 
 
 def end_execution(conn: sqlite3.Connection, execution_id: int, orchestration_id: int | None, status: str,
-                  now: str, fields: dict[str, object]) -> bool:
+                  now: str, fields: Mapping[str, object]) -> bool:
     """complete_execution(), and its orchestration's status and counts follow in the same
     transaction: a completion that cannot be written (a full disk) changes neither, so an
     orchestration is never `completed` while one of its executions is still in progress."""

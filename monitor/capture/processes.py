@@ -1,4 +1,4 @@
-"""Processes in one place: who this process is, and whether another one is still there.
+"""Who this process is, and whether another one is still there.
 
 `monitor run` stores its own identity on the execution it records; a later command on the same
 host compares it with the process table to tell that the run was killed. The identity is the pid,

@@ -204,6 +204,21 @@ def test_a_payload_with_a_lone_surrogate_is_recorded_with_a_replacement_characte
     assert not (env / "hook.log").exists()
 
 
+@pytest.mark.parametrize("raw, recorded", [
+    (b'{"session_id": "sess-1", "hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_use_id": "t1",'
+     b' "tool_input": {"command": "cat caf\xe9.txt \xff\xfe"}}', True),  # Latin-1 bytes, not UTF-8
+    (b"[" * 100_000 + b"]" * 100_000, False),  # deeper than Python's stack: refused in the log, not a crash
+    (b'{"session_id": "sess-1", "hook_event_name": "Custom", "deep": ' + b"[" * 900 + b"]" * 900 + b"}", True),
+])
+def test_hostile_payloads_never_disturb_the_agent(env, raw, recorded):
+    db = env / "m.db"
+    send_all(env, db, [raw], 1)  # exit 0, nothing on stdout or stderr
+    if recorded:
+        with open_db(db, create=False) as conn:
+            assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 1
+    assert (env / "hook.log").exists() == (not recorded)
+
+
 FORBIDDEN = ("click", "tabulate", "sqlite_utils", "dateutil", "logging")
 
 

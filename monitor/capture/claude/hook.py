@@ -138,7 +138,7 @@ def parse_payload(raw: bytes | str) -> dict:
             payload = json.loads(raw)
         except UnicodeDecodeError:
             payload = json.loads(raw.decode("utf-8", "replace"))
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested deeper than Python's stack
         raise HookError(f"payload is not JSON ({exc}): {raw[:200]!r}") from None
     if _SURROGATE_BYTES.search(raw):
         payload = _without_surrogates(payload)
@@ -538,12 +538,19 @@ def handle_payload(raw: bytes | str, db_path: str | os.PathLike[str] | None = No
     which the next hook call or command records. Spooled payloads are recorded first, in order.
     Never raises; returns whether the payload was recorded or spooled, and writes the reason to the
     hook log when it was not."""
-    event = "?"
     try:
         payload = parse_payload(raw)
+        return _record_or_spool(payload, db_path, clock, prices)
     except HookError as exc:
         log(f"ignored payload: {exc}")
-        return False
+    except Exception as exc:  # noqa: BLE001 - a hook must never disturb the agent
+        log(f"payload not recorded: {type(exc).__name__}: {exc}")
+    return False
+
+
+def _record_or_spool(payload: dict, db_path: str | os.PathLike[str] | None, clock: Callable[[], datetime],
+                     prices: str | None) -> bool:
+    """handle_payload() for a parsed payload; raises only on what it cannot foresee."""
     arrived = time.monotonic()
     path = Path(db_path) if db_path else session_db_path(payload)
     wait = WAIT_BEHIND_SPOOL if spool.spool_path(path).exists() else WAIT_SECONDS

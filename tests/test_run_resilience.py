@@ -153,7 +153,8 @@ def test_an_end_that_cannot_be_written_leaves_the_orchestration_running_then_is_
     recorder.thread.join()
     full(db)
     message = "E" * 20_000  # a long error: new pages for the row and the full-text index
-    assert recorder.finish(runs.end_record("run-1", "2026-11-20T12:00:05.000Z", "failed", 1, message), 1) == 1
+    end = runs.end_record("run-1", "2026-11-20T12:00:05.000Z", "failed", 1, message)
+    assert recorder.finish(end, 1, time.monotonic() + 1) == 1
     with open_db(db_path) as fresh:  # the disk has room again
         assert fresh.execute("SELECT status FROM orchestrations").fetchone()[0] == "running"
         assert fresh.execute("SELECT status FROM agent_executions").fetchone()[0] == "in_progress"

@@ -129,11 +129,10 @@ class Recorder:
         except BaseException as exc:  # noqa: BLE001 - told at the end, by finish()
             self.error = exc
 
-    def finish(self, end: dict, code: int, wait: float = END_WAIT) -> int:
-        """Record the end within `wait` seconds, else spool what is not written; return code.
-        Raises RecordingFailed when the run could be neither recorded nor spooled."""
-        deadline = time.monotonic() + wait
-        self.thread.join(timeout=wait)
+    def finish(self, end: dict, code: int, deadline: float) -> int:
+        """Record the end by `deadline` (time.monotonic()), else spool what is not written; return
+        code. Raises RecordingFailed when the run could be neither recorded nor spooled."""
+        self.thread.join(timeout=max(0.0, deadline - time.monotonic()))
         written = not self.thread.is_alive() and self.error is None
         if written:
             assert self.db is not None
@@ -259,9 +258,9 @@ def run_command(
         recorder.begin(runs.start_record(agent_session_id, agent_name, started, this_process(), session=session,
                                          task_id=task_id, git_commit_hash=head_commit() if session else None))
 
-    def end(status: str, code: int, message: str | None) -> int:
-        return recorder.finish(runs.end_record(agent_session_id, format_timestamp(clock()), status, code, message),
-                               code)
+    def end(status: str, code: int, message: str | None, deadline: float | None = None) -> int:
+        record = runs.end_record(agent_session_id, format_timestamp(clock()), status, code, message)
+        return recorder.finish(record, code, deadline or time.monotonic() + END_WAIT)
 
     try:
         try:
@@ -271,14 +270,15 @@ def run_command(
             return end("failed", *cannot_start(argv, exc))
         begin()
         returncode, received = _wait(child)
+        deadline = time.monotonic() + END_WAIT  # for the stderr's last lines, then for the database
         code = exit_code_of(returncode)
-        lines = tail.lines(END_WAIT)
+        lines = tail.lines(END_WAIT / 2)
         if received:
             message = f"interrupted by {signal.Signals(received).name}" + (f"\n{lines}" if lines else "")
-            return end("failed", 128 + received, message)
+            return end("failed", 128 + received, message, deadline)
         if code == 0:
-            return end("completed", 0, None)
-        return end("failed", code, lines or f"exited with code {code}")
+            return end("completed", 0, None, deadline)
+        return end("failed", code, lines or f"exited with code {code}", deadline)
     finally:
         recorder.close()
 

@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -185,48 +186,62 @@ def seed_old(db: Path, orchestrations: int, per: int) -> None:
 # -- scenarios -------------------------------------------------------------------------------
 
 def load(root: Path, quick: bool) -> Result:
+    """Writers at full speed while hooks, runs, exports and cleanups run beside them, each in a
+    loop of its own, and two writers are SIGKILLed."""
     b = Bench(root, "load")
-    writers, count = (3, 120) if quick else (4, 300)
+    writers, count = (3, 150) if quick else (4, 400)
     seed_old(b.db, 100 if quick else 300, 10)
     procs = {f"w{w}": subprocess.Popen([sys.executable, "-c", WRITER, str(b.db), f"w{w}", str(count)],
                                        stdout=subprocess.PIPE, text=True, env=ENV) for w in range(writers)}
-    kill_at = time.monotonic() + 1.0
-    killed: list[str] = []
-    hooks_sent: set[str] = set()
-    runs_done: set[str] = set()
-    exports = cleanups = n = 0
-    while any(p.poll() is None for p in procs.values()):
-        if time.monotonic() > kill_at and len(killed) < 2:  # SIGKILL a writer mid-stream, then another
-            name = f"w{len(killed)}"
-            procs[name].send_signal(signal.SIGKILL)
-            killed.append(name)
-            kill_at = time.monotonic() + 1.0
-        b.hooks([tool_payload("load-hooks", n)])
-        hooks_sent.add(tool_key("load-hooks", n))
-        n += 1
-        if n % 5 == 0:
-            run_id = f"run-{n}"
-            if b.monitor("run", "--agent", "step", "--session", "load-runs", "--id", run_id, "--",
+    writing = lambda: any(p.poll() is None for p in procs.values())  # noqa: E731
+    sent: dict[str, set[str]] = {"hooks": set(), "runs": set()}
+    done = {"exports": 0, "cleanups": 0}
+
+    def hooks() -> None:
+        n = 0
+        while writing():
+            b.hooks([tool_payload("load", n), tool_payload("load", n + 1)], at_once=2)
+            sent["hooks"] |= {tool_key("load", n), tool_key("load", n + 1)}
+            n += 2
+
+    def runs_loop() -> None:
+        n = 0
+        while writing():
+            if b.monitor("run", "--agent", "step", "--session", "load-runs", "--id", f"run-{n}", "--",
                          "true").returncode == 0:
-                runs_done.add(run_id)
-        if n % 7 == 0:
+                sent["runs"].add(f"run-{n}")
+            n += 1
+
+    def exports() -> None:
+        while writing():
             out = b.dir / "export.json"
             assert b.monitor("export", "-o", str(out)).returncode == 0
             json.loads(out.read_text())
-            exports += 1
-        if n % 11 == 0:
+            done["exports"] += 1
+
+    def cleanups() -> None:
+        while writing():
             assert b.monitor("cleanup", "30", "--vacuum").returncode == 0
-            cleanups += 1
+            done["cleanups"] += 1
+
+    loops = [threading.Thread(target=f) for f in (hooks, runs_loop, exports, cleanups)]
+    for loop in loops:
+        loop.start()
+    for victim in ("w0", "w1"):  # SIGKILL two writers mid-stream
+        time.sleep(1.5)
+        procs[victim].send_signal(signal.SIGKILL)
+    for loop in loops:
+        loop.join()
     committed = set()
-    for name, process in procs.items():
+    for process in procs.values():
         assert process.stdout is not None
         committed |= set(process.stdout.read().split())
     b.monitor("list")  # one more command: catches up
     found = executions(b.db) | event_keys(b.db)
     held = (f"{writers} writers × {count} executions ({len(committed):,} committed), 2 SIGKILLed mid-stream;"
-            f" {len(hooks_sent)} hooks, {len(runs_done)} `monitor run`, {exports} exports,"
-            f" {cleanups} `cleanup 30 --vacuum` at the same time")
-    return b.result("load", held, committed | hooks_sent | runs_done, found)
+            f" at the same time {len(sent['hooks'])} hooks, {len(sent['runs'])} `monitor run`, {done['exports']}"
+            f" exports, {done['cleanups']} `cleanup 30 --vacuum`")
+    return b.result("load", held, committed | sent["hooks"] | sent["runs"], found)
 
 
 def killed_writers(root: Path, quick: bool) -> Result:
@@ -332,7 +347,8 @@ def database_full(root: Path, quick: bool) -> Result:
         recorders.append(recorder)
     db.execute(f"PRAGMA max_page_count = {db.execute('PRAGMA page_count').fetchone()[0]}")
     for r, recorder in enumerate(recorders):
-        recorder.finish(runs.end_record(f"full-{r}", "2026-11-20T12:00:01.000Z", "failed", 1, "E" * 20_000), 1)
+        end = runs.end_record(f"full-{r}", "2026-11-20T12:00:01.000Z", "failed", 1, "E" * 20_000)
+        recorder.finish(end, 1, time.monotonic() + 1)
     in_spool = len(spool.spool_path(b.db).read_bytes().splitlines()) if spool.spool_path(b.db).exists() else 0
     db.close()
     with open_db(b.db) as fresh:

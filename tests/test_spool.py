@@ -81,12 +81,12 @@ def test_a_refused_record_is_reported_and_the_rest_recorded(db_path):
     spool.append(db_path, record(1))
     spool.append(db_path, record(2, refuse=True))
     with open(spool.spool_path(db_path), "ab") as f:
-        f.write(b"not json\n")
+        f.write(b"not json\n" + b"[" * 100_000 + b"]" * 100_000 + b"\n")
     spool.append(db_path, record(3))
     with open_db(db_path) as db:
         assert spool.ingest(db, apply_counting, skipped=said.append) is True
     assert messages(db_path) == ["1", "3"]
-    assert len(said) == 2 and "refused" in said[0] and "not a record" in said[1]
+    assert len(said) == 3 and "refused" in said[0] and "not a record" in said[1] and "not a record" in said[2]
 
 
 def test_a_crash_mid_batch_or_before_the_delete_records_nothing_twice(db_path):

@@ -228,7 +228,7 @@ def _record(db: Database, line: bytes, apply: Apply, skipped: Callable[[str], No
         record = json.loads(line)
         if not isinstance(record, dict):
             raise ValueError("not a JSON object")
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested deeper than Python's stack
         skipped(f"spool: a line that is not a record dropped ({exc}): {line[:80]!r}")
         return
     try:

@@ -10,11 +10,12 @@
 - Logs and spool files are appended to through open_append(): never through a link, never a FIFO
   or a device, 0600 when new.
 
-Imports stay cheap (os, stat): `python -m monitor.hooks` uses this module on every tool call.
+Imports stay cheap (fcntl, os, stat): `python -m monitor.hooks` uses this module on every tool call.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import stat
 from collections.abc import Iterator
@@ -133,10 +134,22 @@ def open_append(path: PathLike) -> IO[bytes]:
     """Open path for appending, created 0600 if new. Refuses (OSError) a symlink, and anything
     that is not a regular file (a FIFO would block, a device would swallow or flood)."""
     flags = os.O_WRONLY | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-    try:
-        fd = create_exclusive(path)
-    except FileExistsError:
-        fd = os.open(path, flags | getattr(os, "O_NONBLOCK", 0))
+    for _ in range(_TEMP_ATTEMPTS):  # renamed or removed between the two opens (a spool claimed): again
+        try:
+            fd = create_exclusive(path)
+            # O_APPEND as the other branch has it: each write lands at the end, whoever else appends
+            # (create_exclusive's fd has none; "ab" only seeks to the end once).
+            fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_APPEND)
+            break
+        except FileExistsError:
+            pass
+        try:
+            fd = os.open(path, flags | getattr(os, "O_NONBLOCK", 0))
+            break
+        except FileNotFoundError:
+            continue
+    else:
+        raise FileNotFoundError(f"{path} kept disappearing while it was opened")
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise OSError(f"{path} is not a regular file")

@@ -2,8 +2,8 @@
 
 `monitoring.db.spool`, next to the database, holds one JSON object a line (a hook payload, or
 the start or end of a `monitor run`), each with the moment it happened. Writers append to it
-with O_APPEND, under an flock, owner-only (0600), never through a symbolic link, and never to
-anything but a regular file.
+through store/files.open_append (O_APPEND, owner-only, never through a symbolic link, never to
+anything but a regular file), under an flock, and fsync it.
 
 Any process that holds the database's write lock ingests it (ingest()): it claims the file by
 renaming it to `monitoring.db.spool.<claim>` (a name no other file has, that sorts in claim
@@ -28,13 +28,12 @@ from pathlib import Path
 
 from monitor.store import writes
 from monitor.store.db import Database, is_transient
+from monitor.store.files import open_append
 
 SUFFIX = ".spool"
 #: One ingesting transaction records at most this many lines, or for about this long.
 BATCH_LINES = 500
 BATCH_SECONDS = 0.1
-_APPEND_FLAGS = (os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | os.O_CLOEXEC
-                 | getattr(os, "O_NOFOLLOW", 0))
 _READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
 _CLAIM = re.compile(r"\d{20}-\d+-[0-9a-f]{6}")
 
@@ -63,18 +62,13 @@ def append(db_path: Path, record: Record) -> Path:
     line = (json.dumps(record, ensure_ascii=True, separators=(",", ":")) + "\n").encode("ascii")
     path = spool_path(db_path)
     for _ in range(100):  # a retry each time a claim renamed the file between open and lock
-        fd = os.open(path, _APPEND_FLAGS, 0o600)
-        try:
+        with open_append(path) as f:
+            fd = f.fileno()
             opened = os.fstat(fd)
-            if not stat.S_ISREG(opened.st_mode):
-                raise OSError(f"{path} is not a regular file: nothing appended to it")
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            if not _same_file(path, opened):
-                continue
-            _write_line(fd, line)
-            return path
-        finally:
-            os.close(fd)  # and so the lock
+            fcntl.flock(fd, fcntl.LOCK_EX)  # released when the file closes
+            if _same_file(path, opened):
+                _write_line(fd, line)
+                return path
     raise OSError(f"{path} kept being claimed while appending to it")
 
 

@@ -31,7 +31,8 @@ from monitor.errors import InvalidInput
 from monitor.capture.claude.reading import TOOL_EVENTS, Read, agent_type_of, read_all
 from monitor.capture.claude.usage import Delta, agent_result_usage, apply_agent_result, apply_messages
 from monitor.capture.events import insert_event
-from monitor.capture.scrub import escape_controls, metadata_only, redact, redact_head, secret_file, size_of
+from monitor.capture.scrub import (escape_controls, metadata_only, redact, redact_head, redact_value, secret_file,
+                                   size_of)
 from monitor.timeutil import format_timestamp, milliseconds_between, utcnow
 from monitor.store.writes import (claim_transcript, count_file_change, finish_execution, finish_orchestration,
                                   insert_execution, insert_orchestration, insert_tool_call, reopen,
@@ -574,7 +575,8 @@ def _record_or_spool(payload: dict, db_path: str | os.PathLike[str] | None, cloc
             return False
     try:  # locked, full, or older payloads still spooled ahead of this one
         at = clock() - timedelta(seconds=time.monotonic() - arrived)  # when it arrived, not now
-        spool.append(path, {"kind": HOOK, "at": format_timestamp(at), "prices": prices, "payload": payload})
+        spool.append(path, {"kind": HOOK, "at": format_timestamp(at), "prices": prices,
+                            "payload": redact_value(payload)})  # no secret waits on disk either
         return True
     except OSError as exc:
         log(f"{event}: not recorded: the database is busy and the spool cannot be written: {exc}")

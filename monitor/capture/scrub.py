@@ -110,13 +110,21 @@ def redact(text: str) -> str:
 
 def redact_value(value: object) -> object:
     """A JSON-like value with its strings redacted, and the value of every key that names a secret
-    ({"password": ...}, {"GITHUB_TOKEN": ...}) replaced whole."""
+    ({"password": ...}, {"GITHUB_TOKEN": ...}) replaced whole. A value nested deeper than Python's
+    stack allows becomes its JSON text, redacted."""
+    try:
+        return _redact_value(value)
+    except RecursionError:
+        return redact(json.dumps(value, ensure_ascii=False, default=str))
+
+
+def _redact_value(value: object) -> object:
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, dict):
-        return {k: MARK.format("secret_field") if _secret_key(k, v) else redact_value(v) for k, v in value.items()}
+        return {k: MARK.format("secret_field") if _secret_key(k, v) else _redact_value(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [redact_value(v) for v in value]
+        return [_redact_value(v) for v in value]
     return value
 
 

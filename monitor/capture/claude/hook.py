@@ -139,10 +139,10 @@ def parse_payload(raw: bytes | str) -> dict:
             payload = json.loads(raw)
         except UnicodeDecodeError:
             payload = json.loads(raw.decode("utf-8", "replace"))
+        if _SURROGATE_BYTES.search(raw):
+            payload = _without_surrogates(payload)
     except (ValueError, RecursionError) as exc:  # RecursionError: nested deeper than Python's stack
         raise HookError(f"payload is not JSON ({exc}): {raw[:200]!r}") from None
-    if _SURROGATE_BYTES.search(raw):
-        payload = _without_surrogates(payload)
     if not isinstance(payload, dict):
         raise HookError(f"payload is not a JSON object: {raw[:200]!r}")
     session = payload.get("session_id")

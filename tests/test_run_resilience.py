@@ -190,3 +190,24 @@ def test_a_session_end_on_a_full_disk_changes_nothing(db_path):
         assert db.execute("SELECT status FROM orchestrations").fetchone()[0] == "running"
         assert [r[0] for r in db.execute("SELECT status FROM agent_executions ORDER BY id")] == [
             "in_progress", "in_progress"]
+
+
+def test_reap_spares_a_long_run_whose_monitor_run_is_alive(db_path, tracker):
+    with tracker.db.transaction() as conn:
+        runs.apply_start(conn, runs.start_record("long-build", "build", "2026-01-01T00:00:00.000Z", this_process()))
+    tracker.start_agent_execution("lost", "coder")  # no runner: stale once old enough
+    tracker.db.execute("UPDATE agent_executions SET started_at = '2026-01-01T00:00:00.000Z'")
+    result = monitor(db_path, "reap", "--older-than", "1h", "--json")
+    assert result.returncode == 0, result.stderr
+    assert [row["agent_session_id"] for row in json.loads(result.stdout)["ended"]] == ["lost"]
+    states = {row["agent_session_id"]: row["status"] for row in executions(db_path)}
+    assert states == {"long-build": "in_progress", "lost": "failed"}
+
+
+def test_a_killed_run_gets_a_status_changed_event(db_path, tracker):
+    gone = ProcessIdentity(2**22 + 54321, host_name(), "gone:1")
+    with tracker.db.transaction() as conn:
+        runs.apply_start(conn, runs.start_record("r", "a", "2026-11-20T12:00:00.000Z", gone))
+    assert catch_up(tracker.db) is True
+    assert [tuple(r) for r in tracker.db.execute("SELECT type, message FROM events")] == [
+        ("status_changed", f"failed: {runs.KILLED}")]

@@ -12,7 +12,7 @@ import sqlite3
 
 from monitor.capture.processes import ProcessIdentity, host_name, is_gone
 from monitor.store.db import Database
-from monitor.store.writes import end_execution, start_execution
+from monitor.store.writes import end_execution, insert_event, start_execution
 from monitor.timeutil import format_timestamp, utcnow
 
 START, END = "run_start", "run_end"
@@ -56,21 +56,38 @@ def apply_end(conn: sqlite3.Connection, record: dict) -> None:
 
 # -- runs whose `monitor run` was killed -----------------------------------------------------
 
-def killed_runs(db: Database) -> list[tuple[int, int | None]]:
-    """(execution id, orchestration id) of the executions in progress whose `monitor run` process,
-    on this host, is gone."""
+def _runs_here(db: Database) -> list[tuple[int, int | None, bool]]:
+    """(execution id, orchestration id, whether its `monitor run` is gone) of the executions in
+    progress recorded by a `monitor run` on this host."""
     rows = db.execute(
         "SELECT id, orchestration_id, runner_pid, runner_host, runner_start FROM agent_executions"
         " WHERE status = 'in_progress' AND runner_host = ? AND runner_pid IS NOT NULL", (host_name(),)).fetchall()
-    return [(row[0], row[1]) for row in rows if is_gone(ProcessIdentity(row[2], row[3], row[4]))]
+    return [(row[0], row[1], is_gone(ProcessIdentity(row[2], row[3], row[4]))) for row in rows]
+
+
+def killed_runs(db: Database) -> list[tuple[int, int | None]]:
+    """(execution id, orchestration id) of the executions in progress whose `monitor run` process,
+    on this host, is gone."""
+    return [(execution, orchestration) for execution, orchestration, gone in _runs_here(db) if gone]
+
+
+def live_runs(db: Database) -> set[int]:
+    """The executions in progress whose `monitor run` is still running on this host: however long
+    they take, they are not stale (`monitor reap` spares them)."""
+    return {execution for execution, _, gone in _runs_here(db) if not gone}
 
 
 def fail_killed(db: Database, runs: list[tuple[int, int | None]], now: str | None = None) -> int:
-    """Record those runs failed ("monitor run was killed"), unless their end came meanwhile;
-    return how many were."""
+    """Record those runs failed ("monitor run was killed", with a status_changed event), unless
+    their end came meanwhile; return how many were."""
     if not runs:
         return 0
     now = now or format_timestamp(utcnow())
+    failed = 0
     with db.transaction() as conn:
-        return sum(end_execution(conn, execution_id, orchestration_id, "failed", now, {"error_message": KILLED})
-                   for execution_id, orchestration_id in runs)
+        for execution_id, orchestration_id in runs:
+            if end_execution(conn, execution_id, orchestration_id, "failed", now, {"error_message": KILLED}):
+                insert_event(conn, now, "status_changed", f"failed: {KILLED}",
+                             '{"status":"failed","reason":"runner gone"}', execution_id, orchestration_id)
+                failed += 1
+    return failed

@@ -192,10 +192,11 @@ def reap(ctx: click.Context, db_path: str, older_than: timedelta, dry_run: bool,
     Example (cron, every 10 minutes):
       monitor reap --older-than 2h --db /srv/agents/monitoring.db
     """
+    from monitor.capture.runs import live_runs
     from monitor.ops.reap import reap as run_reap
 
     with read_db(db_path) as db:
-        result = run_reap(db, older_than, now=now(ctx), dry_run=dry_run)
+        result = run_reap(db, older_than, now=now(ctx), dry_run=dry_run, spare=live_runs(db))
     if as_json:
         click.echo(render_record(vars(result) | {"ended": [{c: r[c] for c in REAPED_COLUMNS} for r in result.ended]},
                                  "json"))

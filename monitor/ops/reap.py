@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -45,21 +46,24 @@ def stale_message(older_than: timedelta) -> str:
 
 
 def reap(db: Database, older_than: timedelta = timedelta(hours=1), *, now: datetime | None = None,
-         dry_run: bool = False) -> ReapResult:
-    """Fail every execution in progress for longer than `older_than`, and update their orchestrations."""
+         dry_run: bool = False, spare: Collection[int] = ()) -> ReapResult:
+    """Fail every execution in progress for longer than `older_than`, and update their orchestrations.
+    The executions in `spare` are left alone (those whose `monitor run` is known to be running)."""
     now = now or utcnow()
     cutoff = format_timestamp(before(now, older_than))
     result = ReapResult(cutoff, round(older_than.total_seconds() * 1000), stale_message(older_than), dry_run)
+    stale = _STALE + f" AND e.id NOT IN ({', '.join('?' * len(spare))})"
+    spared = (cutoff, *sorted(spare))
     if dry_run:
         with db.snapshot():
             result.executions, result.orchestrations = db.execute(
-                f"SELECT count(*), count(DISTINCT e.orchestration_id) {_STALE}", (cutoff,)).fetchone()
-            result.ended = _stale(db.conn, cutoff, SHOWN)
+                f"SELECT count(*), count(DISTINCT e.orchestration_id) {stale}", spared).fetchone()
+            result.ended = _stale(db.conn, stale, spared, SHOWN)
         return result
     touched: set[int] = set()
     while True:
         with db.transaction() as conn:
-            batch = _stale(conn, cutoff, BATCH)
+            batch = _stale(conn, stale, spared, BATCH)
             _end(conn, batch, format_timestamp(now), result.message)
         result.executions += len(batch)
         touched.update(r["orchestration_id"] for r in batch if r["orchestration_id"] is not None)
@@ -70,9 +74,9 @@ def reap(db: Database, older_than: timedelta = timedelta(hours=1), *, now: datet
     return result
 
 
-def _stale(conn: sqlite3.Connection, cutoff: str, limit: int) -> list[dict]:
+def _stale(conn: sqlite3.Connection, stale: str, params: tuple, limit: int) -> list[dict]:
     cursor = conn.execute(
-        f"SELECT {_SHOWN_COLUMNS} {_STALE} ORDER BY e.started_at, e.id LIMIT ?", (cutoff, limit))
+        f"SELECT {_SHOWN_COLUMNS} {stale} ORDER BY e.started_at, e.id LIMIT ?", (*params, limit))
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row)) for row in cursor.fetchall()]
 

@@ -55,9 +55,10 @@ def hook_env(env: Path) -> dict:
     return environment
 
 
-def start_hook(env: Path, db: Path, data: bytes) -> subprocess.Popen:
+def start_hook(env: Path, db: Path, data: bytes, extra_env: dict | None = None) -> subprocess.Popen:
     process = subprocess.Popen([sys.executable, "-m", "monitor.hooks", "--db", str(db)], stdin=subprocess.PIPE,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=hook_env(env), cwd=env)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**hook_env(env), **(extra_env or {})},
+                               cwd=env)
     process.stdin.write(data)
     process.stdin.close()
     return process
@@ -242,3 +243,42 @@ def test_the_hook_stays_light_when_it_spools_and_when_it_drains(env):
     assert not (db.parent / "m.db.spool").exists()
     for modules in (spooling, draining):
         assert not {m for m in modules if m.split(".")[0] in FORBIDDEN}
+
+
+SECRET = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
+
+
+@pytest.mark.parametrize("capture", ["full", "metadata"])
+def test_what_waits_in_the_spool_keeps_no_secret_and_honours_the_capture_mode(env, capture):
+    db = env / "m.db"
+    command = {"command": f"gh release create --token {SECRET} && cat private-notes.md"}
+    payloads = [json.dumps({"session_id": "s", "hook_event_name": "PreToolUse", "tool_name": "Bash",
+                            "tool_use_id": "t1", "tool_input": command}).encode(),
+                json.dumps({"session_id": "s", "hook_event_name": "PostToolUse", "tool_name": "Write",
+                            "tool_use_id": "t2", "tool_input": {"file_path": f"{env}/a.py", "content": "secret plan"},
+                            "tool_response": {"type": "create", "content": "secret plan"}}).encode()]
+    send_all(env, db, [payloads[0]], 1)  # the database exists
+    holder = lock(db)
+    try:
+        for data in payloads:
+            process = start_hook(env, db, data, {"MONITOR_CAPTURE": capture})
+            assert process.wait(timeout=30) == 0
+        waiting = (db.parent / "m.db.spool").read_bytes()
+    finally:
+        release(holder)
+    assert SECRET.encode() not in waiting
+    assert (b"private-notes" in waiting, b"secret plan" in waiting) == ((True, True) if capture == "full" else
+                                                                        (False, False))
+    assert monitor_list(db, env).returncode == 0  # recorded by a command whose own capture mode is full
+    with open_db(db, create=False) as conn:
+        rows = conn.execute("SELECT type, message, payload FROM events WHERE dedup_key LIKE 's:%:t2'"
+                            " OR type = 'file' ORDER BY id").fetchall()
+        files = conn.execute("SELECT files_created FROM agent_executions").fetchone()[0]
+    if capture == "metadata":
+        assert [(t, re.sub(r" in \d+ ms$", "", m)) for t, m, _ in rows] == [("tool_call", "Write done"),
+                                                                          ("file", "created a file")]
+        assert json.loads(rows[0][2])["tool_response_bytes"] == len(json.dumps(
+            {"type": "create", "content": "secret plan"}))
+    else:
+        assert rows[1][1] == f"created {env}/a.py"
+    assert files == 1

@@ -178,8 +178,9 @@ def _clip_payload(value: object, limit: int = 2000) -> object:
 class _Session:
     """The orchestration and execution rows a payload refers to, created when first seen."""
 
-    def __init__(self, conn: sqlite3.Connection, payload: dict, now: str) -> None:
+    def __init__(self, conn: sqlite3.Connection, payload: dict, now: str, metadata: bool) -> None:
         self.conn, self.payload, self.now = conn, payload, now
+        self.metadata = metadata  # MONITOR_CAPTURE=metadata where the payload arrived: names and sizes only
         self.session = payload["session_id"]
         agent_id = payload.get("agent_id")
         self.agent_id = agent_id if isinstance(agent_id, str) and agent_id else None
@@ -280,7 +281,8 @@ def apply_spooled(db: Database, record: dict) -> None:
         return load_prices(prices)
 
     payload = record["payload"]
-    apply_payload(db.conn, payload, record["at"], _read(db, payload, prices_loader))
+    apply_payload(db.conn, payload, record["at"], _read(db, payload, prices_loader),
+                  metadata=record.get("capture") == METADATA)
 
 
 class _Reading:
@@ -301,11 +303,13 @@ def _read(db: Database, payload: dict, prices_loader: Callable | None) -> _Readi
     return _Reading(reads, result, prices)
 
 
-def apply_payload(conn: sqlite3.Connection, payload: dict, now: str, read: _Reading) -> None:
-    """Write what one payload means, at `now`, in the caller's transaction."""
+def apply_payload(conn: sqlite3.Connection, payload: dict, now: str, read: _Reading, *,
+                  metadata: bool | None = None) -> None:
+    """Write what one payload means, at `now`, in the caller's transaction; metadata: the capture
+    mode it arrived under (None: this process's, MONITOR_CAPTURE)."""
     name = payload.get("hook_event_name")
     prices = read.prices
-    s = _Session(conn, payload, now)
+    s = _Session(conn, payload, now, metadata_only() if metadata is None else metadata)
     main_offset = None
     for one in read.reads:
         offset = _add_usage(s, one, prices)
@@ -328,7 +332,7 @@ def apply_payload(conn: sqlite3.Connection, payload: dict, now: str, read: _Read
             s.event(s.execution(), "status_changed", "turn finished", None, key)
         else:
             error = payload.get("error") or "unknown error"
-            keep = not metadata_only()
+            keep = not s.metadata
             s.event(s.execution(), "error", f"turn failed: {_text(error, 300)}",
                     {"error": error, **_content("error_details", payload.get("error_details"), keep, 1000),
                      **_content("last_assistant_message", payload.get("last_assistant_message"), keep, 500)},
@@ -337,7 +341,7 @@ def apply_payload(conn: sqlite3.Connection, payload: dict, now: str, read: _Read
         _end_session(s, payload)
     else:
         s.event(s.execution(), "custom", _text(name or "unknown hook event", 80),
-                {"bytes": size_of(payload)} if metadata_only() else _clip_payload(payload), _key(payload))
+                {"bytes": size_of(payload)} if s.metadata else _clip_payload(payload), _key(payload))
 
 
 def _subagent_start(s: _Session, payload: dict) -> None:
@@ -434,7 +438,7 @@ def _tool_event(s: _Session, payload: dict, name: str) -> None:
     tool_input = payload.get("tool_input")
     use_id = payload.get("tool_use_id")
     execution = s.execution()
-    names_only = metadata_only()
+    names_only = s.metadata
     path = _file_path(tool_input)
     content = not names_only and not secret_file(path)
     summary = tool if names_only else tool_summary(tool, tool_input)
@@ -488,10 +492,35 @@ def _tool_event(s: _Session, payload: dict, name: str) -> None:
 
 def _content(name: str, value: object, keep: bool, limit: int | None = None) -> dict:
     """A tool's input, response or error for the event's payload: the value itself (clipped to
-    limit characters of JSON), or only its size in bytes."""
+    limit characters of JSON), or only its size in bytes (as the spool kept it, see _spooled)."""
     if keep:
         return {name: value if limit is None else _clip_payload(value, limit)}
+    if isinstance(value, dict) and isinstance(value.get(_SPOOLED_BYTES), int):
+        return {f"{name}_bytes": value[_SPOOLED_BYTES]}
     return {f"{name}_bytes": None if value is None else size_of(value)}
+
+
+#: Where a spooled payload keeps the size of a tool's input, response or error it left behind.
+_SPOOLED_BYTES = "monitor_bytes"
+METADATA = "metadata"
+
+
+def _spooled(payload: dict) -> dict:
+    """A payload as it waits in the spool: secrets redacted, and with MONITOR_CAPTURE=metadata no
+    tool input, response or error, only their sizes (and what recording needs of them: the file a
+    file tool names, whether a write created it)."""
+    cleaned = redact_value(payload)
+    payload = cleaned if isinstance(cleaned, dict) else json.loads(str(cleaned))  # too deep: redacted as text
+    if not metadata_only():
+        return payload
+    kept = dict(payload)
+    for name in ("tool_input", "tool_response", "error"):
+        value = payload.get(name)
+        if value is not None:
+            facts = {k: value[k] for k in ("file_path", "notebook_path", "type")
+                     if isinstance(value, dict) and isinstance(value.get(k), str)}
+            kept[name] = {**facts, _SPOOLED_BYTES: size_of(value)}
+    return kept
 
 
 def _file_path(tool_input: object) -> str | None:
@@ -576,7 +605,7 @@ def _record_or_spool(payload: dict, db_path: str | os.PathLike[str] | None, cloc
     try:  # locked, full, or older payloads still spooled ahead of this one
         at = clock() - timedelta(seconds=time.monotonic() - arrived)  # when it arrived, not now
         spool.append(path, {"kind": HOOK, "at": format_timestamp(at), "prices": prices,
-                            "payload": redact_value(payload)})  # no secret waits on disk either
+                            "capture": METADATA if metadata_only() else "full", "payload": _spooled(payload)})
         return True
     except OSError as exc:
         log(f"{event}: not recorded: the database is busy and the spool cannot be written: {exc}")

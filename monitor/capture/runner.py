@@ -134,6 +134,7 @@ class Recorder:
         code. Raises RecordingFailed when the run could be neither recorded nor spooled."""
         self.thread.join(timeout=max(0.0, deadline - time.monotonic()))
         written = not self.thread.is_alive() and self.error is None
+        why: BaseException | None = self.error
         if written:
             assert self.db is not None
             try:
@@ -143,14 +144,16 @@ class Recorder:
             except Exception as exc:  # noqa: BLE001 - spooled below, or said
                 if not is_transient(exc):
                     raise RecordingFailed(f"the command ran, but its end was not recorded: {exc}", code) from None
+                why = exc
         elif self.error is not None and not is_transient(self.error):
             raise RecordingFailed(f"the command ran without being recorded: {self.error}", code) from None
         try:
             for record in ([end] if written else [self.start, end]):
                 spool.append(self.path, record)  # type: ignore[arg-type]
         except OSError as exc:
-            raise RecordingFailed(f"the command ran, but it was not recorded: the database is busy and"
-                                  f" the spool cannot be written: {exc}", code) from None
+            reason = str(why) if why is not None else "the database is busy"
+            raise RecordingFailed(f"the command ran, but it was not recorded: {reason}; nor could it wait in the"
+                                  f" spool: {exc.strerror or exc}", code) from None
         return code
 
     def close(self) -> None:
@@ -210,8 +213,10 @@ def spawn(argv: Sequence[str]) -> tuple[subprocess.Popen, Tail]:
     read_end, write_end = os.pipe()
     tail_read, tail_write = os.pipe()
     try:
+        # A session of its own: a signal to monitor's process group (Ctrl-C) stops the command, never
+        # the copying of its last words, even before the tee has set its signals aside.
         subprocess.Popen([sys.executable, "-I", "-S", str(TEE), str(ERROR_TAIL_BYTES * 2)],
-                         stdin=read_end, stdout=tail_write, stderr=None)
+                         stdin=read_end, stdout=tail_write, stderr=None, start_new_session=True)
     except OSError:
         for fd in (read_end, write_end, tail_read, tail_write):
             os.close(fd)

@@ -208,6 +208,9 @@ def test_a_payload_with_a_lone_surrogate_is_recorded_with_a_replacement_characte
 @pytest.mark.parametrize("raw, recorded", [
     (b'{"session_id": "sess-1", "hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_use_id": "t1",'
      b' "tool_input": {"command": "cat caf\xe9.txt \xff\xfe"}}', True),  # Latin-1 bytes, not UTF-8
+    (b'{"session_id": "sess-1", "hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_use_id": "t2",'
+     b' "transcript_path": "/tmp/a\\u0000b.jsonl"}', True),  # a NUL in a path: tokens unknown, the call recorded
+    (b'{"session_id": "sess-1", "hook_event_name": "Stop", "transcript_path": "/tmp/a\\u0000b.jsonl"}', True),
     (b"[" * 100_000 + b"]" * 100_000, False),  # deeper than Python's stack: refused in the log, not a crash
     (b'{"session_id": "sess-1", "hook_event_name": "Custom", "deep": ' + b"[" * 900 + b"]" * 900 + b"}", True),
 ])
@@ -217,7 +220,7 @@ def test_hostile_payloads_never_disturb_the_agent(env, raw, recorded):
     if recorded:
         with open_db(db, create=False) as conn:
             assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 1
-    assert (env / "hook.log").exists() == (not recorded)
+    assert (env / "hook.log").exists() == (not recorded or b"\\u0000" in raw)  # a NUL path: said in the log
 
 
 FORBIDDEN = ("click", "tabulate", "sqlite_utils", "dateutil", "logging")

@@ -65,8 +65,8 @@ def read_one(db: Database, payload: dict, path: object, agent_id: str | None, ag
         if payload.get("hook_event_name") != "SessionStart":  # a new session's transcript comes later
             log(f"{where}: cannot read transcript {path}: {exc.strerror or exc}; tokens unknown")
         return None
-    except OSError as exc:
-        log(f"{where}: cannot read transcript {path}: {exc.strerror or exc}; tokens unknown")
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        log(f"{where}: cannot read transcript {path!r}: {getattr(exc, 'strerror', None) or exc}; tokens unknown")
         return None
     budget[0] -= max(0, found.offset - (row[0] if row else 0))
     for at, length, recovered in found.skipped:
@@ -86,7 +86,7 @@ def compactions(payload: dict) -> list[tuple[str, str]]:
     folder = os.path.join(os.path.dirname(os.path.expanduser(path)), payload["session_id"], "subagents")
     try:
         names = sorted(n for n in os.listdir(folder) if n.startswith("agent-acompact") and n.endswith(".jsonl"))
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a NUL in the path
         return []
     return [(os.path.join(folder, n), n[len("agent-"):-len(".jsonl")]) for n in names]
 

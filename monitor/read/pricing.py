@@ -205,8 +205,9 @@ def load_prices(path: str | os.PathLike[str] | None = None) -> PriceTable:
         user_path = Path(user)
         try:
             text = user_path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise InvalidInput(f"cannot read the price file {user_path}: {exc.strerror or exc}") from None
+        except (OSError, ValueError) as exc:  # ValueError: a NUL in the name
+            raise InvalidInput(f"cannot read the price file {user_path}: {getattr(exc, 'strerror', None) or exc}"
+                               ) from None
         user_models, user_providers, user_date = _parse(text, str(user_path), str(user_path))
         table.models.update(user_models)
         table.providers[:0] = user_providers

@@ -66,7 +66,7 @@ def read_one(db: Database, payload: dict, path: object, agent_id: str | None, ag
             log(f"{where}: cannot read transcript {path}: {exc.strerror or exc}; tokens unknown")
         return None
     except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
-        log(f"{where}: cannot read transcript {path!r}: {getattr(exc, 'strerror', None) or exc}; tokens unknown")
+        log(f"{where}: cannot read transcript {path}: {getattr(exc, 'strerror', None) or exc}; tokens unknown")
         return None
     budget[0] -= max(0, found.offset - (row[0] if row else 0))
     for at, length, recovered in found.skipped:

@@ -32,6 +32,11 @@ def line(message_id: str, output: int, content: str = "ok", model: str = "claude
                        "timestamp": "2026-11-20T12:00:00.000Z"}).encode() + b"\n"
 
 
+#: Runs argv with this process's stdin and prints the child's peak memory in bytes.
+MEASURE = ("import resource, subprocess, sys; code = subprocess.run(sys.argv[1:]).returncode;"
+           " print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024); sys.exit(code)")
+
+
 def run_hook(tmp_path: Path, transcript: str, event: str = "Stop", **extra) -> tuple[float, int, str]:
     """(seconds, peak memory in bytes, hook log) of one hook process."""
     env = {k: v for k, v in os.environ.items() if k != "MONITOR_PRICES"}
@@ -39,24 +44,15 @@ def run_hook(tmp_path: Path, transcript: str, event: str = "Stop", **extra) -> t
     payload = {"session_id": SESSION, "hook_event_name": event, "transcript_path": transcript,
                "cwd": str(tmp_path), **extra}
     started = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "monitor.hooks", "--db", str(tmp_path / "m.db")],
-                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    proc.stdin.write(json.dumps(payload).encode())
-    proc.stdin.close()
-    deadline = started + 20
-    while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            break
-        if time.monotonic() > deadline:
-            proc.kill()
-            os.wait4(proc.pid, 0)
-            pytest.fail(f"the hook hung on {transcript}")
-        time.sleep(0.01)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    assert proc.returncode == 0
+    # Through a small parent process: a child forked straight from pytest counts pytest's own
+    # (large) memory in its ru_maxrss until it execs.
+    proc = subprocess.run([sys.executable, "-c", MEASURE, sys.executable, "-m", "monitor.hooks", "--db",
+                           str(tmp_path / "m.db")], input=json.dumps(payload).encode(), capture_output=True,
+                          env=env, timeout=20)
+    assert proc.returncode == 0, proc.stderr
+    maxrss = int(proc.stdout)
     log = (tmp_path / "hook.log").read_text() if (tmp_path / "hook.log").exists() else ""
-    return time.monotonic() - started, usage.ru_maxrss * 1024, log
+    return time.monotonic() - started, maxrss, log
 
 
 def output_tokens(tmp_path: Path) -> int | None:

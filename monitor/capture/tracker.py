@@ -107,6 +107,23 @@ class Tracker:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @contextmanager
+    def batch(self) -> Iterator[Tracker]:
+        """Record everything inside the block in one transaction: one commit for many events.
+
+        For bulk recording (an import, a replayed log, a loop of short executions): each call
+        inside still checks and records as usual, and one that fails undoes only itself (a
+        savepoint); the block commits when it ends, or records nothing if it raises. Other
+        processes wait for the write lock until then, so keep a batch to seconds, not minutes.
+
+            with tracker.batch():
+                for item in items:
+                    tracker.start_agent_execution(item.id, "importer")
+                    tracker.complete_agent_execution(item.id, "completed")
+        """
+        with self.db.transaction():
+            yield self
+
     def _now(self) -> str:
         return format_timestamp(self.clock())
 

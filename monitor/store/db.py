@@ -23,6 +23,14 @@ BUSY_TIMEOUT_MS = 60_000
 #: SQLite's errors for a write that may succeed later: another connection holds the lock
 #: (SQLITE_BUSY, SQLITE_LOCKED and their extended forms), or the disk, or max_page_count, is full.
 _TRANSIENT_ERRORS = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_FULL")
+#: What a commit waits for. In WAL mode NORMAL writes the commit to the WAL file without an fsync;
+#: the WAL is synced at each checkpoint. A process that crashes loses nothing that was committed;
+#: a power loss or an OS crash can undo the last transactions committed before it (never part of
+#: one), and never corrupts the file. FULL would sync every commit, at several times the cost.
+SYNCHRONOUS = "NORMAL"
+#: How long closing waits for the write lock to refresh the planner's statistics: it is skipped
+#: (to be done by a later close) rather than make a report or a hook wait behind another writer.
+OPTIMIZE_BUSY_MS = 20
 
 
 def resolve_path(path: str | os.PathLike[str] | None = None) -> Path:
@@ -39,6 +47,8 @@ class Database:
         self.conn = conn
         self.path = path
         self.readonly = readonly
+        self._depth = 0  # transaction() blocks open on this connection
+        self.closed = False
 
     def execute(self, sql: str, params: Sequence[object] | Mapping[str, object] = ()) -> sqlite3.Cursor:
         with self.errors():
@@ -71,17 +81,28 @@ class Database:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """BEGIN IMMEDIATE: take the write lock up front, so no transaction fails half-way on it.
         Committed when the block ends, rolled back if it (or the commit) fails; a database failure
-        anywhere in it is raised as DatabaseError."""
+        anywhere in it is raised as DatabaseError.
+
+        Inside another transaction() (a batch), a savepoint instead: the outer one commits, and a
+        failure undoes only the inner block."""
         if self.readonly:
             raise DatabaseError(f"{self.path} is read-only: cannot record or delete anything in it")
+        nested = self._depth > 0
         with self.errors():
-            self.conn.execute("BEGIN IMMEDIATE")
+            self.conn.execute("SAVEPOINT nested" if nested else "BEGIN IMMEDIATE")
+            self._depth += 1
             try:
                 yield self.conn
-                self.conn.execute("COMMIT")
+                self.conn.execute("RELEASE nested" if nested else "COMMIT")
             except BaseException:
-                self._rollback()
+                if not nested:
+                    self._rollback()
+                elif self.conn.in_transaction:  # SQLite may have ended the whole transaction itself
+                    self.conn.execute("ROLLBACK TO nested")
+                    self.conn.execute("RELEASE nested")
                 raise
+            finally:
+                self._depth -= 1
 
     @contextmanager
     def savepoint(self) -> Iterator[sqlite3.Connection]:
@@ -115,13 +136,39 @@ class Database:
                 pass
 
     def close(self) -> None:
-        self.conn.close()
+        """Close the connection, first refreshing the query planner's statistics where this
+        connection's queries found them missing or out of date (SQLite's advice: PRAGMA optimize
+        before closing, with an analysis limit so that it takes milliseconds on any size)."""
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            if not self.readonly and not self.conn.in_transaction:
+                optimize(self.conn)
+        finally:
+            self.conn.close()
 
     def __enter__(self) -> Database:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _writable(path: Path) -> bool:
+    """Whether we may write the file: its mode allows someone to (a 0444 file is read-only even to
+    root, who os.access lets through) and we may write it and its directory (for -wal and -shm)."""
+    return bool(path.stat().st_mode & 0o222) and os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+
+
+def optimize(conn: sqlite3.Connection) -> None:
+    """PRAGMA optimize, bounded by migrations.ANALYSIS_LIMIT; skipped when the lock is busy."""
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {OPTIMIZE_BUSY_MS}")
+        conn.execute(f"PRAGMA analysis_limit = {migrations.ANALYSIS_LIMIT}")
+        conn.execute("PRAGMA optimize")
+    except sqlite3.Error:
+        pass  # busy, read-only or a full disk: statistics can wait for another close
 
 
 def _connect(path: Path, readonly: bool, notify: Callable[[str], None] | None) -> sqlite3.Connection:
@@ -192,7 +239,7 @@ def open_db(
             ensure_private_file(db_path)
         except OSError as exc:
             raise DatabaseError(f"cannot create {db_path}: {exc.strerror or exc}") from None
-    elif not os.access(db_path, os.W_OK) or not os.access(db_path.parent, os.W_OK):
+    elif not _writable(db_path):
         readonly = True
     try:
         conn = _connect(db_path, readonly, notify)
@@ -219,7 +266,7 @@ def open_db(
         else:
             if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                 conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute(f"PRAGMA synchronous = {SYNCHRONOUS}")
             if version != migrations.LATEST:
                 migrations.migrate(conn, db_path, notify)
                 # Load the schema as it now is: a statement first prepared against the schema read

@@ -42,17 +42,20 @@ def insert_execution(conn: sqlite3.Connection, agent_session_id: str, agent_name
                      session_log_path: str | None = None,
                      runner: tuple[int, str, str | None] | None = None) -> int:
     """A new in-progress execution's id; the existing one's if agent_session_id is already recorded.
-    runner is the (pid, host, start) of the `monitor run` process recording it."""
-    found = conn.execute("SELECT id FROM agent_executions WHERE agent_session_id = ?", (agent_session_id,)).fetchone()
-    if found is not None:
-        return found[0]
+    runner is the (pid, host, start) of the `monitor run` process recording it.
+
+    One statement: it inserts only when the id is new (a conflicting INSERT would use up an
+    AUTOINCREMENT id), inside the caller's write transaction, so no other writer slips in between."""
     pid, host, start = runner or (None, None, None)
     cursor = conn.execute(
         "INSERT INTO agent_executions (orchestration_id, agent_session_id, agent_name, task_id,"
         " task_number, status, started_at, model, session_log_path, runner_pid, runner_host, runner_start)"
-        " VALUES (?, ?, ?, ?, ?, 'in_progress', ?, ?, ?, ?, ?, ?) ON CONFLICT (agent_session_id) DO NOTHING",
-        (orchestration_id, agent_session_id, agent_name, task_id, task_number, now, model, session_log_path,
-         pid, host, start),
+        " SELECT :orchestration_id, :id, :agent, :task_id, :task_number, 'in_progress', :now, :model, :log,"
+        " :pid, :host, :start"
+        " WHERE NOT EXISTS (SELECT 1 FROM agent_executions WHERE agent_session_id = :id)",
+        {"orchestration_id": orchestration_id, "id": agent_session_id, "agent": agent_name, "task_id": task_id,
+         "task_number": task_number, "now": now, "model": model, "log": session_log_path, "pid": pid,
+         "host": host, "start": start},
     )
     if cursor.rowcount == 1 and cursor.lastrowid:
         return cursor.lastrowid
@@ -75,19 +78,24 @@ def finish_execution(conn: sqlite3.Connection, execution_id: int, status: str, n
 COMPLETION_FIELDS = ("error_message", "files_created", "files_modified", "retry_count", "self_healed", "model",
                      "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cost_usd",
                      "exit_code", "summary_report_path", "session_log_path")
-_COMPLETE_SQL = (
-    "UPDATE agent_executions SET status = :status, completed_at = :now, duration_ms = " + DURATION_SQL + ", "
-    + ", ".join(f"{c} = coalesce(:{c}, {c})" for c in COMPLETION_FIELDS)
-    + " WHERE id = :id AND status = 'in_progress'"
-)
+_COMPLETE_SQL: dict[tuple[str, ...], str] = {}
 
 
 def complete_execution(conn: sqlite3.Connection, execution_id: int, status: str, now: str,
                        fields: Mapping[str, object]) -> bool:
-    """Complete or fail an execution still in progress, setting the given COMPLETION_FIELDS;
-    return whether it was in progress (a finished one is left as it is)."""
-    values = {c: fields.get(c) for c in COMPLETION_FIELDS}
-    return conn.execute(_COMPLETE_SQL, {**values, "status": status, "now": now, "id": execution_id}).rowcount > 0
+    """Complete or fail an execution still in progress, setting the COMPLETION_FIELDS given (not
+    None); return whether it was in progress (a finished one is left as it is).
+
+    The UPDATE names only the columns it sets, so the triggers that follow the others (cost roll-up,
+    full-text index of errors) do not run for a completion that leaves them alone."""
+    given = tuple(c for c in COMPLETION_FIELDS if fields.get(c) is not None)
+    sql = _COMPLETE_SQL.get(given)
+    if sql is None:
+        sql = _COMPLETE_SQL[given] = (
+            "UPDATE agent_executions SET status = :status, completed_at = :now, duration_ms = " + DURATION_SQL
+            + "".join(f", {c} = :{c}" for c in given) + " WHERE id = :id AND status = 'in_progress'")
+    values = {c: fields[c] for c in given}
+    return conn.execute(sql, {**values, "status": status, "now": now, "id": execution_id}).rowcount > 0
 
 
 def start_execution(conn: sqlite3.Connection, agent_session_id: str, agent_name: str, now: str, *,

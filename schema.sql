@@ -79,6 +79,9 @@ CREATE INDEX IF NOT EXISTS idx_executions_started ON agent_executions (started_a
 CREATE INDEX IF NOT EXISTS idx_executions_status_started ON agent_executions (status, started_at);
 -- agent NAME and performance: per-agent counts and duration percentiles.
 CREATE INDEX IF NOT EXISTS idx_executions_agent_duration ON agent_executions (agent_name, duration_ms);
+-- One agent over a window: agent NAME --since, executions --agent --since (an equality and a
+-- range on one index, which no statistics can make look worse than the agent or time index).
+CREATE INDEX IF NOT EXISTS idx_executions_agent_started ON agent_executions (agent_name, started_at);
 
 CREATE TRIGGER IF NOT EXISTS orchestrations_normalize_insert
 AFTER INSERT ON orchestrations
@@ -307,10 +310,40 @@ CREATE TRIGGER IF NOT EXISTS agent_totals_delete AFTER DELETE ON agent_execution
     DELETE FROM agent_totals WHERE agent_name = OLD.agent_name AND executions = 0;
 END;
 
+-- An update that keeps the agent: one statement adding the difference.
 CREATE TRIGGER IF NOT EXISTS agent_totals_update AFTER UPDATE OF
+    status, duration_ms, retry_count, self_healed, files_created, files_modified,
+    input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd
+ON agent_executions WHEN OLD.agent_name = NEW.agent_name BEGIN
+    UPDATE agent_totals SET
+        completed = completed + (NEW.status = 'completed') - (OLD.status = 'completed'),
+        failed = failed + (NEW.status = 'failed') - (OLD.status = 'failed'),
+        in_progress = in_progress + (NEW.status = 'in_progress') - (OLD.status = 'in_progress'),
+        timed = timed + (NEW.duration_ms IS NOT NULL) - (OLD.duration_ms IS NOT NULL),
+        duration_ms = duration_ms + coalesce(NEW.duration_ms, 0) - coalesce(OLD.duration_ms, 0),
+        retries = retries + coalesce(NEW.retry_count, 0) - coalesce(OLD.retry_count, 0),
+        self_healed = self_healed + coalesce(NEW.self_healed, 0) - coalesce(OLD.self_healed, 0),
+        files_created = files_created + coalesce(NEW.files_created, 0) - coalesce(OLD.files_created, 0),
+        files_modified = files_modified + coalesce(NEW.files_modified, 0) - coalesce(OLD.files_modified, 0),
+        input_tokens = input_tokens + coalesce(NEW.input_tokens, 0) - coalesce(OLD.input_tokens, 0),
+        input_tokens_rows = input_tokens_rows + (NEW.input_tokens IS NOT NULL) - (OLD.input_tokens IS NOT NULL),
+        output_tokens = output_tokens + coalesce(NEW.output_tokens, 0) - coalesce(OLD.output_tokens, 0),
+        output_tokens_rows = output_tokens_rows + (NEW.output_tokens IS NOT NULL) - (OLD.output_tokens IS NOT NULL),
+        cache_read_tokens = cache_read_tokens + coalesce(NEW.cache_read_tokens, 0) - coalesce(OLD.cache_read_tokens, 0),
+        cache_read_tokens_rows = cache_read_tokens_rows + (NEW.cache_read_tokens IS NOT NULL) - (OLD.cache_read_tokens IS NOT NULL),
+        cache_write_tokens = cache_write_tokens + coalesce(NEW.cache_write_tokens, 0) - coalesce(OLD.cache_write_tokens, 0),
+        cache_write_tokens_rows = cache_write_tokens_rows + (NEW.cache_write_tokens IS NOT NULL) - (OLD.cache_write_tokens IS NOT NULL),
+        cost_usd = cost_usd + coalesce(NEW.cost_usd, 0) - coalesce(OLD.cost_usd, 0),
+        cost_usd_rows = cost_usd_rows + (NEW.cost_usd IS NOT NULL) - (OLD.cost_usd IS NOT NULL),
+        unpriced = unpriced + (NEW.cost_usd IS NULL AND coalesce(NEW.input_tokens, NEW.output_tokens, NEW.cache_read_tokens, NEW.cache_write_tokens) IS NOT NULL) - (OLD.cost_usd IS NULL AND coalesce(OLD.input_tokens, OLD.output_tokens, OLD.cache_read_tokens, OLD.cache_write_tokens) IS NOT NULL)
+    WHERE agent_name = NEW.agent_name;
+END;
+
+-- An update that moves the execution to another agent: out of the old one's totals, into the new one's.
+CREATE TRIGGER IF NOT EXISTS agent_totals_move AFTER UPDATE OF
     agent_name, status, duration_ms, retry_count, self_healed, files_created, files_modified,
     input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd
-ON agent_executions BEGIN
+ON agent_executions WHEN OLD.agent_name IS NOT NEW.agent_name BEGIN
     UPDATE agent_totals SET
         executions = executions - 1,
         completed = completed - (OLD.status = 'completed'),
@@ -570,6 +603,172 @@ SELECT
     max(CASE WHEN R.status = 'completed' THEN R.completed_at END) AS last_success_at
 FROM agent_executions AS R
 GROUP BY R.agent_name, coalesce(R.model, '');
+
+-- Tokens and cost rolled up per UTC day, agent and model, and over all time (day ''), so that
+-- `cost` reads a row per day and agent and model instead of a row per execution. Only executions
+-- with usage (a cost or any token count) are counted, as `cost` counts them. model is '' when the
+-- execution has none. <col>_rows counts the executions where <col> is known (a total of nothing
+-- known stays NULL); unpriced counts those with tokens but no cost. Kept current by the
+-- cost_rollup_* triggers below, each one statement that adds the new row's usage and takes away
+-- the old one's (sign 1 and -1) to both its day and ''; rows that fall to 0 executions go.
+-- A per-message usage table (a message's own model) would feed it with the same statements.
+CREATE TABLE IF NOT EXISTS cost_rollup (
+    day                     TEXT    NOT NULL,
+    agent_name              TEXT    NOT NULL,
+    model                   TEXT    NOT NULL,
+    executions              INTEGER NOT NULL DEFAULT 0,
+    input_tokens            INTEGER NOT NULL DEFAULT 0,
+    input_tokens_rows       INTEGER NOT NULL DEFAULT 0,
+    output_tokens           INTEGER NOT NULL DEFAULT 0,
+    output_tokens_rows      INTEGER NOT NULL DEFAULT 0,
+    cache_read_tokens       INTEGER NOT NULL DEFAULT 0,
+    cache_read_tokens_rows  INTEGER NOT NULL DEFAULT 0,
+    cache_write_tokens      INTEGER NOT NULL DEFAULT 0,
+    cache_write_tokens_rows INTEGER NOT NULL DEFAULT 0,
+    cost_usd                REAL    NOT NULL DEFAULT 0,
+    cost_usd_rows           INTEGER NOT NULL DEFAULT 0,
+    unpriced                INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (day, agent_name, model)
+) WITHOUT ROWID;
+
+-- Each execution that has usage, as one row of cost_rollup's columns: what the roll-up sums, what
+-- `cost` sums itself for the part of a window that is not whole days and for sessions.
+CREATE VIEW IF NOT EXISTS execution_usage AS
+SELECT
+    id, orchestration_id, started_at, substr(started_at, 1, 10) AS day, agent_name,
+    coalesce(model, '') AS model,
+    1 AS executions,
+    coalesce(input_tokens, 0) AS input_tokens, input_tokens IS NOT NULL AS input_tokens_rows,
+    coalesce(output_tokens, 0) AS output_tokens, output_tokens IS NOT NULL AS output_tokens_rows,
+    coalesce(cache_read_tokens, 0) AS cache_read_tokens, cache_read_tokens IS NOT NULL AS cache_read_tokens_rows,
+    coalesce(cache_write_tokens, 0) AS cache_write_tokens, cache_write_tokens IS NOT NULL AS cache_write_tokens_rows,
+    coalesce(cost_usd, 0) AS cost_usd, cost_usd IS NOT NULL AS cost_usd_rows,
+    cost_usd IS NULL AND coalesce(input_tokens, output_tokens, cache_read_tokens, cache_write_tokens) IS NOT NULL
+        AS unpriced
+FROM agent_executions
+WHERE cost_usd IS NOT NULL OR coalesce(input_tokens, output_tokens, cache_read_tokens, cache_write_tokens) IS NOT NULL;
+
+-- What cost_rollup must hold, counted from the executions: migrations and the benchmark generator
+-- refill cost_rollup from it after a bulk change, and tests compare the two.
+CREATE VIEW IF NOT EXISTS cost_rollup_recount AS
+SELECT
+    CASE WHEN p.all_time THEN '' ELSE u.day END AS day, u.agent_name AS agent_name, u.model AS model,
+    sum(u.executions) AS executions,
+    sum(u.input_tokens) AS input_tokens, sum(u.input_tokens_rows) AS input_tokens_rows,
+    sum(u.output_tokens) AS output_tokens, sum(u.output_tokens_rows) AS output_tokens_rows,
+    sum(u.cache_read_tokens) AS cache_read_tokens, sum(u.cache_read_tokens_rows) AS cache_read_tokens_rows,
+    sum(u.cache_write_tokens) AS cache_write_tokens, sum(u.cache_write_tokens_rows) AS cache_write_tokens_rows,
+    sum(u.cost_usd) AS cost_usd, sum(u.cost_usd_rows) AS cost_usd_rows,
+    sum(u.unpriced) AS unpriced
+FROM execution_usage AS u, (SELECT 0 AS all_time UNION ALL SELECT 1) AS p
+GROUP BY 1, 2, 3;
+
+CREATE TRIGGER IF NOT EXISTS cost_rollup_insert AFTER INSERT ON agent_executions
+WHEN NEW.cost_usd IS NOT NULL
+  OR coalesce(NEW.input_tokens, NEW.output_tokens, NEW.cache_read_tokens, NEW.cache_write_tokens) IS NOT NULL
+BEGIN
+    INSERT INTO cost_rollup
+    SELECT CASE WHEN p.all_time THEN '' ELSE substr(NEW.started_at, 1, 10) END, NEW.agent_name,
+           coalesce(NEW.model, ''), 1,
+           coalesce(NEW.input_tokens, 0), NEW.input_tokens IS NOT NULL,
+           coalesce(NEW.output_tokens, 0), NEW.output_tokens IS NOT NULL,
+           coalesce(NEW.cache_read_tokens, 0), NEW.cache_read_tokens IS NOT NULL,
+           coalesce(NEW.cache_write_tokens, 0), NEW.cache_write_tokens IS NOT NULL,
+           coalesce(NEW.cost_usd, 0), NEW.cost_usd IS NOT NULL,
+           NEW.cost_usd IS NULL
+    FROM (SELECT 0 AS all_time UNION ALL SELECT 1) AS p WHERE true
+    ON CONFLICT (day, agent_name, model) DO UPDATE SET
+        executions = executions + excluded.executions,
+        input_tokens = input_tokens + excluded.input_tokens,
+        input_tokens_rows = input_tokens_rows + excluded.input_tokens_rows,
+        output_tokens = output_tokens + excluded.output_tokens,
+        output_tokens_rows = output_tokens_rows + excluded.output_tokens_rows,
+        cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
+        cache_read_tokens_rows = cache_read_tokens_rows + excluded.cache_read_tokens_rows,
+        cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
+        cache_write_tokens_rows = cache_write_tokens_rows + excluded.cache_write_tokens_rows,
+        cost_usd = cost_usd + excluded.cost_usd,
+        cost_usd_rows = cost_usd_rows + excluded.cost_usd_rows,
+        unpriced = unpriced + excluded.unpriced;
+    DELETE FROM cost_rollup WHERE executions = 0 AND agent_name = NEW.agent_name
+        AND model = coalesce(NEW.model, '') AND day IN ('', substr(NEW.started_at, 1, 10));
+END;
+
+CREATE TRIGGER IF NOT EXISTS cost_rollup_delete AFTER DELETE ON agent_executions
+WHEN OLD.cost_usd IS NOT NULL
+  OR coalesce(OLD.input_tokens, OLD.output_tokens, OLD.cache_read_tokens, OLD.cache_write_tokens) IS NOT NULL
+BEGIN
+    INSERT INTO cost_rollup
+    SELECT CASE WHEN p.all_time THEN '' ELSE substr(OLD.started_at, 1, 10) END, OLD.agent_name,
+           coalesce(OLD.model, ''), -1,
+           -coalesce(OLD.input_tokens, 0), -(OLD.input_tokens IS NOT NULL),
+           -coalesce(OLD.output_tokens, 0), -(OLD.output_tokens IS NOT NULL),
+           -coalesce(OLD.cache_read_tokens, 0), -(OLD.cache_read_tokens IS NOT NULL),
+           -coalesce(OLD.cache_write_tokens, 0), -(OLD.cache_write_tokens IS NOT NULL),
+           -coalesce(OLD.cost_usd, 0), -(OLD.cost_usd IS NOT NULL),
+           -(OLD.cost_usd IS NULL)
+    FROM (SELECT 0 AS all_time UNION ALL SELECT 1) AS p WHERE true
+    ON CONFLICT (day, agent_name, model) DO UPDATE SET
+        executions = executions + excluded.executions,
+        input_tokens = input_tokens + excluded.input_tokens,
+        input_tokens_rows = input_tokens_rows + excluded.input_tokens_rows,
+        output_tokens = output_tokens + excluded.output_tokens,
+        output_tokens_rows = output_tokens_rows + excluded.output_tokens_rows,
+        cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
+        cache_read_tokens_rows = cache_read_tokens_rows + excluded.cache_read_tokens_rows,
+        cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
+        cache_write_tokens_rows = cache_write_tokens_rows + excluded.cache_write_tokens_rows,
+        cost_usd = cost_usd + excluded.cost_usd,
+        cost_usd_rows = cost_usd_rows + excluded.cost_usd_rows,
+        unpriced = unpriced + excluded.unpriced;
+    DELETE FROM cost_rollup WHERE executions = 0 AND agent_name = OLD.agent_name
+        AND model = coalesce(OLD.model, '') AND day IN ('', substr(OLD.started_at, 1, 10));
+END;
+
+-- An update is the old row taken away and the new one added, in one statement (rows u).
+CREATE TRIGGER IF NOT EXISTS cost_rollup_update AFTER UPDATE OF
+    agent_name, model, started_at, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd
+ON agent_executions
+WHEN OLD.cost_usd IS NOT NULL OR NEW.cost_usd IS NOT NULL
+  OR coalesce(OLD.input_tokens, OLD.output_tokens, OLD.cache_read_tokens, OLD.cache_write_tokens,
+              NEW.input_tokens, NEW.output_tokens, NEW.cache_read_tokens, NEW.cache_write_tokens) IS NOT NULL
+BEGIN
+    INSERT INTO cost_rollup
+    SELECT CASE WHEN p.all_time THEN '' ELSE substr(u.started_at, 1, 10) END, u.agent_name,
+           coalesce(u.model, ''), u.sign,
+           u.sign * coalesce(u.input_tokens, 0), u.sign * (u.input_tokens IS NOT NULL),
+           u.sign * coalesce(u.output_tokens, 0), u.sign * (u.output_tokens IS NOT NULL),
+           u.sign * coalesce(u.cache_read_tokens, 0), u.sign * (u.cache_read_tokens IS NOT NULL),
+           u.sign * coalesce(u.cache_write_tokens, 0), u.sign * (u.cache_write_tokens IS NOT NULL),
+           u.sign * coalesce(u.cost_usd, 0), u.sign * (u.cost_usd IS NOT NULL),
+           u.sign * (u.cost_usd IS NULL)
+    FROM (SELECT -1 AS sign, OLD.started_at AS started_at, OLD.agent_name AS agent_name, OLD.model AS model,
+                 OLD.input_tokens AS input_tokens, OLD.output_tokens AS output_tokens,
+                 OLD.cache_read_tokens AS cache_read_tokens, OLD.cache_write_tokens AS cache_write_tokens,
+                 OLD.cost_usd AS cost_usd
+          UNION ALL
+          SELECT 1, NEW.started_at, NEW.agent_name, NEW.model, NEW.input_tokens, NEW.output_tokens,
+                 NEW.cache_read_tokens, NEW.cache_write_tokens, NEW.cost_usd) AS u,
+         (SELECT 0 AS all_time UNION ALL SELECT 1) AS p
+    WHERE u.cost_usd IS NOT NULL
+       OR coalesce(u.input_tokens, u.output_tokens, u.cache_read_tokens, u.cache_write_tokens) IS NOT NULL
+    ON CONFLICT (day, agent_name, model) DO UPDATE SET
+        executions = executions + excluded.executions,
+        input_tokens = input_tokens + excluded.input_tokens,
+        input_tokens_rows = input_tokens_rows + excluded.input_tokens_rows,
+        output_tokens = output_tokens + excluded.output_tokens,
+        output_tokens_rows = output_tokens_rows + excluded.output_tokens_rows,
+        cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
+        cache_read_tokens_rows = cache_read_tokens_rows + excluded.cache_read_tokens_rows,
+        cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
+        cache_write_tokens_rows = cache_write_tokens_rows + excluded.cache_write_tokens_rows,
+        cost_usd = cost_usd + excluded.cost_usd,
+        cost_usd_rows = cost_usd_rows + excluded.cost_usd_rows,
+        unpriced = unpriced + excluded.unpriced;
+    DELETE FROM cost_rollup WHERE executions = 0 AND agent_name IN (OLD.agent_name, NEW.agent_name)
+        AND model IN (coalesce(OLD.model, ''), coalesce(NEW.model, ''))
+        AND day IN ('', substr(OLD.started_at, 1, 10), substr(NEW.started_at, 1, 10));
+END;
 
 -- Full-text search (`monitor search`) over event messages and execution error messages:
 -- external-content FTS5 indexes keyed by rowid (whatever the type of a table's id), kept current

@@ -6,7 +6,8 @@ Orchestrations of 1-20 executions, ~30 agent names (busy agents busier, Zipf-lik
 executions with error messages, retries, tokens, cost, models, start times spread over --days days
 ending now (ids follow time, as AUTOINCREMENT does), the newest executions still in progress and a
 few stale ones (in progress for hours), plus ~2% stand-alone executions (`monitor run` without
---session). Each orchestration's status, counts and end follow from its executions.
+--session), and --events tool_call events per execution (default 1), each message holding the word
+"done" (the benchmarks' word found in every event). Each orchestration's status, counts and end follow from its executions.
 
 The file is created by monitor.open_db, so schema, triggers and migrations are the real ones. The
 rows are made inside SQLite, with no per-row Python work:
@@ -26,8 +27,10 @@ same --seed and --executions give the same rows (timestamps follow now). The sec
 and the triggers listed in REPLAYED_TRIGGERS are dropped before the load and recreated afterwards
 from their own stored SQL (the timestamp normalisers have nothing to do: every timestamp is made
 in the stored format); errors_fts is filled the way migration 2 fills it, with every error message
-and only those, and agent_totals and agent_model_totals are recounted by migrations.refill_agent_totals:
-what their triggers would have done row by row. Any other trigger stays in place. --check runs
+and only those, events_fts with every event's message, and the roll-ups (migrations.TOTALS: agent_totals,
+agent_model_totals, orchestration_totals, cost_rollup) are recounted by migrations.refill_agent_totals:
+what their triggers would have done row by row. Then ANALYZE gathers the planner's statistics, as
+after any large change. Any other trigger stays in place. --check runs
 SQLite's integrity checks (the database's, the foreign keys', the FTS indexes') and recounts
 agent_totals after the load.
 """
@@ -77,9 +80,13 @@ RUNNING_WINDOW_MS = 10 * 60 * 1000  # executions that started in the last 10 min
 PROFILE_BITS = 14
 # Triggers dropped for the load, and what stands in for them: the timestamp normalisers have
 # nothing to do (every timestamp is made in the stored format), errors_fts is filled in one
-# statement, agent_totals is recounted by migrations.refill_agent_totals.
-REPLAYED_TRIGGERS = ("orchestrations_normalize_", "agent_executions_normalize_", "errors_fts_", "agent_totals_",
-                     "agent_model_totals_", "orchestration_totals_")
+# statement, the roll-ups are recounted by migrations.refill_agent_totals.
+REPLAYED_TRIGGERS = ("orchestrations_normalize_", "agent_executions_normalize_", "errors_fts_", "events_fts_",
+                     *(f"{table}_" for table in migrations.TOTALS))
+#: Tables whose secondary indexes are dropped for the load and rebuilt after it.
+LOADED_TABLES = "('orchestrations', 'agent_executions', 'events')"
+#: Every event's message holds this word, for the "a word found in every event" search.
+EVERY_EVENT_WORD = "done"
 P = 2_147_483_647  # 2**31 - 1: hashes are below it, so products of two stay inside 64 bits
 
 
@@ -120,8 +127,9 @@ def stamp(ms: str) -> str:
 
 
 def generate(path: str | Path, executions: int, *, days: float = 90, now: datetime | None = None,
-             seed: int = 1) -> dict:
-    """Create path (which must not exist) with `executions` executions; return counts and timing."""
+             seed: int = 1, events: int = 1) -> dict:
+    """Create path (which must not exist) with `executions` executions and `events` tool_call
+    events per execution; return counts and timing."""
     path = Path(path)
     if path.exists():
         raise FileExistsError(f"{path} exists: remove it first")
@@ -144,12 +152,12 @@ def generate(path: str | Path, executions: int, *, days: float = 90, now: dateti
     conn.execute("PRAGMA temp_store = MEMORY")
     indexes = conn.execute(
         "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
-        " AND tbl_name IN ('orchestrations', 'agent_executions')").fetchall()
+        f" AND tbl_name IN {LOADED_TABLES}").fetchall()
     # Only the triggers whose effect is replayed in bulk below are dropped; any other stays and
     # fires row by row, so a trigger added by a later migration is never silently skipped.
     triggers = [(name, sql) for name, sql in conn.execute(
         "SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"
-        " AND tbl_name IN ('orchestrations', 'agent_executions')") if name.startswith(REPLAYED_TRIGGERS)]
+        f" AND tbl_name IN {LOADED_TABLES}") if name.startswith(REPLAYED_TRIGGERS)]
     conn.execute("BEGIN")
     for name, _ in indexes:
         conn.execute(f"DROP INDEX {name}")
@@ -269,7 +277,10 @@ def generate(path: str | Path, executions: int, *, days: float = 90, now: dateti
             GROUP BY grp.g
         )
     """)
+    if events:
+        _add_events(conn, min(events, 20), any(name == "events_fts_insert" for name, _ in triggers))
     n_exec = conn.execute("SELECT count(*) FROM main.agent_executions").fetchone()[0]
+    n_events = conn.execute("SELECT count(*) FROM main.events").fetchone()[0]
     n_orch = conn.execute("SELECT count(*) FROM main.orchestrations").fetchone()[0]
     for table in ("profile", "task", "grp", "nums"):
         conn.execute(f"DROP TABLE temp.{table}")
@@ -278,11 +289,11 @@ def generate(path: str | Path, executions: int, *, days: float = 90, now: dateti
         # error message, and only those.
         conn.execute("INSERT INTO errors_fts (rowid, error_message) SELECT id, error_message"
                      " FROM main.agent_executions WHERE error_message IS NOT NULL")
-    if any(name.startswith("agent_totals_") for name, _ in triggers):
-        migrations.refill_agent_totals(conn)  # the per-agent roll-up, counted once
+    migrations.refill_agent_totals(conn)  # the roll-ups, counted once
     loaded = time.perf_counter()
     for _, sql in indexes + triggers:
         conn.execute(sql)
+    migrations.analyze(conn)
     conn.execute("COMMIT")
     indexed = time.perf_counter()
     mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
@@ -293,9 +304,26 @@ def generate(path: str | Path, executions: int, *, days: float = 90, now: dateti
     elapsed = time.perf_counter() - began
     if dangling:
         raise RuntimeError(f"generator bug: {len(dangling)} rows break a foreign key")
-    return {"executions": n_exec, "orchestrations": n_orch, "seconds": elapsed,
+    return {"executions": n_exec, "orchestrations": n_orch, "events": n_events, "seconds": elapsed,
             "load_seconds": loaded - began, "index_seconds": indexed - loaded,
-            "rows_per_second": (n_exec + n_orch) / elapsed, "bytes": path.stat().st_size}
+            "rows_per_second": (n_exec + n_orch + n_events) / elapsed, "bytes": path.stat().st_size}
+
+
+def _add_events(conn: sqlite3.Connection, per_execution: int, index_fts: bool) -> None:
+    """`per_execution` tool_call events for every execution, in id order, at its start and a second
+    apart, each message holding EVERY_EVENT_WORD; events_fts filled in one statement, as its
+    trigger would have row by row."""
+    conn.execute(f"""
+        INSERT INTO main.events (orchestration_id, execution_id, timestamp, type, message, payload)
+        SELECT e.orchestration_id, e.id,
+               strftime('%Y-%m-%dT%H:%M:%fZ', e.started_at, '+' || nums.n || ' seconds'), 'tool_call',
+               'Bash: pytest -q tests/test_' || (e.id % 500) || '.py {EVERY_EVENT_WORD} in ' || (e.id % 900) || ' ms',
+               '{{"tool_use_id":"toolu_' || e.id || '_' || nums.n || '"}}'
+        FROM main.agent_executions e JOIN temp.nums ON nums.n < :per
+        ORDER BY e.id, nums.n
+    """, {"per": per_execution})
+    if index_fts:
+        conn.execute("INSERT INTO events_fts (rowid, message) SELECT id, message FROM main.events")
 
 
 def check(path: str | Path) -> list[str]:
@@ -332,6 +360,7 @@ def main() -> None:
     parser.add_argument("--db", default=None, help="output file (default bench-N.db here)")
     parser.add_argument("--days", type=float, default=90, help="history span ending now (default 90)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--events", type=int, default=1, help="tool_call events per execution, 0-20 (default 1)")
     parser.add_argument("--force", action="store_true", help="replace the file if it exists")
     parser.add_argument("--check", action="store_true",
                         help="afterwards, run integrity_check, foreign_key_check and the FTS integrity checks")
@@ -340,8 +369,9 @@ def main() -> None:
     if args.force:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
-    result = generate(path, args.executions, days=args.days, seed=args.seed)
-    print(f"{path}: {result['executions']:,} executions and {result['orchestrations']:,} orchestrations"
+    result = generate(path, args.executions, days=args.days, seed=args.seed, events=args.events)
+    print(f"{path}: {result['executions']:,} executions, {result['orchestrations']:,} orchestrations"
+          f" and {result['events']:,} events"
           f" in {result['seconds']:.1f}s ({result['load_seconds']:.1f}s load, {result['index_seconds']:.1f}s indexes) ="
           f" {result['rows_per_second']:,.0f} rows/s, {result['bytes'] / result['executions']:.0f} bytes"
           f" per execution")

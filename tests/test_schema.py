@@ -23,6 +23,8 @@ def describe(path: Path) -> dict:
     described: dict = {"user_version": db.execute("PRAGMA user_version").fetchone()[0],
                        "journal_mode": db.execute("PRAGMA journal_mode").fetchone()[0]}
     for name in db.table_names():
+        if name.startswith("sqlite_"):
+            continue  # SQLite's own: sqlite_stat1 holds the planner's statistics, data, not schema
         table = db[name]
         described[f"table {name}"] = {
             "sql": " ".join(table.schema.split()),
@@ -59,7 +61,7 @@ def test_a_new_database_has_every_object_of_schema_sql(new_schema):
     assert new_schema["journal_mode"] == "wal"
 
 
-@pytest.mark.parametrize("origin", ["reference", "v1", "v2", "v3"])
+@pytest.mark.parametrize("origin", ["reference", "v1", "v2", "v3", "v4", "v5", "v7"])
 def test_a_migrated_database_has_exactly_the_new_schema(tmp_path, new_schema, origin):
     path = tmp_path / f"{origin}.db"
     if origin == "reference":

@@ -14,8 +14,8 @@ A rebuild is where the data-keeping rules live, the same for every older shape:
   events.*_id) are remapped to the new id; a reference to a row that does not exist becomes NULL;
 - times are rewritten to the one fixed-width UTC format (TIMESTAMP_SQL);
 - NULL in a column that is now NOT NULL takes the column's default;
-- the derived tables are refilled: the full-text indexes ('rebuild'), agent_totals and
-  agent_model_totals (from their *_recount views).
+- the derived tables are refilled: the full-text indexes ('rebuild'), and the roll-ups (TOTALS:
+  agent_totals, agent_model_totals, orchestration_totals, cost_rollup) from their *_recount views.
 
 Before it rebuilds a table, it keeps a copy of the whole file next to it (keep_copy) and says so
 through the "monitor" logger. Everything happens in one BEGIN IMMEDIATE transaction with foreign
@@ -27,7 +27,11 @@ Versions: 1 the first schema (the reference tool's columns plus tokens, cost, ex
 `created_at` columns, full-text indexes keyed by rowid, agent_totals_recount, 5 alert_state,
 6 agent_model_totals and orchestration_totals (for `monitor metrics`), 7 llm_usage (tokens and cost per
 LLM request and model), tool_calls, transcript_owners, 8 the runner_* columns of
-`monitor run` executions and spool_offsets. Raise LATEST with every change to schema.sql.
+`monitor run` executions and spool_offsets, 9 the agent-and-time index, the events' time index and
+the cost_rollup roll-up. Raise LATEST with every change to schema.sql.
+
+After upgrading an existing file the statistics the query planner reads are gathered anew
+(ANALYZE, bounded by ANALYSIS_LIMIT), as SQLite recommends after a large change.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ from urllib.parse import quote
 
 from monitor.errors import DatabaseError
 
-LATEST = 8
+LATEST = 9
 
 #: Any stored time (ISO text with or without zone, SQLite's datetime(), epoch seconds or
 #: milliseconds as numbers or text) in the one format, as the *_normalize triggers do.
@@ -54,8 +58,11 @@ CANONICAL_GLOB = "'[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0
 _TIMED_TABLES = ("orchestrations", "agent_executions")
 #: Derived tables, refilled from what they derive from after a rebuild.
 _FTS = {"events_fts": "events", "errors_fts": "agent_executions"}
-#: Running totals kept by triggers on agent_executions, each with a <table>_recount view.
-TOTALS = ("agent_totals", "agent_model_totals", "orchestration_totals")
+#: Running totals kept by triggers, each with a <table>_recount view.
+TOTALS = ("agent_totals", "agent_model_totals", "orchestration_totals", "cost_rollup")
+#: Rows ANALYZE reads per index (SQLite's advice: 100-1000), so that gathering statistics takes
+#: milliseconds on any size of database.
+ANALYSIS_LIMIT = 1000
 
 
 def schema_sql() -> str:
@@ -220,6 +227,7 @@ def _upgrade(conn: sqlite3.Connection, path: Path | None, notify: Callable[[str]
         conn.execute(f"INSERT INTO {fts} ({fts}) VALUES ('rebuild')")
     if rebuild or any(table not in have for table in TOTALS):
         refill_agent_totals(conn)
+    analyze(conn)
     return copy
 
 
@@ -229,6 +237,12 @@ def refill_agent_totals(conn: sqlite3.Connection) -> None:
     for table in TOTALS:
         conn.execute(f"DELETE FROM {table}")
         conn.execute(f"INSERT INTO {table} SELECT * FROM {table}_recount")
+
+
+def analyze(conn: sqlite3.Connection) -> None:
+    """Gather the query planner's statistics anew, reading at most ANALYSIS_LIMIT rows per index."""
+    conn.execute(f"PRAGMA analysis_limit = {ANALYSIS_LIMIT}")
+    conn.execute("ANALYZE")
 
 
 def _copy_rows(conn: sqlite3.Connection, db: object, old: str, new: str) -> None:

@@ -298,10 +298,11 @@ class Output:
     def page(self, found: Page, columns: Sequence[str], *, noun: str, empty: str, nouns: str | None = None,
              table_columns: Sequence[str] | None = None) -> None:
         """Echo a page of records; a table that its limit cut says so on stderr ("Showing 50 of
-        1,234 orchestrations; --limit 0 for all.")."""
+        1,234 orchestrations; --limit 0 for all.", or "of more than 10,000" past the count's limit)."""
         self.rows(found.rows, columns, table_columns=table_columns, empty=empty)
         if self.fmt == "table" and found.total > len(found.rows):
-            click.echo(cut_note(len(found.rows), found.total, noun, nouns), err=True)
+            click.echo(cut_note(len(found.rows), found.total, noun, nouns, more_than=found.more_than_counted),
+                       err=True)
 
     def record(self, record: Mapping, sections: Mapping[str, Sequence[str]] | None = None) -> None:
         click.echo(render_record(record, self.fmt, sections=sections, style=self.style))

@@ -118,9 +118,10 @@ def vacuum_note(result: CleanupResult) -> str:
     return " Vacuumed."
 
 
-def cut_note(shown: int, total: int, noun: str, nouns: str | None = None) -> str:
-    """What a table cut by its limit says on stderr."""
-    return f"Showing {shown:,} of {plural(total, noun, nouns)}; --limit 0 for all."
+def cut_note(shown: int, total: int, noun: str, nouns: str | None = None, *, more_than: bool = False) -> str:
+    """What a table cut by its limit says on stderr; more_than: total is only as far as it was counted."""
+    of = f"more than {total - 1:,} {nouns or noun + 's'}" if more_than else plural(total, noun, nouns)
+    return f"Showing {shown:,} of {of}; --limit 0 for all."
 
 
 def _label(key: str) -> str:

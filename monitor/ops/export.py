@@ -12,19 +12,18 @@ from monitor import __version__
 from monitor.store.db import Database
 from monitor.store.files import atomic_write
 from monitor.errors import MonitorError
-from monitor.read.queries import get_orchestration, iter_export
+from monitor.read.queries import export_json
 from monitor.timeutil import format_timestamp, utcnow
 
 
 def write_export(db: Database, out: IO[str], session_id: str | None = None, since: str | None = None, *,
                  now: datetime | None = None) -> dict[str, int]:
     """Write {"orchestrations": [{..., "executions": [...]}], "unassigned_executions": [...]} to out,
-    exported `now` (default: the current time).
+    exported `now` (default: the current time): one orchestration, its executions nested, a line.
 
-    Memory stays flat: rows are written as they are read, inside one read transaction so the
-    document is a consistent snapshot. Returns the counts written.
+    Memory stays flat: SQLite makes each orchestration's JSON and it is written as it is read,
+    inside one read transaction so the document is a consistent snapshot. Returns the counts written.
     """
-    dumps = json.JSONEncoder(ensure_ascii=False).encode
     counts = {"orchestrations": 0, "executions": 0, "unassigned_executions": 0}
     header = {"monitor_version": __version__, "exported_at": format_timestamp(now or utcnow())}
     if session_id is not None:
@@ -32,26 +31,18 @@ def write_export(db: Database, out: IO[str], session_id: str | None = None, sinc
     if since is not None:
         header["since"] = since
     with db.snapshot():
-        if session_id is not None:
-            get_orchestration(db, session_id)  # NotFound before a byte is written
-        out.write(dumps(header)[:-1] + ', "orchestrations": [')
-        section, first_in_list = "orchestrations", True
-        for kind, row in iter_export(db, session_id, since):
-            if kind == "orchestration":
-                if counts["orchestrations"]:
-                    out.write("]},")
-                out.write("\n" + dumps(row)[:-1] + ', "executions": [')
-                counts["orchestrations"] += 1
-                first_in_list = True
-            else:
-                if kind == "unassigned" and section == "orchestrations":
-                    out.write(("]}" if counts["orchestrations"] else "") + '\n], "unassigned_executions": [')
-                    section, first_in_list = "unassigned", True
-                out.write(("\n  " if first_in_list else ",\n  ") + dumps(row))
-                first_in_list = False
-                counts["executions" if kind == "execution" else "unassigned_executions"] += 1
-        if section == "orchestrations":
-            out.write(("]}" if counts["orchestrations"] else "") + '\n], "unassigned_executions": [')
+        orchestrations, unassigned = export_json(db, session_id, since)  # NotFound before a byte is written
+        out.write(json.dumps(header, ensure_ascii=False)[:-1] + ', "orchestrations": [')
+        for text, executions in orchestrations:
+            out.write(",\n" if counts["orchestrations"] else "\n")
+            out.write(text)
+            counts["orchestrations"] += 1
+            counts["executions"] += executions
+        out.write('\n], "unassigned_executions": [')
+        for text in unassigned:
+            out.write(",\n" if counts["unassigned_executions"] else "\n")
+            out.write(text)
+            counts["unassigned_executions"] += 1
     out.write("\n]}\n")
     return counts
 

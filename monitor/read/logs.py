@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import NamedTuple, TypeVar
 
 from monitor.errors import DatabaseError, InvalidInput, NotFound
-from monitor.read.queries import Page, page
+from monitor.read.queries import Page, count_up_to, page
 from monitor.store.db import Database
 
 T = TypeVar("T")
@@ -91,13 +91,15 @@ def follow_events(db: Database, where: EventFilter, interval: float = 0.5) -> It
             time.sleep(interval)
 
 
-def fts_query(text: str) -> str | None:
-    """User text as an FTS5 query that cannot be a syntax error: every word a quoted prefix
-    ("timeout" finds TimeoutError), all of them required. None when the text has no word."""
+def fts_query(text: str, *, prefix: bool = True) -> str | None:
+    """User text as an FTS5 query that cannot be a syntax error: every word quoted, all of them
+    required, each a prefix ("timeout" finds TimeoutError) or, with prefix=False, a whole word.
+    None when the text has no word."""
     words = re.findall(r"\w+", text)
     if not words:
         return None
-    return " ".join('"' + w.replace('"', '""') + '"*' for w in words)
+    star = "*" if prefix else ""
+    return " ".join('"' + w.replace('"', '""') + '"' + star for w in words)
 
 
 def _like(text: str) -> str:
@@ -114,20 +116,22 @@ def search(db: Database, text: str, *, since: str | None = None, limit: int | No
     `limit` (0 or None: all).
 
     Uses the FTS5 indexes when the database has them (every word of text must appear, in any
-    order), else a plain substring match (LIKE, case-insensitive for ASCII)."""
+    order: as a whole word, or when no row has them all whole, as the start of one), else a plain
+    substring match (LIKE, case-insensitive for ASCII)."""
     return _matching(db, text, since, use_fts, lambda m: _search(db, m, limit))
 
 
-def count_matches(db: Database, text: str, *, since: str | None = None, use_fts: bool | None = None) -> int:
-    """How many rows search finds without a limit."""
-    return _matching(db, text, since, use_fts, lambda m: _count(db, m))
+def count_matches(db: Database, text: str, *, since: str | None = None, use_fts: bool | None = None,
+                  most: int | None = None) -> int:
+    """How many rows search finds without a limit (at most `most`)."""
+    return _matching(db, text, since, use_fts, lambda m: _count(db, m, most))
 
 
 def search_page(db: Database, text: str, *, since: str | None = None, limit: int | None = 50) -> Page:
     """search as a Page: with the count of all matches when the limit cut them."""
     with db.snapshot():
         return page(lambda n: search(db, text, since=since, limit=n),
-                    lambda: count_matches(db, text, since=since), limit)
+                    lambda most: count_matches(db, text, since=since, most=most), limit)
 
 
 class _Match(NamedTuple):
@@ -144,15 +148,19 @@ class _Match(NamedTuple):
 
 def _matching(db: Database, text: str, since: str | None, use_fts: bool | None,
               run: Callable[[_Match], T]) -> T:
-    """run(the FTS5 match) where the database has the indexes and text has a word, else run(a LIKE match)."""
+    """run(the FTS5 match) where the database has the indexes and text has a word, else run(a LIKE match).
+
+    With FTS5 the words are whole words first, and prefixes only when that finds nothing: FTS5
+    reads a word as a whole from the newest match on and stops at the limit, but gathers every
+    match of a prefix before it can give the first one (a million for a word in every event)."""
     if not text or not text.strip():
         raise InvalidInput("give some text to search for")
-    query = fts_query(text)
     if use_fts is None:
         use_fts = _has_fts(db)
-    if use_fts and query is not None:
+    whole, prefix = fts_query(text, prefix=False), fts_query(text)
+    if use_fts and whole is not None and prefix is not None:
         try:
-            return run(_match(query, since, fts=True))
+            return run(_match(whole, since, fts=True)) or run(_match(prefix, since, fts=True))
         except (sqlite3.OperationalError, DatabaseError):
             pass  # e.g. an FTS5-less SQLite reading a database that has the index: fall back
     return run(_match(_like(text), since, fts=False))
@@ -196,7 +204,10 @@ def _search(db: Database, m: _Match, limit: int | None) -> list[dict]:
     return [dict(zip(names, r)) for r in cursor]
 
 
-def _count(db: Database, m: _Match) -> int:
-    sql = (f"SELECT (SELECT count(*) FROM {m.events_from} WHERE {' AND '.join(m.event_where)})"
-           f" + (SELECT count(*) FROM {m.errors_from} WHERE {' AND '.join(m.error_where)})")
-    return db.execute(sql, [*m.event_params, *m.error_params]).fetchone()[0]
+def _count(db: Database, m: _Match, most: int | None) -> int:
+    events = count_up_to(db, f"FROM {m.events_from} WHERE {' AND '.join(m.event_where)}", m.event_params, most)
+    if most is not None and events >= most:
+        return events
+    errors = count_up_to(db, f"FROM {m.errors_from} WHERE {' AND '.join(m.error_where)}", m.error_params,
+                         None if most is None else most - events)
+    return events + errors

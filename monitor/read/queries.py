@@ -47,23 +47,40 @@ class Filters:
     limit: int | None = None
 
 
+#: How far a page counts the matches its limit cut: beyond it, "more than COUNT_LIMIT". Counting
+#: every match would make a page of the 50 newest cost as much as the whole history.
+COUNT_LIMIT = 10_000
+
+
 class Page(NamedTuple):
-    """The rows a limit lets through, and how many match in all (len(rows) when none was cut)."""
+    """The rows a limit lets through, and how many match in all (len(rows) when none was cut);
+    total is COUNT_LIMIT + 1 when there are more than COUNT_LIMIT."""
 
     rows: list[dict]
     total: int
 
+    @property
+    def more_than_counted(self) -> bool:
+        return self.total > COUNT_LIMIT
 
-def page(fetch: Callable[[int | None], list[dict]], count: Callable[[], int], limit: int | None) -> Page:
+
+def page(fetch: Callable[[int | None], list[dict]], count: Callable[[int], int], limit: int | None) -> Page:
     """fetch(limit) as a Page: one row more is fetched to learn whether any were cut, and only
-    then are all the matches counted. limit 0 or None: all rows."""
+    then are the matches counted, count(n) counting at most n. limit 0 or None: all rows."""
     if not limit:
         found = fetch(None)
         return Page(found, len(found))
     found = fetch(limit + 1)
     if len(found) <= limit:
         return Page(found, len(found))
-    return Page(found[:limit], count())
+    return Page(found[:limit], min(count(COUNT_LIMIT + 1), COUNT_LIMIT + 1))
+
+
+def count_up_to(db: Database, from_where: str, params: Sequence[object] | dict, most: int | None) -> int:
+    """count(*) of `FROM ... WHERE ...`, stopping at `most` rows (None: all of them)."""
+    if most is None:
+        return db.execute(f"SELECT count(*) {from_where}", params).fetchone()[0]
+    return db.execute(f"SELECT count(*) FROM (SELECT 1 {from_where} LIMIT {int(most)})", params).fetchone()[0]
 
 
 def execution_dict(item: dict) -> dict:
@@ -105,24 +122,30 @@ def _orchestration_where(filters: Filters) -> tuple[list[str], list[object]]:
         clauses.append("o.status = ?")
         params.append(filters.status)
     if filters.agent:
-        clauses.append(
-            "EXISTS (SELECT 1 FROM agent_executions a WHERE a.orchestration_id = o.id AND a.agent_name = ?)"
-        )
+        clauses.append(has_agent())
         params.append(filters.agent)
     return clauses, params
 
 
-def count_orchestrations(db: Database, filters: Filters = Filters()) -> int:
-    """How many orchestrations list_orchestrations finds without a limit."""
+def has_agent(*, failed: bool = False) -> str:
+    """An orchestration `o` that has an execution of agent ? (failed, with failed=True). The `+`
+    keeps SQLite on the orchestration's own executions (a few rows through its index) rather
+    than on every execution the agent (or the status) ever had."""
+    status = " AND +a.status = 'failed'" if failed else ""
+    return f"EXISTS (SELECT 1 FROM agent_executions a WHERE a.orchestration_id = o.id AND +a.agent_name = ?{status})"
+
+
+def count_orchestrations(db: Database, filters: Filters = Filters(), most: int | None = None) -> int:
+    """How many orchestrations list_orchestrations finds without a limit (at most `most`)."""
     clauses, params = _orchestration_where(filters)
-    return db.execute(f"SELECT count(*) FROM orchestrations o{_where(clauses)}", params).fetchone()[0]
+    return count_up_to(db, f"FROM orchestrations o{_where(clauses)}", params, most)
 
 
 def orchestration_page(db: Database, filters: Filters = Filters()) -> Page:
     """list_orchestrations as a Page: with the count of all matches when filters.limit cut them."""
     with db.snapshot():
         return page(lambda n: list_orchestrations(db, replace(filters, limit=n)),
-                    lambda: count_orchestrations(db, filters), filters.limit)
+                    lambda most: count_orchestrations(db, filters, most), filters.limit)
 
 
 def list_orchestrations(db: Database, filters: Filters = Filters()) -> list[dict]:
@@ -163,10 +186,10 @@ def execution_rows(db: Database, filters: Filters = Filters(), *, where: Sequenc
 
 
 def count_execution_rows(db: Database, filters: Filters = Filters(), *, where: Sequence[str] = (),
-                         params: Sequence[object] = ()) -> int:
-    """How many rows execution_rows finds without a limit."""
+                         params: Sequence[object] = (), most: int | None = None) -> int:
+    """How many rows execution_rows finds without a limit (at most `most`)."""
     clauses, values = _execution_where(filters, where, params)
-    return db.execute(f"SELECT count(*) FROM agent_executions e{_where(clauses)}", values).fetchone()[0]
+    return count_up_to(db, f"FROM agent_executions e{_where(clauses)}", values, most)
 
 
 def _execution_where(filters: Filters, where: Sequence[str], params: Sequence[object]
@@ -185,7 +208,8 @@ def execution_page(db: Database, filters: Filters = Filters(), *, where: Sequenc
     """execution_rows as a Page: with the count of all matches when filters.limit cut them."""
     with db.snapshot():
         return page(lambda n: execution_rows(db, replace(filters, limit=n), where=where, params=params, order=order),
-                    lambda: count_execution_rows(db, filters, where=where, params=params), filters.limit)
+                    lambda most: count_execution_rows(db, filters, where=where, params=params, most=most),
+                    filters.limit)
 
 
 def list_executions(db: Database, session_id: str | None = None, filters: Filters = Filters()) -> list[dict]:
@@ -207,49 +231,49 @@ def _executions_of(db: Database, session_id: str | None) -> tuple[list[str], lis
     return ["e.orchestration_id = ?"], [get_orchestration(db, session_id)["id"]], "e.started_at, e.id"
 
 
-def iter_export(db: Database, session_id: str | None = None, since: str | None = None
-                ) -> Iterator[tuple[str, dict]]:
-    """('orchestration', row) each followed by its ('execution', row)s, then the ('unassigned', row)s:
-    executions with no orchestration. Streams: two cursors merged by orchestration id."""
-    o_clauses, o_params = [], []
+def json_object_sql(columns: Sequence[str], alias: str, given: Mapping[str, str] = {}) -> str:
+    """SQL for a row of `alias` as a JSON object text, its keys in the order of `columns`, made by
+    SQLite itself: what execution_dict() and json.dumps would make of it, at a fraction of the cost.
+    `given` supplies a column's SQL (the session id of a joined row)."""
+    values = []
+    for column in columns:
+        value = given.get(column, f"{alias}.{column}")
+        if column == "self_healed":  # a boolean, as execution_dict makes it
+            value = f"CASE WHEN {value} IS NOT NULL THEN json(iif({value}, 'true', 'false')) END"
+        values.append(f"'{column}', {value}")
+    return f"json_object({', '.join(values)})"
+
+
+def export_json(db: Database, session_id: str | None = None, since: str | None = None
+                ) -> tuple[Iterator[tuple[str, int]], Iterator[str]]:
+    """The export as JSON texts, streamed: (each orchestration with its executions nested, how
+    many executions it has) and the executions with no orchestration (none when session_id is
+    given), each in the order they started. `since` keeps what started at or after it."""
+    orchestration_id = None if session_id is None else get_orchestration(db, session_id)["id"]
+    where, params = _where_export("o", orchestration_id, since)
+    execution = json_object_sql(EXECUTION_LIST_COLUMNS, "e", {"session_id": "o.session_id"})
+    nested = (f"(SELECT '[' || group_concat(j, ',') || ']' FROM (SELECT {execution} AS j FROM agent_executions e"
+              " WHERE e.orchestration_id = o.id ORDER BY e.started_at, e.id))")
+    orchestration = json_object_sql([*ORCHESTRATION_FIELDS, "executions"], "o",
+                                    {"executions": f"json(coalesce({nested}, '[]'))"})
+    orchestrations = db.execute(
+        f"SELECT {orchestration}, (SELECT count(*) FROM agent_executions e WHERE e.orchestration_id = o.id)"
+        f" FROM orchestrations o{_where(where)} ORDER BY o.started_at, o.id", params)
     if session_id is not None:
-        o_clauses.append("o.id = ?")
-        o_params.append(get_orchestration(db, session_id)["id"])
+        return (tuple(row) for row in orchestrations), iter(())
+    lone, lone_params = _where_export("e", None, since)
+    unassigned = db.conn.execute(
+        f"SELECT {json_object_sql(EXECUTION_LIST_COLUMNS, 'e', {'session_id': 'NULL'})} FROM agent_executions e"
+        f"{_where(['e.orchestration_id IS NULL', *lone])} ORDER BY e.started_at, e.id", lone_params)
+    return (tuple(row) for row in orchestrations), (row[0] for row in unassigned)
+
+
+def _where_export(alias: str, orchestration_id: int | None, since: str | None) -> tuple[list[str], list[object]]:
+    clauses, params = [], []
+    if orchestration_id is not None:
+        clauses.append(f"{alias}.id = ?")
+        params.append(orchestration_id)
     if since:
-        o_clauses.append("o.started_at >= ?")
-        o_params.append(since)
-    orchestrations = db.conn.execute(
-        f"SELECT {_ORCHESTRATION_SELECT} FROM orchestrations o{_where(o_clauses)} ORDER BY o.id", o_params
-    )
-    o_names = [d[0] for d in orchestrations.description]
-    e_clauses = ["e.orchestration_id IS NOT NULL"]
-    e_params: list[object] = []
-    if session_id is not None:
-        e_clauses = ["e.orchestration_id = ?"]
-        e_params = list(o_params[:1])
-    if since:
-        e_clauses.append("o.started_at >= ?")
-        e_params.append(since)
-    executions = db.conn.execute(
-        f"SELECT {EXECUTION_SELECT}{_where(e_clauses)} ORDER BY e.orchestration_id, e.started_at, e.id",
-        e_params,
-    )
-    e_names = [d[0] for d in executions.description]
-    parent = e_names.index("orchestration_id")
-    pending = next(executions, None)
-    for o_row in orchestrations:
-        orchestration = dict(zip(o_names, o_row))
-        yield "orchestration", orchestration
-        while pending is not None and pending[parent] < orchestration["id"]:
-            pending = next(executions, None)  # an execution whose orchestration the filter skipped
-        while pending is not None and pending[parent] == orchestration["id"]:
-            yield "execution", execution_dict(dict(zip(e_names, pending)))
-            pending = next(executions, None)
-    if session_id is None:
-        u_clauses = ["e.orchestration_id IS NULL"]
-        u_params: list[object] = []
-        if since:
-            u_clauses.append("e.started_at >= ?")
-            u_params.append(since)
-        for row in db.conn.execute(f"SELECT {EXECUTION_SELECT}{_where(u_clauses)} ORDER BY e.id", u_params):
-            yield "unassigned", execution_dict(dict(zip(e_names, row)))
+        clauses.append(f"{alias}.started_at >= ?")
+        params.append(since)
+    return clauses, params

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 
 from monitor.store.db import Database
 from monitor.errors import NotFound
-from monitor.read.queries import (Filters, Page, execution_page, execution_rows, get_orchestration, page, rows,
-                                  unpriced_sum)
+from monitor.read.queries import (Filters, Page, count_up_to, execution_page, execution_rows, get_orchestration,
+                                  has_agent, page, rows, unpriced_sum)
 from monitor.timeutil import before, format_duration, format_timestamp, parse_timestamp, utcnow
 from monitor.verdict import HEALTH_STATUS, Levels, worst
 
@@ -69,11 +69,16 @@ def _finish_stats(stats: dict, percentiles: dict[int, int | None]) -> dict:
     return {**{k: stats.pop(k) for k in _STATS_ORDER}, **stats}
 
 
-def _percentiles(db: Database, where: str, params: tuple, count: int) -> dict[int, int | None]:
+def _percentiles(db: Database, where: str, params: tuple, count: int, *, agent_history: bool = False
+                 ) -> dict[int, int | None]:
     """Nearest-rank p50 and p95 of duration_ms, `count` being how many durations `where` has.
 
-    Each is one ORDER BY ... OFFSET, walking the index from whichever end is nearer (p95 from the top).
+    Each is one ORDER BY ... OFFSET from whichever end is nearer (p95 from the top). The rows that
+    `where` chooses (a window, a session) are found through their own index and sorted:
+    `+duration_ms` keeps SQLite from walking an agent's duration index through every execution the
+    agent ever had to spare that sort. Only agent_history (all of one agent's executions) walks it.
     """
+    column = "duration_ms" if agent_history else "+duration_ms"
     result: dict[int, int | None] = {}
     for p in (50, 95):
         if not count:
@@ -82,18 +87,19 @@ def _percentiles(db: Database, where: str, params: tuple, count: int) -> dict[in
         rank = max(1, math.ceil(p / 100 * count))  # 1-based, ascending
         order, offset = ("", rank - 1) if rank - 1 <= count - rank else (" DESC", count - rank)
         row = db.execute(
-            f"SELECT duration_ms FROM agent_executions WHERE {where} AND duration_ms IS NOT NULL"
-            f" ORDER BY duration_ms{order} LIMIT 1 OFFSET {offset}",
+            f"SELECT duration_ms FROM agent_executions WHERE {where} AND {column} IS NOT NULL"
+            f" ORDER BY {column}{order} LIMIT 1 OFFSET {offset}",
             params,
         ).fetchone()
         result[p] = row[0] if row else None
     return result
 
 
-def execution_stats(db: Database, where: str, params: tuple) -> dict:
-    """Counts, success rate, durations (with p50/p95), tokens and cost of the executions `where` finds."""
+def execution_stats(db: Database, where: str, params: tuple, *, agent_history: bool = False) -> dict:
+    """Counts, success rate, durations (with p50/p95), tokens and cost of the executions `where`
+    finds; agent_history: they are all of one agent's (see _percentiles)."""
     stats = rows(db, f"SELECT {_EXECUTION_STATS} FROM agent_executions WHERE {where}", params)[0]
-    return _finish_stats(stats, _percentiles(db, where, params, stats.pop("timed")))
+    return _finish_stats(stats, _percentiles(db, where, params, stats.pop("timed"), agent_history=agent_history))
 
 
 def orchestration_summary(db: Database, session_id: str) -> dict:
@@ -120,7 +126,7 @@ def agent_report(db: Database, agent_name: str, since: str | None = None, recent
     if since:
         where, params = where + " AND started_at >= ?", (agent_name, since)
     with db.snapshot():
-        stats = execution_stats(db, where, params)
+        stats = execution_stats(db, where, params, agent_history=since is None)
         if not stats["executions"]:
             known = db.execute("SELECT 1 FROM agent_executions WHERE agent_name = ? LIMIT 1",
                                (agent_name,)).fetchone()
@@ -171,7 +177,8 @@ def performance(db: Database, since: str | None = None) -> list[dict]:
         for stats in per_agent:
             agent_where = "agent_name = ?" + (" AND started_at >= ?" if since else "")
             agent_params = (stats["agent_name"], *params)
-            stats = _finish_stats(stats, _percentiles(db, agent_where, agent_params, stats.pop("timed")))
+            stats = _finish_stats(stats, _percentiles(db, agent_where, agent_params, stats.pop("timed"),
+                                                      agent_history=since is None))
             result.append({c: stats[c] for c in PERFORMANCE_COLUMNS})
     return result
 
@@ -204,8 +211,7 @@ def failures_page(db: Database, filters: Filters = Filters(), executions: bool =
     clauses, params = _failed_orchestrations(filters)
     with db.snapshot():
         return page(lambda n: failures(db, n, filters),
-                    lambda: db.execute(f"SELECT count(*) FROM orchestrations o WHERE {' AND '.join(clauses)}",
-                                       params).fetchone()[0],
+                    lambda most: count_up_to(db, f"FROM orchestrations o WHERE {' AND '.join(clauses)}", params, most),
                     filters.limit)
 
 
@@ -222,8 +228,7 @@ def _failed_orchestrations(filters: Filters) -> tuple[list[str], list[object]]:
         clauses.append("o.started_at >= ?")
         params.append(filters.since)
     if filters.agent:
-        clauses.append("EXISTS (SELECT 1 FROM agent_executions a WHERE a.orchestration_id = o.id"
-                       " AND a.agent_name = ? AND a.status = 'failed')")
+        clauses.append(has_agent(failed=True))
         params.append(filters.agent)
     return clauses, params
 

@@ -160,6 +160,9 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS idx_events_orchestration ON events (orchestration_id, timestamp);
 -- logs of a stand-alone execution, --agent, and the cascade from agent_executions.
 CREATE INDEX IF NOT EXISTS idx_events_execution ON events (execution_id, timestamp);
+-- search --since: where the window starts in the event log (its first id), so that a full-text
+-- search reads the window's matches only.
+CREATE INDEX IF NOT EXISTS idx_events_timestamp ON events (timestamp);
 
 -- What `monitor alert` last notified for each rule (migration 5), so that the same alert is not
 -- sent again within --repeat, a rule going from warn to fail escalates, and one that recovers is

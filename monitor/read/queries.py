@@ -49,7 +49,7 @@ class Filters:
 
 #: How far a page counts the matches its limit cut: beyond it, "more than COUNT_LIMIT". Counting
 #: every match would make a page of the 50 newest cost as much as the whole history.
-COUNT_LIMIT = 10_000
+COUNT_LIMIT = 1_000
 
 
 class Page(NamedTuple):

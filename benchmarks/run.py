@@ -13,6 +13,7 @@ still holds the data.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -90,48 +91,69 @@ def cli_time(args: list[str], repeat: int) -> float:
     return best(call, repeat)
 
 
-# -- 1. tracker vs raw sqlite3 --------------------------------------------------------------------
+# -- 1. tracker vs the reference tool's recorder -------------------------------------------------
 
-def bench_tracker(folder: Path, ops: int) -> None:
+REFERENCE_SCHEMA = ROOT / "tests" / "fixtures" / "reference_schema.sql"
+
+
+def fresh(path: Path) -> Path:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    return path
+
+
+def reference_recorder(path: Path, ops: int) -> float:
+    """What the reference tool's recorder does per execution, in Python's sqlite3: its own schema
+    (text UUID ids, nine indexes), WAL with synchronous NORMAL, an INSERT when an execution starts
+    and an UPDATE when it completes, each its own transaction. Returns the seconds taken."""
+    import uuid
+    from datetime import datetime, timezone
+
+    conn = sqlite3.connect(fresh(path), isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.executescript(REFERENCE_SCHEMA.read_text())
+
+    def iso() -> str:
+        return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+    began = time.perf_counter()
+    for i in range(ops):
+        conn.execute("INSERT INTO agent_executions (id, agent_session_id, agent_name, status, started_at)"
+                     " VALUES (?, ?, 'agent', 'in_progress', ?)", (str(uuid.uuid4()), f"e{i}", iso()))
+        conn.execute("UPDATE agent_executions SET status = 'completed', completed_at = ?, duration_ms = ?"
+                     " WHERE agent_session_id = ?", (iso(), 5, f"e{i}"))
+    elapsed = time.perf_counter() - began
+    conn.close()
+    return elapsed
+
+
+def tracker_recorder(path: Path, ops: int, batch: int = 0) -> float:
+    """The same executions through monitor's Tracker: each call its own transaction, or `batch`
+    executions per Tracker.batch()."""
     from monitor import Tracker
 
-    def fresh(name: str) -> Path:
-        path = folder / name
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-        Tracker(path).close()  # the same schema, triggers and indexes for both
-        return path
-
-    def with_tracker() -> None:
-        with Tracker(fresh("tracker.db")) as t:
-            began = time.perf_counter()
-            for i in range(ops):
-                t.start_agent_execution(f"e{i}", "agent")
-                t.complete_agent_execution(f"e{i}", "completed")
-            times.append(time.perf_counter() - began)
-
-    def with_sqlite3() -> None:
-        conn = sqlite3.connect(fresh("raw.db"), isolation_level=None)
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = FULL")
-        conn.execute("PRAGMA foreign_keys = ON")
+    with Tracker(fresh(path)) as t:
         began = time.perf_counter()
-        for i in range(ops):
-            conn.execute("INSERT INTO agent_executions (agent_session_id, agent_name, status, started_at)"
-                         " VALUES (?, 'agent', 'in_progress', ?)", (f"e{i}", "2026-11-20T12:00:00.000Z"))
-            conn.execute("UPDATE agent_executions SET status = 'completed', completed_at = ?, duration_ms = 5"
-                         " WHERE agent_session_id = ?", ("2026-11-20T12:00:05.000Z", f"e{i}"))
-        raw_times.append(time.perf_counter() - began)
-        conn.close()
+        for first in range(0, ops, batch or 1):
+            with t.batch() if batch else contextlib.nullcontext():
+                for i in range(first, min(ops, first + (batch or 1))):
+                    t.start_agent_execution(f"e{i}", "agent")
+                    t.complete_agent_execution(f"e{i}", "completed")
+        return time.perf_counter() - began
 
-    times: list[float] = []
-    raw_times: list[float] = []
+
+def bench_tracker(folder: Path, ops: int) -> None:
+    reference, single, batched = [], [], []
     for _ in range(3):  # interleaved, best of three each
-        with_sqlite3()
-        with_tracker()
-    tracker_rate, raw_rate = ops / min(times), ops / min(raw_times)
-    record("tracker start+complete, each committed (executions/s)", f"{tracker_rate:,.0f}/s",
-           f"raw sqlite3 {raw_rate:,.0f}/s", tracker_rate / raw_rate, ">= 0.7x", tracker_rate / raw_rate >= 0.7)
+        reference.append(reference_recorder(folder / "reference.db", ops))
+        single.append(tracker_recorder(folder / "tracker.db", ops))
+        batched.append(tracker_recorder(folder / "batch.db", ops, batch=100))
+    ref_rate, rate, batch_rate = ops / min(reference), ops / min(single), ops / min(batched)
+    record("tracker start+complete, each committed (executions/s)", f"{rate:,.0f}/s",
+           f"reference recorder {ref_rate:,.0f}/s", rate / ref_rate, ">= 1x", rate / ref_rate >= 1)
+    record("tracker.batch(), 100 executions a transaction", f"{batch_rate:,.0f}/s",
+           f"reference recorder {ref_rate:,.0f}/s", batch_rate / ref_rate, "report", None)
 
 
 # -- 2. eight writers vs one ----------------------------------------------------------------------
@@ -236,6 +258,74 @@ def bench_reports(big: Path, small: Path, big_n: int, small_n: int) -> None:
         t_big, t_small = cli_time(argv(big), 5), cli_time(argv(small), 5)
         record(f"{name} on {label} vs {small_label}", ms(t_big), ms(t_small), t_big / t_small, "<= 2x",
                t_big / t_small <= 2)
+
+
+# -- 5b. scaling: the same window at 10k, 100k and 1M --------------------------------------------
+
+#: Executions per day in the scaling databases: the smallest one (10k) then spans 8 days, so that
+#: every window below (up to 7 days) holds the same rows at each size.
+SCALING_DENSITY = 1250
+#: Reports whose answer has a fixed size (a window, one agent, one session, N newest matches, a
+#: grouped total). {agent} is the busiest agent, {session} a recent finished orchestration.
+SCALING = [
+    ("health 24", ["health", "24"]),
+    ("list", ["list", "--limit", "50"]),
+    ("list --since 1d", ["list", "--since", "1d", "--limit", "50"]),
+    ("list --agent NAME --since 1d", ["list", "--agent", "{agent}", "--since", "1d", "--limit", "50"]),
+    ("executions", ["executions", "--limit", "100"]),
+    ("executions --since 1d", ["executions", "--since", "1d", "--limit", "100"]),
+    ("executions --agent NAME --since 1d", ["executions", "--agent", "{agent}", "--since", "1d", "--limit", "100"]),
+    ("executions --status failed --since 1d", ["executions", "--status", "failed", "--since", "1d",
+                                               "--limit", "100"]),
+    ("executions SESSION", ["executions", "{session}"]),
+    ("show SESSION", ["show", "{session}"]),
+    ("failures", ["failures", "--limit", "50"]),
+    ("failures --since 7d --agent NAME", ["failures", "--since", "7d", "--agent", "{agent}", "--limit", "50"]),
+    ("failures --executions --since 1d", ["failures", "--executions", "--since", "1d", "--limit", "50"]),
+    ("agent NAME --since 24h", ["agent", "{agent}", "--since", "24h"]),
+    ("performance --since 7d", ["performance", "--since", "7d"]),
+    ("performance --since 24h", ["performance", "--since", "24h"]),
+    ("cost --by model", ["cost", "--by", "model"]),
+    ("cost --by agent", ["cost", "--by", "agent"]),
+    ("cost --by model --since 7d", ["cost", "--by", "model", "--since", "7d"]),
+    ("cost --by session --since 1d", ["cost", "--by", "session", "--since", "1d"]),
+    ("search WORD (in every event)", ["search", "done", "--limit", "50"]),
+    ("search WORD --since 1d", ["search", "done", "--since", "1d", "--limit", "50"]),
+    ("logs SESSION", ["logs", "{session}"]),
+    ("logs SESSION --since 1d", ["logs", "{session}", "--since", "1d"]),
+    ("export --since 1d", ["export", "--since", "1d", "-o", "{out}"]),
+    ("export SESSION", ["export", "{session}", "-o", "{out}"]),
+]
+
+
+def busiest_agent(path: Path) -> str:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute("SELECT agent_name FROM agent_totals ORDER BY executions DESC LIMIT 1").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def bench_scaling(folder: Path, sizes: list[int], max_age: float, repeat: int = 5) -> None:
+    """Each report of SCALING at every size, as a ratio to the smallest."""
+    paths = {n: database(folder, n, n / SCALING_DENSITY, max_age) for n in sizes}
+    out = folder / "work" / "scaling-export.json"
+    values = {n: {"agent": busiest_agent(p), "session": newest_session(p), "out": str(out)}
+              for n, p in paths.items()}
+    smallest = sizes[0]
+    for name, args in SCALING:
+        times = {}
+        for n, path in paths.items():
+            argv = [a.format(**values[n]) for a in args]
+            times[n] = cli_time([*argv, *([] if "-o" in argv else ["--json"]), "--db", str(path)], repeat)
+        for n in sizes[1:]:
+            ratio = times[n] / times[smallest]
+            record(f"scaling: {name}, {size_label(n)} vs {size_label(smallest)}", ms(times[n]), ms(times[smallest]),
+                   ratio, "<= 2x", ratio <= 2)
+
+
+def size_label(n: int) -> str:
+    return f"{n / 1e6:g}M" if n >= 1_000_000 else f"{n // 1000:,}k"
 
 
 # -- 6. export memory -----------------------------------------------------------------------------
@@ -539,7 +629,10 @@ def main() -> None:
     parser.add_argument("--executions", type=int, default=1_000_000, help="size of the big database")
     parser.add_argument("--dir", default=os.path.join(tempfile.gettempdir(), "monitor-bench"))
     parser.add_argument("--max-age", type=float, default=2.0, help="hours a cached database stays usable")
-    parser.add_argument("--skip", default="", help="comma-separated: tracker,writers,reports,export,cleanup,startup")
+    parser.add_argument("--skip", default="",
+                        help="comma-separated: tracker,writers,reports,scaling,export,cleanup,startup")
+    parser.add_argument("--scaling", default="10000,100000,1000000",
+                        help=f"sizes of the scaling databases ({SCALING_DENSITY:,} executions a day)")
     args = parser.parse_args()
     folder = Path(args.dir)
     folder.mkdir(parents=True, exist_ok=True)
@@ -573,6 +666,9 @@ def main() -> None:
     if "reports" not in skip:
         print("reports", flush=True)
         bench_reports(big, small, args.executions, small_n)
+    if "scaling" not in skip:
+        print("scaling", flush=True)
+        bench_scaling(folder, sorted(int(n) for n in args.scaling.split(",")), args.max_age)
     if "export" not in skip:
         print("export", flush=True)
         bench_export(big, small, label, small_label)

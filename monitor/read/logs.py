@@ -176,10 +176,10 @@ def _match(needle: str, since: str | None, fts: bool) -> _Match:
         # and without the bound a window holding fewer matches than the limit would read them all.
         event_id = "events_fts.rowid" if fts else "v.id"
         error_id = "errors_fts.rowid" if fts else "e.id"
-        event_where += ["v.timestamp >= ?", f"{event_id} >= (SELECT min(id) FROM events WHERE timestamp >= ?)"]
+        event_where += ["v.timestamp >= ?", f"{event_id} >= (SELECT min(+id) FROM events WHERE timestamp >= ?)"]
         event_params += [since, since]
         error_where += ["e.started_at >= ?",
-                        f"{error_id} >= (SELECT min(id) FROM agent_executions WHERE started_at >= ?)"]
+                        f"{error_id} >= (SELECT min(+id) FROM agent_executions WHERE started_at >= ?)"]
         error_params += [since, since]
     return _Match("events_fts JOIN events v ON v.id = events_fts.rowid" if fts else "events v",
                   event_where, event_params,

@@ -126,7 +126,7 @@ def agent_report(db: Database, agent_name: str, since: str | None = None, recent
     if since:
         where, params = where + " AND started_at >= ?", (agent_name, since)
     with db.snapshot():
-        stats = execution_stats(db, where, params, agent_history=since is None)
+        stats = execution_stats(db, where, params) if since else _agent_history(db, agent_name)
         if not stats["executions"]:
             known = db.execute("SELECT 1 FROM agent_executions WHERE agent_name = ? LIMIT 1",
                                (agent_name,)).fetchone()
@@ -151,6 +151,15 @@ _TOTALS_STATS = """
     CASE WHEN cost_usd_rows THEN cost_usd END AS cost_usd,
     unpriced
 """
+
+
+def _agent_history(db: Database, agent_name: str) -> dict:
+    """execution_stats of all of one agent's executions: its agent_totals row and its duration index."""
+    found = rows(db, f"SELECT {_TOTALS_STATS} FROM agent_totals t WHERE agent_name = ?", (agent_name,))
+    if not found:
+        return execution_stats(db, "agent_name = ?", (agent_name,))  # none: the same zeros and NULLs
+    return _finish_stats(found[0], _percentiles(db, "agent_name = ?", (agent_name,), found[0].pop("timed"),
+                                                agent_history=True))
 
 
 def performance(db: Database, since: str | None = None) -> list[dict]:

@@ -256,6 +256,8 @@ SCALING = [
     ("failures --since 7d --agent NAME", ["failures", "--since", "7d", "--agent", "{agent}", "--limit", "50"]),
     ("failures --executions --since 1d", ["failures", "--executions", "--since", "1d", "--limit", "50"]),
     ("agent NAME --since 24h", ["agent", "{agent}", "--since", "24h"]),
+    ("agent NAME (all time)", ["agent", "{agent}"]),
+    ("performance (all time)", ["performance"]),
     ("performance --since 7d", ["performance", "--since", "7d"]),
     ("performance --since 24h", ["performance", "--since", "24h"]),
     ("cost --by model", ["cost", "--by", "model"]),
@@ -279,20 +281,28 @@ def busiest_agent(path: Path) -> str:
         conn.close()
 
 
-def bench_scaling(paths: dict[int, Path], repeat: int = 5) -> None:
-    """Each report of SCALING at every size, as a ratio to the smallest."""
+def bench_scaling(paths: dict[int, Path], repeat: int = 7) -> None:
+    """Each report of SCALING at every size, as a ratio to the smallest: the best of `repeat` calls,
+    taken in turn at each size so that a busy moment of the machine falls on all of them."""
     sizes = sorted(paths)
     out = next(iter(paths.values())).parent / "work" / "scaling-export.json"
     values = {n: {"agent": busiest_agent(p), "session": newest_session(p), "out": str(out)} for n, p in paths.items()}
+    runner = CliRunner()
     for name, args in SCALING:
-        times = {}
-        for n, path in paths.items():
-            argv = [a.format(**values[n]) for a in args]
-            times[n] = cli_time([*argv, *([] if "-o" in argv else ["--json"]), "--db", str(path)], repeat)
+        argvs = {n: [*(a.format(**values[n]) for a in args), *([] if "-o" in args else ["--json"]),
+                     "--db", str(path)] for n, path in paths.items()}
+        times: dict[int, list[float]] = {n: [] for n in sizes}
+        for _ in range(repeat + 1):  # the first round warms the page cache
+            for n in sizes:
+                began = time.perf_counter()
+                result = runner.invoke(cli, argvs[n], catch_exceptions=False)
+                times[n].append(time.perf_counter() - began)
+                assert result.exit_code in (0, 1, 3, 4), result.output
+        best_of = {n: min(t[1:]) for n, t in times.items()}
         for n in sizes[1:]:
-            ratio = times[n] / times[sizes[0]]
-            record(f"scaling: {name}, {size_label(n)} vs {size_label(sizes[0])}", ms(times[n]),
-                   ms(times[sizes[0]]), ratio, "<= 2x", ratio <= 2)
+            ratio = best_of[n] / best_of[sizes[0]]
+            record(f"scaling: {name}, {size_label(n)} vs {size_label(sizes[0])}", ms(best_of[n]),
+                   ms(best_of[sizes[0]]), ratio, "<= 2x", ratio <= 2)
 
 
 def size_label(n: int) -> str:
@@ -452,7 +462,7 @@ class StartupCommand:
         began = time.perf_counter()
         done = self.run(number)
         self.times.append(time.perf_counter() - began)
-        if done.returncode not in (0, 1):  # health exits 1 when unhealthy
+        if done.returncode not in (0, 1, 3, 4):  # health: 3 degraded, 4 unhealthy
             sys.exit(f"{self.name}: exit {done.returncode}: {done.stderr.decode()[-500:]}")
 
     def median(self) -> float:

@@ -254,8 +254,10 @@ def export_json(db: Database, session_id: str | None = None, since: str | None =
     execution = json_object_sql(EXECUTION_LIST_COLUMNS, "e", {"session_id": "o.session_id"})
     nested = (f"(SELECT '[' || group_concat(j, ',') || ']' FROM (SELECT {execution} AS j FROM agent_executions e"
               " WHERE e.orchestration_id = o.id ORDER BY e.started_at, e.id))")
-    orchestration = json_object_sql([*ORCHESTRATION_FIELDS, "executions"], "o",
-                                    {"executions": f"json(coalesce({nested}, '[]'))"})
+    # The executions' array is joined to the orchestration's object as text: json() around it
+    # would parse every byte again. rtrim takes the object's closing brace (its values are scalars).
+    fields = json_object_sql(ORCHESTRATION_FIELDS, "o")
+    orchestration = f"""rtrim({fields}, '}}') || ',"executions":' || coalesce({nested}, '[]') || '}}'"""
     orchestrations = db.execute(
         f"SELECT {orchestration}, (SELECT count(*) FROM agent_executions e WHERE e.orchestration_id = o.id)"
         f" FROM orchestrations o{_where(where)} ORDER BY o.started_at, o.id", params)

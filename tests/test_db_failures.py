@@ -79,7 +79,7 @@ def test_a_real_full_disk_says_disk_full(tmp_path):
     disk = tmp_path / "disk"
     disk.mkdir()
     db = disk / "m.db"
-    mount = f"mount -t tmpfs -o size=256k tmpfs {disk}"
+    mount = f"mount -t tmpfs -o size=512k tmpfs {disk}"  # the empty schema (~230k) and its -shm fit
     filled = in_namespace(mount, sys.executable, "-c", FILL, str(db))
     assert filled.returncode == 0, filled.stderr
     assert filled.stdout.startswith(f"DatabaseError: disk full: cannot write to {db}"), filled.stdout

@@ -142,7 +142,8 @@ def migrate(conn: sqlite3.Connection, path: Path | None = None, notify: Callable
                                     " nothing was changed")
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:  # SQLite ends it itself after some errors (a full disk)
+                conn.execute("ROLLBACK")
             if copy is not None:
                 copy.unlink(missing_ok=True)  # the original is intact: no need for its copy
             raise

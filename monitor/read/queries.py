@@ -271,7 +271,8 @@ def export_json(db: Database, session_id: str | None = None, since: str | None =
 
 
 def _where_export(alias: str, orchestration_id: int | None, since: str | None) -> tuple[list[str], list[object]]:
-    clauses, params = [], []
+    clauses: list[str] = []
+    params: list[object] = []
     if orchestration_id is not None:
         clauses.append(f"{alias}.id = ?")
         params.append(orchestration_id)

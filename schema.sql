@@ -82,6 +82,10 @@ CREATE INDEX IF NOT EXISTS idx_executions_agent_duration ON agent_executions (ag
 -- One agent over a window: agent NAME --since, executions --agent --since (an equality and a
 -- range on one index, which no statistics can make look worse than the agent or time index).
 CREATE INDEX IF NOT EXISTS idx_executions_agent_started ON agent_executions (agent_name, started_at);
+-- The agent_model_totals triggers' search for an agent's latest success once the row that held it
+-- is deleted or changed: without it each such search read all of the agent's executions.
+CREATE INDEX IF NOT EXISTS idx_executions_agent_success ON agent_executions (agent_name, completed_at)
+    WHERE status = 'completed';
 
 CREATE TRIGGER IF NOT EXISTS orchestrations_normalize_insert
 AFTER INSERT ON orchestrations

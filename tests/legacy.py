@@ -114,7 +114,7 @@ def make_reference_db(path: Path, now: datetime) -> dict[str, str]:
 
 
 def make_monitor_db(path: Path, version: int, now: datetime) -> None:
-    """A database as monitor made it at schema `version` (1-8), with a finished orchestration, a
+    """A database as monitor made it at schema `version` (1-3: the versions that shipped before 4), with a finished orchestration, a
     failed execution, a lone one, and (from version 2) events."""
     conn = sqlite3.connect(path)
     conn.executescript((FIXTURES / f"monitor_v{version}.sql").read_text())

@@ -61,7 +61,7 @@ def test_a_new_database_has_every_object_of_schema_sql(new_schema):
     assert new_schema["journal_mode"] == "wal"
 
 
-@pytest.mark.parametrize("origin", ["reference", "v1", "v2", "v3", "v4", "v5", "v7", "v8"])
+@pytest.mark.parametrize("origin", ["reference", "v1", "v2", "v3"])  # the versions that shipped
 def test_a_migrated_database_has_exactly_the_new_schema(tmp_path, new_schema, origin):
     path = tmp_path / f"{origin}.db"
     if origin == "reference":

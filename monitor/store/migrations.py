@@ -44,6 +44,10 @@ from urllib.parse import quote
 
 from monitor.errors import DatabaseError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # imported for real only by an upgrade (see _upgrade)
+    import sqlite_utils
+
 LATEST = 10
 
 #: Any stored time (ISO text with or without zone, SQLite's datetime(), epoch seconds or
@@ -246,11 +250,8 @@ def analyze(conn: sqlite3.Connection) -> None:
     conn.execute("ANALYZE")
 
 
-def _copy_rows(conn: sqlite3.Connection, db: object, old: str, new: str) -> None:
+def _copy_rows(conn: sqlite3.Connection, db: sqlite_utils.Database, old: str, new: str) -> None:
     """Every row of old into new, in rowid order (if it has rowids), by the rules in the module's docstring."""
-    import sqlite_utils
-
-    assert isinstance(db, sqlite_utils.Database)
     old_columns = {c.name: c for c in db[old].columns}
     integer_id = old_columns.get("id") is not None and old_columns["id"].type.upper() == "INTEGER"
     names, values = [], []
@@ -275,13 +276,10 @@ def _copy_rows(conn: sqlite3.Connection, db: object, old: str, new: str) -> None
     conn.execute(f"INSERT INTO [{new}] ({', '.join(names)}) SELECT {', '.join(values)} FROM [{old}]{order}")
 
 
-def _remap_references(conn: sqlite3.Connection, db: object, rebuilt: list[str],
+def _remap_references(conn: sqlite3.Connection, db: sqlite_utils.Database, rebuilt: list[str],
                       notify: Callable[[str], None]) -> None:
     """Point references at rebuilt tables to the new ids: an old text id is found by uuid; a
     reference to no row becomes NULL (the row itself is kept: an execution becomes a lone one)."""
-    import sqlite_utils
-
-    assert isinstance(db, sqlite_utils.Database)
     for child in db.table_names():
         if child.startswith("sqlite_") or _is_fts_shadow(child) or child in _FTS:
             continue

@@ -86,6 +86,10 @@ CREATE INDEX IF NOT EXISTS idx_executions_agent_started ON agent_executions (age
 -- is deleted or changed: without it each such search read all of the agent's executions.
 CREATE INDEX IF NOT EXISTS idx_executions_agent_success ON agent_executions (agent_name, completed_at)
     WHERE status = 'completed';
+-- `monitor run --breaker 5/30m`: an agent's failures within a window (migration 11), found without
+-- reading its other executions.
+CREATE INDEX IF NOT EXISTS idx_executions_agent_failed ON agent_executions (agent_name, completed_at)
+    WHERE status = 'failed';
 
 CREATE TRIGGER IF NOT EXISTS orchestrations_normalize_insert
 AFTER INSERT ON orchestrations

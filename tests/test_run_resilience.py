@@ -150,7 +150,7 @@ def test_an_end_that_cannot_be_written_leaves_the_orchestration_running_then_is_
     db = open_db(db_path)
     recorder = Recorder(db_path, db, warn=print)
     recorder.begin(runs.start_record("run-1", "tests", "2026-11-20T12:00:00.000Z", this_process(), session="ci"))
-    recorder.thread.join()
+    assert recorder.settle(timeout=30)
     full(db)
     message = "E" * 20_000  # a long error: new pages for the row and the full-text index
     end = runs.end_record("run-1", "2026-11-20T12:00:05.000Z", "failed", 1, message)

@@ -32,6 +32,8 @@ def apply_record(db: Database, record: dict) -> None:
         runs.apply_start(db.conn, record)
     elif kind == runs.END:
         runs.apply_end(db.conn, record)
+    elif kind == runs.EVENT:
+        runs.apply_event(db.conn, record)
     else:
         raise ValueError(f"unknown kind of record {kind!r}")
 

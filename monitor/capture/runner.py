@@ -7,17 +7,20 @@ still not written END_WAIT seconds after the command exited (the database locked
 cleanup or an upgrade, a full disk) goes to the spool, which the next command records: monitor
 exits with the command's own code right away, whatever the database does.
 
-The command's stderr goes through a small tee process (monitor/capture/tee.py), which copies it
-to monitor's stderr and hands back the last lines at the end: the command keeps a reader on its
-stderr even if `monitor run` is killed (kill -9), where a pipe read by monitor itself would break
-and kill it at its next write. The execution carries the pid, host and start time of `monitor
-run`, so that a later command on that host can tell it is gone and record the execution failed.
+Each attempt (monitor/capture/child.py) runs the command in a process group of its own, on a
+pseudo-terminal when monitor has a terminal; its output goes through a small relay process
+(monitor/capture/relay.py), which copies it to monitor's and hands back the last lines at the end:
+the command keeps a reader on its output even if `monitor run` is killed (kill -9), where a pipe
+read by monitor itself would break and kill it at its next write. The execution carries the pid,
+host and start time of `monitor run`, so that a later command on that host can tell it is gone and
+record the execution failed. Retries, the time limit and the circuit breaker: see healing.py.
+Every step is an event of the execution (started, attempt, exit, signal, timeout, retry), written
+in order with its start and end, or spooled with them.
 """
 
 from __future__ import annotations
 
 import os
-import select
 import signal
 import subprocess
 import sys
@@ -29,37 +32,24 @@ from datetime import datetime
 from pathlib import Path
 
 from monitor.capture import runs
+from monitor.capture.child import CAPTURES, FORWARDED, INSIST, spawn, use_terminal, wait
+from monitor.capture.events import insert_event
+from monitor.capture.failure import failure_line
 from monitor.capture.git import head_commit
-from monitor.capture.ingest import catch_up
-from monitor.capture.scrub import metadata_only, redact
-from monitor.errors import DatabaseError, InvalidInput, MonitorError
+from monitor.capture.healing import BREAKER_OPEN, TIMED_OUT, Breaker, Policy, backoff_delay, breaker_state, spoken
+from monitor.capture.ingest import apply_record, catch_up
 from monitor.capture.processes import this_process
+from monitor.capture.scrub import metadata_only
+from monitor.errors import DatabaseError, InvalidInput, MonitorError
 from monitor.store import spool
 from monitor.store.db import BUSY_TIMEOUT_MS, Database, is_transient, open_db, resolve_path
 from monitor.timeutil import format_timestamp, utcnow
 
-ERROR_TAIL_LINES = 20
-ERROR_TAIL_BYTES = 4000
 #: After the command exits: how long its start and end may take to be written before they are spooled.
 END_WAIT = 2.0
 #: How long opening the database may wait for another process before the command starts anyway
 #: (and the background thread opens it, waiting as long as it takes).
 OPEN_WAIT_MS = 200
-TEE = Path(__file__).with_name("tee.py")
-
-
-def last_lines(text: str, cut: bool = False) -> str:
-    """The last ERROR_TAIL_LINES lines of text, at most ERROR_TAIL_BYTES characters of them, secrets
-    redacted first; a line whose start was cut off (cut: text itself is a tail) is left out, so that
-    no secret is kept by halves."""
-    lines = redact(text).rstrip().splitlines()
-    if cut and len(lines) > 1:
-        lines = lines[1:]
-    tail = "\n".join(lines[-ERROR_TAIL_LINES:])
-    if len(tail) > ERROR_TAIL_BYTES:
-        tail = tail[-ERROR_TAIL_BYTES:]
-        tail = tail.split("\n", 1)[1] if "\n" in tail else tail
-    return tail
 
 
 class RecordingFailed(MonitorError):
@@ -79,7 +69,11 @@ def run_unrecorded(argv: Sequence[str]) -> int:
     try:
         return exit_code_of(child.wait())
     except KeyboardInterrupt:
-        _stop(child)
+        try:
+            child.wait(timeout=INSIST)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
         return 130
 
 
@@ -105,53 +99,79 @@ def exit_code_of(returncode: int) -> int:
 # -- recording -------------------------------------------------------------------------------
 
 class Recorder:
-    """Writes a run's start in a background thread and its end at the end, or spools them."""
+    """Writes a run's records (its start, its events, its end) in order in a background thread, or
+    spools what is not written when the run ends."""
 
     def __init__(self, path: Path, db: Database | None, warn: Callable[[str], None]) -> None:
         self.path, self.db, self.warn = path, db, warn
-        self.start: dict | None = None
+        self.records: list[dict] = []
+        self.written = 0
+        self.closing = False
         self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._write_start, daemon=True, name="monitor-run-recorder")
+        self.changed = threading.Condition()
+        self.thread = threading.Thread(target=self._write, daemon=True, name="monitor-run-recorder")
 
     def begin(self, start: dict) -> None:
-        self.start = start
+        self.add(start)
         self.thread.start()
 
-    def _write_start(self) -> None:
-        assert self.start is not None
+    def add(self, record: dict) -> None:
+        with self.changed:
+            self.records.append(record)
+            self.changed.notify_all()
+
+    def settle(self, timeout: float | None = None) -> bool:
+        """Wait until every record added so far is written (or could not be); whether it was."""
+        with self.changed:
+            self.changed.wait_for(lambda: self.written == len(self.records) or self.error is not None
+                                  or not self.thread.is_alive(), timeout)
+            return self.written == len(self.records)
+
+    def _write(self) -> None:
         try:
             if self.db is None:
                 self.db = open_db(self.path)
             self.db.set_busy_timeout(BUSY_TIMEOUT_MS)
             catch_up(self.db, wait=None, skipped=self.warn)
-            with self.db.transaction() as conn:
-                runs.apply_start(conn, self.start)
+            while True:
+                with self.changed:
+                    self.changed.wait_for(lambda: self.written < len(self.records) or self.closing)
+                    batch = self.records[self.written:]
+                if not batch:
+                    return
+                with self.db.transaction():
+                    for record in batch:
+                        apply_record(self.db, record)
+                with self.changed:
+                    self.written += len(batch)
+                    self.changed.notify_all()
         except BaseException as exc:  # noqa: BLE001 - told at the end, by finish()
             self.error = exc
+        finally:
+            with self.changed:
+                self.changed.notify_all()
 
     def finish(self, end: dict, code: int, deadline: float) -> int:
         """Record the end by `deadline` (time.monotonic()), else spool what is not written; return
         code. Raises RecordingFailed when the run could be neither recorded nor spooled."""
+        with self.changed:
+            self.records.append(end)
+            self.closing = True
+            self.changed.notify_all()
         self.thread.join(timeout=max(0.0, deadline - time.monotonic()))
-        written = not self.thread.is_alive() and self.error is None
-        why: BaseException | None = self.error
-        if written:
-            assert self.db is not None
-            try:
-                with self.db.busy_timeout((deadline - time.monotonic()) * 1000), self.db.transaction() as conn:
-                    runs.apply_end(conn, end)
-                return code
-            except Exception as exc:  # noqa: BLE001 - spooled below, or said
-                if not is_transient(exc):
-                    raise RecordingFailed(f"the command ran, but its end was not recorded: {exc}", code) from None
-                why = exc
-        elif self.error is not None and not is_transient(self.error):
-            raise RecordingFailed(f"the command ran without being recorded: {self.error}", code) from None
+        with self.changed:
+            rest = self.records[self.written:]
+        if not rest:
+            return code
+        if self.error is not None and not is_transient(self.error):
+            what = "the command ran without being recorded" if self.written == 0 else (
+                "the command ran, but its end was not recorded")
+            raise RecordingFailed(f"{what}: {self.error}", code) from None
         try:
-            for record in ([end] if written else [self.start, end]):
-                spool.append(self.path, record)  # type: ignore[arg-type]
+            for record in rest:  # a record being written meanwhile is written once: each is idempotent
+                spool.append(self.path, record)
         except OSError as exc:
-            reason = str(why) if why is not None else "the database is busy"
+            reason = str(self.error) if self.error is not None else "the database is busy"
             raise RecordingFailed(f"the command ran, but it was not recorded: {reason}; nor could it wait in the"
                                   f" spool: {exc.strerror or exc}", code) from None
         return code
@@ -182,54 +202,117 @@ def _refuse_recorded_id(db: Database | None, agent_session_id: str | None) -> No
 
 # -- running ---------------------------------------------------------------------------------
 
-class Tail:
-    """The last lines of the command's stderr, as the tee process hands them back at its end."""
+class BreakerOpen(MonitorError):
+    """The circuit breaker refused to start the command (exit BREAKER_OPEN)."""
 
-    def __init__(self, fd: int | None) -> None:
-        self.fd = fd
+    exit_code = BREAKER_OPEN
 
-    def lines(self, wait: float) -> str:
-        """The error message (see last_lines; none with MONITOR_CAPTURE=metadata). Waits at most
-        `wait` seconds: a process the command left running may keep its stderr open."""
-        if self.fd is None:
-            return ""
-        data, deadline = bytearray(), time.monotonic() + wait
+
+def _refuse_if_breaker_open(path: Path, db: Database | None, agent_name: str, breaker: Breaker,
+                            session: str | None, now: datetime, warn: Callable[[str], None]) -> None:
+    """Raise BreakerOpen, with an event recorded, when agent_name failed too often lately: on the
+    orchestration `session` when it exists, else on the agent's latest failed execution."""
+    own = db is None
+    db = db or open_db(path)
+    try:
+        state = breaker_state(db, agent_name, breaker, now)
+        if state.open_until is None:
+            return
+        until = state.open_until
+        message = (f"circuit breaker open for agent {agent_name!r}: {state.failures} failed executions within the"
+                   f" last {spoken(breaker.window.total_seconds())} (--breaker {breaker}); not starting it"
+                   f" before {until[:10]} {until[11:19]} UTC")
         try:
-            while (left := deadline - time.monotonic()) > 0 and select.select([self.fd], [], [], left)[0]:
-                chunk = os.read(self.fd, 65536)
-                if not chunk:
-                    break
-                data += chunk
-        finally:
-            os.close(self.fd)
-            self.fd = None
-        if metadata_only() or not data:
-            return ""
-        return last_lines(bytes(data[1:]).decode("utf-8", errors="replace"), cut=data[:1] == b"1")
-
-
-def spawn(argv: Sequence[str]) -> tuple[subprocess.Popen, Tail]:
-    """Start argv, its stderr through the tee process (or straight to ours if that cannot start)."""
-    read_end, write_end = os.pipe()
-    tail_read, tail_write = os.pipe()
-    try:
-        # A session of its own: a signal to monitor's process group (Ctrl-C) stops the command, never
-        # the copying of its last words, even before the tee has set its signals aside.
-        subprocess.Popen([sys.executable, "-I", "-S", str(TEE), str(ERROR_TAIL_BYTES * 2)],
-                         stdin=read_end, stdout=tail_write, stderr=None, start_new_session=True)
-    except OSError:
-        for fd in (read_end, write_end, tail_read, tail_write):
-            os.close(fd)
-        return subprocess.Popen(list(argv)), Tail(None)
-    os.close(read_end)
-    os.close(tail_write)
-    try:
-        return subprocess.Popen(list(argv), stderr=write_end), Tail(tail_read)
-    except BaseException:
-        os.close(tail_read)
-        raise
+            with db.busy_timeout(OPEN_WAIT_MS * 5), db.transaction() as conn:
+                owner = conn.execute("SELECT NULL, id FROM orchestrations WHERE session_id = ?", (session,)).fetchone()
+                if owner is None:
+                    owner = conn.execute(
+                        "SELECT id, orchestration_id FROM agent_executions WHERE agent_name = ? AND status = 'failed'"
+                        " AND completed_at >= ? ORDER BY completed_at DESC LIMIT 1",
+                        (agent_name, format_timestamp(now - breaker.window))).fetchone()
+                insert_event(conn, format_timestamp(now), "breaker-open", message,
+                             {"agent_name": agent_name, "failures": state.failures, "breaker": str(breaker),
+                              "open_until": until}, owner[0], owner[1])
+        except Exception as exc:  # noqa: BLE001 - the refusal stands; its event is a nicety
+            warn(f"could not record the breaker's event: {exc}")
+        raise BreakerOpen(message)
     finally:
-        os.close(write_end)  # the tee then ends: at once when the command could not start
+        if own:
+            db.close()
+
+
+class Run:
+    """One `monitor run`: its execution's records, its events numbered in order."""
+
+    def __init__(self, recorder: Recorder, agent_session_id: str, clock: Callable[[], datetime]) -> None:
+        self.recorder, self.id, self.clock = recorder, agent_session_id, clock
+        self.seq = 0
+
+    def now(self) -> str:
+        return format_timestamp(self.clock())
+
+    def event(self, event_type: str, message: str, payload: dict | None = None) -> None:
+        self.seq += 1
+        self.recorder.add(runs.event_record(self.id, self.now(), self.seq, event_type, message, payload))
+
+
+def _command_text(argv: Sequence[str]) -> str:
+    """The command as the event log tells it: all of it (secrets redacted when stored), or its
+    name alone with MONITOR_CAPTURE=metadata."""
+    import shlex
+
+    return os.path.basename(argv[0]) if metadata_only() else shlex.join(argv)
+
+
+def _judge(attempt: int, returncode: int, received: int | None, timed_out: bool, lines: str,
+           policy: Policy) -> tuple[int, str | None, str, str, bool]:
+    """An attempt's (exit code, error message (None: it succeeded), event type, event message,
+    whether a retry may follow)."""
+    def with_lines(head: str) -> str:
+        return head + (f"\n{lines}" if lines else "")
+
+    if received is not None:
+        name = signal.Signals(received).name
+        return (128 + received, with_lines(f"interrupted by {name}"), "signal",
+                f"attempt {attempt}: monitor run got {name}, passed on to the command", False)
+    if timed_out:
+        limit = spoken(policy.timeout or 0)
+        return (TIMED_OUT, with_lines(f"timed out after {limit}"), "timeout",
+                f"attempt {attempt} timed out after {limit}: its process group got SIGTERM"
+                f" (SIGKILL after {spoken(policy.kill_after)})", True)
+    code = exit_code_of(returncode)
+    if returncode < 0:
+        name = signal.Signals(-returncode).name if -returncode in signal.Signals._value2member_map_ else str(-returncode)
+        return (code, with_lines(f"killed by {name}"), "signal", f"attempt {attempt} killed by {name}",
+                -returncode != signal.SIGINT)
+    if code == 0:
+        return 0, None, "exit", f"attempt {attempt} exited with code 0", False
+    message = lines or f"exited with code {code}"
+    return (code, message, "exit", f"attempt {attempt} exited with code {code}: {failure_line(message)}",
+            code != 130)  # 130: the command says it was interrupted (Ctrl-C)
+
+
+def _sleep(seconds: float) -> int | None:
+    """Sleep; the signal (SIGINT, SIGTERM, SIGHUP) that cut it short, if any."""
+    received: list[int] = []
+
+    class Woken(Exception):
+        pass
+
+    def on_signal(signum: int, frame: object) -> None:
+        received.append(signum)
+        raise Woken
+
+    main = threading.current_thread() is threading.main_thread()
+    previous = {sig: signal.signal(sig, on_signal) for sig in FORWARDED} if main else {}
+    try:
+        time.sleep(seconds)
+    except Woken:
+        pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return received[0] if received else None
 
 
 def run_command(
@@ -240,89 +323,87 @@ def run_command(
     session: str | None = None,
     task_id: str | None = None,
     agent_session_id: str | None = None,
+    policy: Policy = Policy(),
+    capture: str = "stderr",
+    terminal: bool | None = None,
     clock: Callable[[], datetime] = utcnow,
     warn: Callable[[str], None] = lambda message: print(f"monitor: {message}", file=sys.stderr, flush=True),
 ) -> int:
-    """Run argv as an execution of agent_name and return its exit code.
+    """Run argv as an execution of agent_name, with its retries (see healing.Policy); return the
+    last attempt's exit code (TIMED_OUT when its time ran out).
 
-    stdin and stdout are the child's own; stderr is copied through and its last lines become
-    the error message when the command fails. With session, the execution joins that
-    orchestration (started if new), whose status then follows its executions.
-    Ctrl-C or SIGTERM: the child is stopped, the execution recorded failed, 130/143 returned.
-    Raises DatabaseError before anything runs when the database cannot be used at all, InvalidInput
-    for an --id already recorded, RecordingFailed (with the code) when the run went unrecorded.
+    stdin and stdout are the child's own (a pseudo-terminal in place of a terminal, see child.py);
+    the streams `capture` names (stderr, stdout, both) are copied through and their last lines
+    become the error message of a failed attempt. With session, the execution joins that
+    orchestration (started if new), whose status then follows its executions. A signal to monitor
+    (Ctrl-C, SIGTERM, SIGHUP) is passed on to the command's process group; the execution is
+    recorded failed and 128 + the signal returned. Raises DatabaseError before anything runs when
+    the database cannot be used at all, InvalidInput for an --id already recorded, BreakerOpen when
+    the circuit breaker refuses, RecordingFailed (with the code) when the run went unrecorded.
     """
+    if capture not in CAPTURES:
+        raise InvalidInput(f"capture must be one of {', '.join(CAPTURES)}, got {capture!r}")
     path = resolve_path(db_path)
     db = _open_quickly(path)
     _refuse_recorded_id(db, agent_session_id)
+    if policy.breaker is not None:
+        _refuse_if_breaker_open(path, db, agent_name, policy.breaker, session, clock(), warn)
     agent_session_id = agent_session_id or f"{agent_name}-{uuid.uuid4().hex[:12]}"
     recorder = Recorder(path, db, warn)
-    started = format_timestamp(clock())
+    run = Run(recorder, agent_session_id, clock)
+    terminal = use_terminal() if terminal is None else terminal
+    attempts = policy.retries + 1
 
     def begin() -> None:
-        recorder.begin(runs.start_record(agent_session_id, agent_name, started, this_process(), session=session,
+        recorder.begin(runs.start_record(agent_session_id, agent_name, run.now(), this_process(), session=session,
                                          task_id=task_id, git_commit_hash=head_commit() if session else None))
+        run.event("started", f"monitor run: {_command_text(argv)}", {
+            "command": list(argv) if not metadata_only() else [os.path.basename(argv[0])],
+            "retries": policy.retries, "timeout_s": policy.timeout, "capture": capture, "terminal": terminal,
+            "pid": os.getpid()})
 
-    def end(status: str, code: int, message: str | None, deadline: float | None = None) -> int:
-        record = runs.end_record(agent_session_id, format_timestamp(clock()), status, code, message)
+    def end(status: str, code: int, message: str | None, attempt: int, healed: bool = False,
+            deadline: float | None = None) -> int:
+        record = runs.end_record(agent_session_id, run.now(), status, code, message, retry_count=attempt - 1,
+                                 self_healed=healed)
         return recorder.finish(record, code, deadline or time.monotonic() + END_WAIT)
 
+    failed_before = False
     try:
-        try:
-            child, tail = spawn(argv)
-        except (OSError, ValueError) as exc:
-            begin()
-            return end("failed", *cannot_start(argv, exc))
-        begin()
-        returncode, received = _wait(child)
-        deadline = time.monotonic() + END_WAIT  # for the stderr's last lines, then for the database
-        code = exit_code_of(returncode)
-        lines = tail.lines(END_WAIT / 2)
-        if received:
-            message = f"interrupted by {signal.Signals(received).name}" + (f"\n{lines}" if lines else "")
-            return end("failed", 128 + received, message, deadline)
-        if code == 0:
-            return end("completed", 0, None, deadline)
-        return end("failed", code, lines or f"exited with code {code}", deadline)
+        for attempt in range(1, attempts + 1):
+            started = time.monotonic()
+            try:
+                child, relay = spawn(argv, capture, terminal)
+            except (OSError, ValueError) as exc:
+                code, why = cannot_start(argv, exc)
+                if attempt == 1:
+                    begin()
+                run.event("exit", f"attempt {attempt}: {why}", {"attempt": attempt, "exit_code": code})
+                return end("failed", code, why, attempt)
+            if attempt == 1:
+                begin()
+            run.event("attempt", f"attempt {attempt} of {attempts} started (pid {child.pid})",
+                      {"attempt": attempt, "of": attempts, "pid": child.pid})
+            returncode, received, timed_out = wait(child, policy.timeout, policy.kill_after)
+            deadline = time.monotonic() + END_WAIT  # for the last lines, then for the database
+            lines = relay.lines(END_WAIT / 2)
+            code, message, event_type, told, retryable = _judge(attempt, returncode, received, timed_out, lines,
+                                                                 policy)
+            run.event(event_type, told, {"attempt": attempt, "exit_code": code,
+                                         "duration_ms": round((time.monotonic() - started) * 1000)})
+            if message is None:
+                return end("completed", 0, None, attempt, healed=failed_before, deadline=deadline)
+            failed_before = True
+            if not retryable or attempt == attempts:
+                return end("failed", code, message, attempt, deadline=deadline)
+            delay = backoff_delay(policy, attempt)
+            run.event("retry", f"retrying in {delay:.1f}s (attempt {attempt + 1} of {attempts})",
+                      {"attempt": attempt + 1, "delay_s": round(delay, 3)})
+            woken = _sleep(delay)
+            if woken is not None:
+                name = signal.Signals(woken).name
+                run.event("signal", f"monitor run got {name} while waiting to retry: giving up", {"attempt": attempt})
+                return end("failed", 128 + woken, f"interrupted by {name} while waiting to retry\n{message}", attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
     finally:
         recorder.close()
-
-
-def _wait(child: subprocess.Popen) -> tuple[int, int | None]:
-    """The child's return code, and the signal (SIGINT, SIGTERM) that interrupted monitor, if any:
-    SIGTERM is passed on to the child, Ctrl-C stops it (see _stop)."""
-    received: list[int] = []
-
-    def on_term(signum: int, frame: object) -> None:
-        received.append(signum)
-        child.send_signal(signum)
-
-    previous = signal.signal(signal.SIGTERM, on_term) if _main_thread() else None
-    try:
-        try:
-            returncode = child.wait()
-        except KeyboardInterrupt:
-            received.append(signal.SIGINT)
-            returncode = _stop(child)
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-    return returncode, (received[0] if received else None)
-
-
-def _main_thread() -> bool:
-    return threading.current_thread() is threading.main_thread()
-
-
-def _stop(child: subprocess.Popen) -> int:
-    """After Ctrl-C: the child got SIGINT too from the terminal; give it time, then insist."""
-    for sig, grace in ((None, 2.0), (signal.SIGINT, 5.0), (signal.SIGTERM, 5.0), (signal.SIGKILL, None)):
-        if sig is not None:
-            child.send_signal(sig)
-        try:
-            return child.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            continue
-        except KeyboardInterrupt:
-            continue
-    return child.wait()

@@ -15,7 +15,7 @@ from monitor.store.db import Database
 from monitor.store.writes import end_execution, insert_event, start_execution
 from monitor.timeutil import format_timestamp, utcnow
 
-START, END = "run_start", "run_end"
+START, END, EVENT = "run_start", "run_end", "run_event"
 KILLED = "monitor run was killed"
 
 
@@ -26,9 +26,19 @@ def start_record(agent_session_id: str, agent_name: str, at: str, runner: Proces
             "session": session, "task_id": task_id, "git_commit_hash": git_commit_hash, "runner": list(runner)}
 
 
-def end_record(agent_session_id: str, at: str, status: str, exit_code: int, error_message: str | None) -> dict:
+def end_record(agent_session_id: str, at: str, status: str, exit_code: int, error_message: str | None,
+               retry_count: int = 0, self_healed: bool = False) -> dict:
     return {"kind": END, "at": at, "agent_session_id": agent_session_id, "status": status,
-            "exit_code": exit_code, "error_message": error_message}
+            "exit_code": exit_code, "error_message": error_message, "retry_count": retry_count,
+            "self_healed": self_healed}
+
+
+def event_record(agent_session_id: str, at: str, seq: int, event_type: str, message: str,
+                 payload: dict | None = None) -> dict:
+    """An event of a run (started, attempt, exit, signal, timeout, retry): seq numbers the run's
+    events, so that one written twice (once, then again from the spool) is recorded once."""
+    return {"kind": EVENT, "at": at, "agent_session_id": agent_session_id, "seq": seq, "type": event_type,
+            "message": message, "payload": payload}
 
 
 def apply_start(conn: sqlite3.Connection, record: dict) -> None:
@@ -51,7 +61,20 @@ def apply_end(conn: sqlite3.Connection, record: dict) -> None:
     if row is None:
         raise LookupError(f"no execution {record['agent_session_id']!r} to end")
     end_execution(conn, row[0], row[1], record["status"], record["at"],
-                  {"error_message": record.get("error_message"), "exit_code": record.get("exit_code")})
+                  {"error_message": record.get("error_message"), "exit_code": record.get("exit_code"),
+                   "retry_count": record.get("retry_count") or None,
+                   "self_healed": 1 if record.get("self_healed") else None})
+
+
+def apply_event(conn: sqlite3.Connection, record: dict) -> None:
+    from monitor.capture.events import insert_event as insert_clipped
+
+    row = conn.execute("SELECT id, orchestration_id FROM agent_executions WHERE agent_session_id = ?",
+                       (record["agent_session_id"],)).fetchone()
+    if row is None:
+        raise LookupError(f"no execution {record['agent_session_id']!r} for its event")
+    insert_clipped(conn, record["at"], record["type"], record["message"], record.get("payload"), row[0], row[1],
+                   dedup_key=f"run:{record['agent_session_id']}:{record['seq']}")
 
 
 # -- runs whose `monitor run` was killed -----------------------------------------------------

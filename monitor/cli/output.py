@@ -16,6 +16,7 @@ import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
+from monitor.capture.failure import failure_line
 from monitor.capture.scrub import escape_controls
 from monitor.timeutil import format_duration
 
@@ -47,9 +48,10 @@ _TABLE_LABELS = {
     "input_per_mtok_usd": "input $/M", "output_per_mtok_usd": "output $/M", "cache_read_per_mtok_usd": "cache read $/M",
     "cache_write_per_mtok_usd": "cache write $/M", "cache_write_1h_per_mtok_usd": "1h cache write $/M",
 }
-#: Of text on several lines a table shows the last (a command's stderr ends with what went wrong),
-#: but of these the first.
+#: Of text on several lines a table shows the last, but of these the first, and of error messages
+#: the line that says what went wrong (a failed test, an exception, an error: see failure_line).
 _FIRST_LINE_KEYS = frozenset({"task_description"})
+_ERROR_KEYS = frozenset({"error_message", "first_error"})
 
 
 @dataclass(frozen=True)
@@ -139,7 +141,9 @@ def _is_time(key: str) -> bool:
 def _one_line(key: str, text: str) -> str:
     """A string as one line of text that cannot act on the terminal: control characters (escape
     sequences, a lone carriage return, ...) shown escaped (\\x1b, \\r), tabs as spaces; of several
-    lines, the last (the first of a description)."""
+    lines, the last (the first of a description, the failure line of an error message)."""
+    if key in _ERROR_KEYS:
+        return escape_controls(failure_line(text)).replace("\t", " ")
     lines = [line.strip() for line in re.split(r"\r?\n", text) if line.strip()]
     if not lines:
         return ""

@@ -4,13 +4,29 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from datetime import timedelta
 
 import click
 
-from monitor.cli.options import (MonitorCommand, command, db_option, hook_db_option, install_db_option,
+from monitor.cli.options import (Age, MonitorCommand, command, db_option, hook_db_option, install_db_option,
                                  unused_db_option)
-from monitor.errors import DatabaseError
+from monitor.errors import DatabaseError, InvalidInput
 from monitor.store.db import DEFAULT_PATH, ENV_VAR
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from monitor.capture.healing import Breaker
+
+
+def _breaker(ctx: click.Context, param: click.Parameter, value: str | None) -> Breaker | None:
+    if value is None:
+        return None
+    from monitor.capture.healing import Breaker
+
+    try:
+        return Breaker.parse(value)
+    except InvalidInput as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 @command(context_settings={"ignore_unknown_options": False, "allow_interspersed_args": False})
@@ -19,23 +35,50 @@ from monitor.store.db import DEFAULT_PATH, ENV_VAR
 @click.option("--session", metavar="SESSION", help="Orchestration to join (started if new).")
 @click.option("--task-id", metavar="ID", help="Task id to record.")
 @click.option("--id", "agent_session_id", metavar="ID", help="Execution id (default: generated).")
+@click.option("--retries", type=click.IntRange(0, 100), default=0, show_default=True, metavar="N",
+              help="Run COMMAND again, up to N more times, while it fails.")
+@click.option("--backoff", type=Age(), default="1s", show_default=True, metavar="DURATION",
+              help="Wait before the first retry; doubled for each next one (with jitter).")
+@click.option("--backoff-max", type=Age(), default="60s", show_default=True, metavar="DURATION",
+              help="Longest wait between retries.")
+@click.option("--timeout", type=Age(), metavar="DURATION",
+              help="Stop an attempt (its whole process group) after this long: failed, exit 124.")
+@click.option("--kill-after", type=Age(), default="5s", show_default=True, metavar="DURATION",
+              help="After --timeout's SIGTERM, SIGKILL what is left after this long.")
+@click.option("--breaker", metavar="N/WINDOW", callback=_breaker,
+              help="Refuse to start (exit 75) while the agent has failed N times within WINDOW (5/30m).")
+@click.option("--capture", type=click.Choice(["stderr", "stdout", "both"]), default="stderr", show_default=True,
+              help="The output whose last lines become the error message of a failure.")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.pass_context
 def run(ctx: click.Context, db_path: str, agent_name: str, session: str | None, task_id: str | None,
-        agent_session_id: str | None, command: tuple[str, ...]) -> None:
+        agent_session_id: str | None, retries: int, backoff: timedelta, backoff_max: timedelta,
+        timeout: timedelta | None, kill_after: timedelta, breaker: Breaker | None, capture: str,
+        command: tuple[str, ...]) -> None:
     """Run COMMAND and record it as an execution of agent NAME; exits with COMMAND's exit code.
 
     Everything after the first argument that is not one of monitor's options is COMMAND's.
+    Exit codes besides COMMAND's own: 124 when --timeout stopped it, 75 when --breaker refused it.
 
     \b
     Example:
       monitor run --agent tests --session "ci-$GITHUB_RUN_ID" -- pytest -q
+      monitor run --agent fetch --retries 3 --backoff 2s --timeout 10m --breaker 5/30m -- ./fetch.sh
     """
-    from monitor.capture.runner import RecordingFailed, run_command, run_unrecorded
+    from monitor.capture.healing import Policy
+    from monitor.capture.runner import BreakerOpen, RecordingFailed, run_command, run_unrecorded
 
+    if timeout is not None and timeout.total_seconds() <= 0:
+        raise click.BadParameter("must be longer than 0", param_hint="'--timeout'")
+    policy = Policy(retries=retries, backoff=backoff.total_seconds(), backoff_max=backoff_max.total_seconds(),
+                    timeout=timeout.total_seconds() if timeout else None, kill_after=kill_after.total_seconds(),
+                    breaker=breaker)
     try:
         code = run_command(db_path, command, agent_name, session=session, task_id=task_id,
-                           agent_session_id=agent_session_id)
+                           agent_session_id=agent_session_id, policy=policy, capture=capture)
+    except BreakerOpen as exc:
+        click.echo(f"monitor: {exc}", err=True)
+        code = exc.exit_code
     except RecordingFailed as exc:
         click.echo(f"monitor: {exc}", err=True)
         code = exc.exit_code

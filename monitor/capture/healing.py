@@ -41,7 +41,11 @@ class Breaker:
         if not match or int(match.group(1)) < 1:
             raise InvalidInput(f"{text!r} is not a breaker: use FAILURES/WINDOW, like 5/30m (5 failures within 30"
                                " minutes)")
-        window = parse_duration(match.group(2))
+        try:
+            window = parse_duration(match.group(2))
+        except InvalidInput:
+            raise InvalidInput(f"{text!r} is not a breaker: {match.group(2)!r} is not a window; use FAILURES/WINDOW,"
+                               " like 5/30m (5 failures within 30 minutes)") from None
         if window <= timedelta(0):
             raise InvalidInput(f"{text!r} is not a breaker: its window must be longer than 0")
         return cls(int(match.group(1)), window)
@@ -73,7 +77,7 @@ def backoff_delay(policy: Policy, retry: int, rng: random.Random | None = None) 
 
 def spoken(seconds: float) -> str:
     """A duration as a person types it: 10m, 2h, 1h30m, 90s, 0.2s."""
-    if seconds >= 60 and seconds.is_integer():
+    if seconds >= 60 and float(seconds).is_integer():
         hours, rest = divmod(int(seconds), 3600)
         minutes, secs = divmod(rest, 60)
         text = (f"{hours}h" if hours else "") + (f"{minutes}m" if minutes else "") + (f"{secs}s" if secs else "")
@@ -84,7 +88,7 @@ def spoken(seconds: float) -> str:
 #: The agent's failures in a window, newest first: idx_executions_agent_failed, a partial index on
 #: (agent_name, completed_at) of the failed executions, finds them without reading the others.
 FAILURES_SQL = ("SELECT completed_at FROM agent_executions WHERE agent_name = ? AND status = 'failed'"
-                " AND completed_at >= ? ORDER BY completed_at DESC LIMIT ?")
+                " AND completed_at >= ? AND completed_at <= ? ORDER BY completed_at DESC LIMIT ?")
 
 
 @dataclass(frozen=True)
@@ -96,7 +100,7 @@ class BreakerState:
 def breaker_state(db: Database, agent_name: str, breaker: Breaker, now: datetime) -> BreakerState:
     """Whether the breaker is open for agent_name at `now`, and until when."""
     since = format_timestamp(now - breaker.window)
-    rows = db.execute(FAILURES_SQL, (agent_name, since, breaker.failures)).fetchall()
+    rows = db.execute(FAILURES_SQL, (agent_name, since, format_timestamp(now), breaker.failures)).fetchall()
     if len(rows) < breaker.failures:
         return BreakerState(len(rows), None)
     oldest = parse_timestamp(rows[-1][0])

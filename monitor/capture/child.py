@@ -84,7 +84,11 @@ def _openpty(like: int) -> tuple[int, int]:
 
     master, slave = os.openpty()
     try:
-        termios.tcsetattr(slave, termios.TCSANOW, termios.tcgetattr(like))
+        attributes = termios.tcgetattr(like)
+        # Ctrl-Z would stop the command inside its terminal, with monitor's terminal raw and nobody
+        # to resume it: it is passed on as a key instead.
+        attributes[6][termios.VSUSP] = b"\0"
+        termios.tcsetattr(slave, termios.TCSANOW, attributes)
     except (OSError, termios.error):
         pass
     try:

@@ -287,9 +287,8 @@ def _judge(attempt: int, returncode: int, received: int | None, timed_out: bool,
                 -returncode != signal.SIGINT)
     if code == 0:
         return 0, None, "exit", f"attempt {attempt} exited with code 0", False
-    message = lines or f"exited with code {code}"
-    return (code, message, "exit", f"attempt {attempt} exited with code {code}: {failure_line(message)}",
-            code != 130)  # 130: the command says it was interrupted (Ctrl-C)
+    told = f"attempt {attempt} exited with code {code}" + (f": {failure_line(lines)}" if lines else "")
+    return code, lines or f"exited with code {code}", "exit", told, code != 130  # 130: it was interrupted (Ctrl-C)
 
 
 def _sleep(seconds: float) -> int | None:

@@ -387,3 +387,87 @@ def test_on_a_terminal_ctrl_c_reaches_the_command_and_is_not_retried(db_path):
     [row] = executions(db_path)
     assert (row["status"], row["exit_code"], row["retry_count"]) == ("failed", 130, 0)
     assert row["error_message"].startswith("killed by SIGINT")
+
+
+def test_a_signal_to_monitor_alone_reaches_the_commands_whole_group(db_path, tmp_path):
+    pid_file = tmp_path / "grandchild"
+    wrapper = subprocess.Popen([PY, "-m", "monitor", "run", "--agent", "term", "--retries", "2", "--",
+                                PY, "-c", SPAWNER, str(pid_file)],
+                               env={**os.environ, "MONITOR_DB": str(db_path)}, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    assert wrapper.stdout.readline() == "spawned\n"
+    grandchild = int(pid_file.read_text())
+    wrapper.send_signal(signal.SIGTERM)  # monitor alone, as a supervisor stopping it would
+    assert wrapper.wait(timeout=30) == 143
+    assert wait_until(lambda: gone(grandchild))
+    [row] = executions(db_path)
+    assert (row["status"], row["exit_code"], row["retry_count"]) == ("failed", 143, 0)
+    assert row["error_message"] == "interrupted by SIGTERM"
+    told = events(db_path, row["agent_session_id"])
+    assert [e["type"] for e in told] == ["started", "attempt", "signal"]
+    assert told[-1]["message"] == "attempt 1: monitor run got SIGTERM, passed on to the command"
+
+
+CHATTY = """
+import sys, time
+print('tty', sys.stdout.isatty(), flush=True)
+for i in range(20):
+    print(f"line {i}", flush=True)
+    time.sleep(0.05)
+open(sys.argv[1], "w").write("finished")
+"""
+
+
+def test_on_a_terminal_killing_monitor_run_leaves_the_command_running(db_path, tmp_path):
+    """kill -9 of `monitor run` alone: the command keeps its pseudo-terminal, its output still reaches
+    the terminal through the relay, and the next command records the run killed."""
+    import pty
+    import select
+
+    done = tmp_path / "done"
+    env = {**os.environ, "MONITOR_DB": str(db_path)}
+    pid, fd = pty.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.execve(PY, [PY, "-m", "monitor", "run", "--agent", "chatty", "--", PY, "-c", CHATTY, str(done)], env)
+    shown, deadline, killed = b"", time.monotonic() + 30, False
+    while time.monotonic() < deadline:
+        if not killed and b"line 2" in shown and executions(db_path):
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            killed = True
+        try:
+            if select.select([fd], [], [], 0.5)[0]:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    break
+                shown += chunk
+            elif done.exists():
+                break
+        except OSError:
+            break
+    os.close(fd)
+    assert killed, shown
+    assert wait_until(done.exists)
+    assert b"tty True" in shown and b"line 19" in shown
+    assert monitor(db_path, "executions").returncode == 0  # a new command catches up
+    [row] = executions(db_path)
+    assert (row["status"], row["error_message"]) == ("failed", "monitor run was killed")
+
+
+def test_the_started_event_redacts_the_command_line_and_metadata_mode_keeps_only_its_name(db_path):
+    secret = "sk-ant-api03-" + "y" * 40
+    assert monitor(db_path, "run", "--agent", "keyed", "--", PY, "-c", "pass", f"--key={secret}").returncode == 0
+    [row] = executions(db_path)
+    started = events(db_path, row["agent_session_id"])[0]
+    assert started["type"] == "started" and "-c pass --key=" in started["message"]
+    assert secret not in json.dumps(started)
+    result = subprocess.run([PY, "-m", "monitor", "run", "--agent", "quiet", "--capture", "both", "--",
+                             PY, "-c", "print('private'); raise SystemExit(3)"],
+                            env={**os.environ, "MONITOR_DB": str(db_path), "MONITOR_CAPTURE": "metadata"},
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 3 and result.stdout == "private\n"
+    row = next(r for r in executions(db_path) if r["agent_name"] == "quiet")
+    assert row["error_message"] == "exited with code 3"
+    told = events(db_path, row["agent_session_id"])
+    assert told[0]["message"] == f"monitor run: {os.path.basename(PY)}"
+    assert "private" not in json.dumps(told)

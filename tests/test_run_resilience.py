@@ -70,6 +70,8 @@ def test_a_locked_database_neither_delays_the_command_nor_changes_its_exit_code(
         "failed", 3, "half-way")
     assert rows["tests"]["session_id"] == "ci"
     assert not list(db_path.parent.glob("*.spool*"))
+    told = json.loads(monitor(db_path, "logs", rows["tests"]["agent_session_id"], "--json").stdout)
+    assert [e["type"] for e in told] == ["started", "attempt", "exit"]  # spooled in order with the run
 
 
 CHATTY = """

@@ -344,10 +344,24 @@ def stop_group(child: subprocess.Popen, grace: float) -> int:
 
 
 def _group_alive(pgid: int) -> bool:
+    """Whether a process of group pgid is still running: a zombie (ended, not yet reaped by an init
+    that reaps slowly) does not count."""
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        pids = [name for name in os.listdir("/proc") if name.isdigit()]
+    except OSError:
+        return True
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 2 and fields[2] == str(pgid).encode() and fields[0] != b"Z":
+            return True
+    return False

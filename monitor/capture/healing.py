@@ -12,7 +12,6 @@ those leaves the window.
 
 from __future__ import annotations
 
-import random
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,6 +19,10 @@ from datetime import datetime, timedelta
 from monitor.errors import InvalidInput
 from monitor.store.db import Database
 from monitor.timeutil import format_timestamp, parse_duration, parse_timestamp
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from random import Random
 
 #: exit codes: like timeout(1) for a command that ran out of time; EX_TEMPFAIL (sysexits.h) for a
 #: run the circuit breaker refused.
@@ -67,12 +70,16 @@ class Policy:
     breaker: Breaker | None = None
 
 
-def backoff_delay(policy: Policy, retry: int, rng: random.Random | None = None) -> float:
+def backoff_delay(policy: Policy, retry: int, rng: Random | None = None) -> float:
     """Seconds to wait before retry number `retry` (1, 2, ...): backoff * 2^(retry-1), capped at
     backoff_max, of which a random half is taken off ("equal jitter": between half and all of it),
     so that many runs failing together do not retry together."""
+    if rng is None:
+        import random  # only a run that retries pays for it
+
+        rng = random.Random()
     delay = min(policy.backoff_max, policy.backoff * 2 ** (retry - 1))
-    return delay / 2 + (rng or random).uniform(0, delay / 2)
+    return delay / 2 + rng.uniform(0, delay / 2)
 
 
 def spoken(seconds: float) -> str:

@@ -472,3 +472,16 @@ def test_the_started_event_redacts_the_command_line_and_metadata_mode_keeps_only
     told = events(db_path, row["agent_session_id"])
     assert told[0]["message"] == f"monitor run: {os.path.basename(PY)}"
     assert "private" not in json.dumps(told)
+
+
+def test_without_a_usable_database_retries_and_the_time_limit_still_hold(tmp_path):
+    junk = tmp_path / "junk.db"
+    junk.write_text("not a database\n" * 20)
+    counter = tmp_path / "count"
+    healed = monitor(junk, "run", "--agent", "a", "--retries", "2", "--backoff", "0.05s", "--",
+                     PY, "-c", flaky(counter, 1))
+    assert healed.returncode == 0 and healed.stdout == "run 1\nrun 2\n"
+    assert "running without recording" in healed.stderr
+    slow = monitor(junk, "run", "--agent", "a", "--timeout", "0.3s", "--", PY, "-c", "import time; time.sleep(30)")
+    assert slow.returncode == 124
+    assert junk.read_text() == "not a database\n" * 20

@@ -60,21 +60,14 @@ class RecordingFailed(MonitorError):
         self.exit_code = exit_code
 
 
-def run_unrecorded(argv: Sequence[str]) -> int:
-    """Run argv with nothing recorded (when the database cannot be used); its exit code."""
-    try:
-        child = subprocess.Popen(list(argv))
-    except (OSError, ValueError) as exc:
-        return cannot_start(argv, exc)[0]
-    try:
-        return exit_code_of(child.wait())
-    except KeyboardInterrupt:
-        try:
-            child.wait(timeout=INSIST)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
-        return 130
+def run_unrecorded(argv: Sequence[str], policy: Policy = Policy(), capture: str = "stderr",
+                   terminal: bool | None = None) -> int:
+    """Run argv with nothing recorded (when the database cannot be used), with its retries and time
+    limit (no breaker: it reads the database); the last attempt's exit code."""
+    def start(at: str) -> dict:
+        return {}
+
+    return _attempts(argv, Unrecorded(), "unrecorded", start, policy, capture, terminal, utcnow)
 
 
 def cannot_start(argv: Sequence[str], exc: OSError | ValueError) -> tuple[int, str]:
@@ -244,7 +237,7 @@ def _refuse_if_breaker_open(path: Path, db: Database | None, agent_name: str, br
 class Run:
     """One `monitor run`: its execution's records, its events numbered in order."""
 
-    def __init__(self, recorder: Recorder, agent_session_id: str, clock: Callable[[], datetime]) -> None:
+    def __init__(self, recorder: Recorder | Unrecorded, agent_session_id: str, clock: Callable[[], datetime]) -> None:
         self.recorder, self.id, self.clock = recorder, agent_session_id, clock
         self.seq = 0
 
@@ -348,19 +341,45 @@ def run_command(
     if policy.breaker is not None:
         _refuse_if_breaker_open(path, db, agent_name, policy.breaker, session, clock(), warn)
     agent_session_id = agent_session_id or f"{agent_name}-{uuid.uuid4().hex[:12]}"
-    recorder = Recorder(path, db, warn)
+
+    def start(at: str) -> dict:
+        assert agent_session_id is not None
+        return runs.start_record(agent_session_id, agent_name, at, this_process(), session=session, task_id=task_id,
+                                 git_commit_hash=head_commit() if session else None)
+
+    return _attempts(argv, Recorder(path, db, warn), agent_session_id, start, policy, capture, terminal, clock)
+
+
+class Unrecorded:
+    """In place of a Recorder when the database cannot be used: records nothing."""
+
+    def begin(self, start: dict) -> None:
+        pass
+
+    def add(self, record: dict) -> None:
+        pass
+
+    def finish(self, end: dict, code: int, deadline: float) -> int:
+        return code
+
+    def close(self) -> None:
+        pass
+
+
+def _attempts(argv: Sequence[str], recorder: Recorder | Unrecorded, agent_session_id: str,
+              start: Callable[[str], dict], policy: Policy, capture: str, terminal: bool | None,
+              clock: Callable[[], datetime]) -> int:
+    """Run argv's attempts (see run_command), told to recorder; the last one's exit code."""
     run = Run(recorder, agent_session_id, clock)
     terminal = use_terminal() if terminal is None else terminal
     attempts = policy.retries + 1
 
     def begin() -> None:
-        recorder.begin(runs.start_record(agent_session_id, agent_name, run.now(), this_process(), session=session,
-                                         task_id=task_id, git_commit_hash=head_commit() if session else None))
+        recorder.begin(start(run.now()))
         run.event("started", f"monitor run: {_command_text(argv)}", {
             "command": list(argv) if not metadata_only() else [os.path.basename(argv[0])],
             "retries": policy.retries, "timeout_s": policy.timeout, "capture": capture, "terminal": terminal,
             "pid": os.getpid()})
-
     def end(status: str, code: int, message: str | None, attempt: int, healed: bool = False,
             deadline: float | None = None) -> int:
         record = runs.end_record(agent_session_id, run.now(), status, code, message, retry_count=attempt - 1,

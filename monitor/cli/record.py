@@ -84,7 +84,7 @@ def run(ctx: click.Context, db_path: str, agent_name: str, session: str | None, 
         code = exc.exit_code
     except DatabaseError as exc:  # before the command started: a broken database must not stop the work itself
         click.echo(f"monitor: running without recording: {exc}", err=True)
-        code = run_unrecorded(command)
+        code = run_unrecorded(command, policy, capture)
     ctx.exit(code)
 
 

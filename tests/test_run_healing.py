@@ -485,3 +485,31 @@ def test_without_a_usable_database_retries_and_the_time_limit_still_hold(tmp_pat
     slow = monitor(junk, "run", "--agent", "a", "--timeout", "0.3s", "--", PY, "-c", "import time; time.sleep(30)")
     assert slow.returncode == 124
     assert junk.read_text() == "not a database\n" * 20
+
+
+def test_on_a_terminal_the_window_size_follows_the_terminal(db_path):
+    import fcntl
+    import pty
+    import select
+    import struct
+    import termios
+
+    resizer = ("import os, signal, time; signal.signal(signal.SIGWINCH, lambda *a: print('now', tuple(os.get_terminal_size()),"
+               " flush=True)); print('size', tuple(os.get_terminal_size()), flush=True); time.sleep(10)")
+    env = {**os.environ, "MONITOR_DB": str(db_path)}
+    pid, fd = pty.fork()
+    if pid == 0:  # pragma: no cover - the child
+        fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+        os.execve(PY, [PY, "-m", "monitor", "run", "--agent", "resize", "--timeout", "5s", "--",
+                       PY, "-c", resizer], env)
+    shown, deadline, resized = b"", time.monotonic() + 30, False
+    while b"now" not in shown and time.monotonic() < deadline:
+        if b"size" in shown and not resized:
+            fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))  # the user resizes the window
+            resized = True
+        if select.select([fd], [], [], 0.5)[0]:
+            shown += os.read(fd, 65536)
+    os.kill(pid, signal.SIGTERM)
+    os.waitpid(pid, 0)
+    os.close(fd)
+    assert b"size (100, 30)" in shown and b"now (120, 40)" in shown, shown

@@ -155,8 +155,17 @@ class Relay:
     def __init__(self, streams: Streams) -> None:
         self.tail_fd: int | None = None
         self.control: int | None = None
+        self.saved: list | None = None  # the terminal's settings, should the relay die with it raw
         if not streams.sources:
             return
+        if streams.terminal_master is not None:
+            import termios
+
+            try:
+                if os.tcgetpgrp(0) == os.getpgrp():  # else the relay leaves it alone too
+                    self.saved = termios.tcgetattr(0)
+            except (OSError, termios.error):
+                pass
         tail_read, tail_write = os.pipe()
         control_read, control_write = os.pipe()
         args = [str(ERROR_TAIL_BYTES * 2), str(tail_write), str(control_read)]
@@ -205,6 +214,14 @@ class Relay:
         finally:
             os.close(self.tail_fd)
             self.tail_fd = None
+        if not data and self.saved is not None:  # the relay died (killed) before it could restore it
+            import termios
+
+            try:
+                if os.tcgetpgrp(0) == os.getpgrp():
+                    termios.tcsetattr(0, termios.TCSADRAIN, self.saved)
+            except (OSError, termios.error):
+                pass
         if metadata_only() or not data:
             return ""
         return last_lines(bytes(data[1:]).decode("utf-8", errors="replace"), cut=data[:1] == b"1")

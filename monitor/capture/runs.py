@@ -1,9 +1,10 @@
-"""`monitor run`'s records: its start and end as plain records, written at once or spooled, and
-failing the runs whose `monitor run` process was killed before it could record their end.
+"""`monitor run`'s records: its start, its events and its end as plain records, written at once or
+spooled, and failing the runs whose `monitor run` process was killed before it could record their end.
 
 A record is a dict that JSON holds as it is (the spool stores it): its kind, the moment it
 happened (`at`, already in the stored format) and its fields. Applying one is idempotent: a start
-of an execution that exists changes nothing, an end of one that already ended changes nothing.
+of an execution that exists changes nothing, an end of one that already ended changes nothing, an
+event already recorded (its run's id and number) is not recorded again.
 """
 
 from __future__ import annotations

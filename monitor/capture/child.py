@@ -36,22 +36,6 @@ FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 @dataclass
-class Outcome:
-    """How an attempt ended: its return code (-N: killed by signal N), the signal that interrupted
-    monitor meanwhile, whether its time ran out, and the last lines it wrote (captured streams)."""
-
-    returncode: int
-    interrupted: int | None = None
-    timed_out: bool = False
-    lines: str = ""
-
-    @property
-    def exit_code(self) -> int:
-        """As a shell reports it: a child killed by signal N exits 128 + N."""
-        return self.returncode if self.returncode >= 0 else 128 - self.returncode
-
-
-@dataclass
 class Streams:
     """The command's standard streams for one attempt, and the relay's ends of them."""
 

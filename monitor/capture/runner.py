@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -32,7 +31,7 @@ from datetime import datetime
 from pathlib import Path
 
 from monitor.capture import runs
-from monitor.capture.child import CAPTURES, FORWARDED, INSIST, spawn, use_terminal, wait
+from monitor.capture.child import CAPTURES, FORWARDED, spawn, use_terminal, wait
 from monitor.capture.events import insert_event
 from monitor.capture.failure import failure_line
 from monitor.capture.git import head_commit

@@ -15,11 +15,13 @@ What is not a terminal is passed as it is (stdin) or through a pipe (the capture
 
 from __future__ import annotations
 
+import fcntl
 import os
 import select
 import signal
 import subprocess
 import sys
+import termios
 import threading
 import time
 from collections.abc import Sequence
@@ -63,9 +65,6 @@ def _isatty(fd: int) -> bool:
 
 def _openpty(like: int) -> tuple[int, int]:
     """A pseudo-terminal (master, slave) with the settings and window size of terminal `like`."""
-    import fcntl
-    import termios
-
     master, slave = os.openpty()
     try:
         attributes = termios.tcgetattr(like)
@@ -121,9 +120,6 @@ def open_streams(capture: str, terminal: bool) -> Streams:
 def _take_terminal() -> None:  # pragma: no cover - runs in the child, between fork and exec
     """Make the first pseudo-terminal among the child's streams its controlling terminal (the
     child is already a session leader): Ctrl-C typed into it then signals the command."""
-    import fcntl
-    import termios
-
     for fd in (0, 1, 2):
         if os.isatty(fd):
             try:
@@ -143,8 +139,6 @@ class Relay:
         if not streams.sources:
             return
         if streams.terminal_master is not None:
-            import termios
-
             try:
                 if os.tcgetpgrp(0) == os.getpgrp():  # else the relay leaves it alone too
                     self.saved = termios.tcgetattr(0)
@@ -199,8 +193,6 @@ class Relay:
             os.close(self.tail_fd)
             self.tail_fd = None
         if not data and self.saved is not None:  # the relay died (killed) before it could restore it
-            import termios
-
             try:
                 if os.tcgetpgrp(0) == os.getpgrp():
                     termios.tcsetattr(0, termios.TCSADRAIN, self.saved)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor import open_db
+from monitor import Tracker, open_db
 from monitor.capture.failure import failure_line, last_lines
 from monitor.capture.healing import FAILURES_SQL, Breaker, Policy, backoff_delay, breaker_state, spoken
 from monitor.read.queries import list_executions
@@ -191,8 +191,12 @@ def test_a_bad_timeout_is_a_usage_error(db_path, bad):
 # -- circuit breaker -------------------------------------------------------------------------
 
 def test_the_breaker_refuses_after_n_failures_with_exit_75_and_an_event(db_path, tmp_path):
-    for _ in range(3):
-        assert monitor(db_path, "run", "--agent", "deploy", "--session", "ci-9", "--", "false").returncode == 1
+    with Tracker(db_path) as t:  # 3 failures of deploy just now, and others' (the real clock: monitor reads it)
+        for n in range(3):
+            t.start_agent_execution(f"deploy-{n}", "deploy", orchestration="ci-9")
+            t.complete_agent_execution(f"deploy-{n}", "failed", error_message="boom")
+        t.start_agent_execution("other-0", "other", orchestration="ci-9")
+        t.complete_agent_execution("other-0", "failed", error_message="boom")
     marker = tmp_path / "ran"
     command = ["--", PY, "-c", f"open({str(marker)!r}, 'w').write('ran')"]
     allowed = monitor(db_path, "run", "--agent", "deploy", "--breaker", "4/30m", *command)
@@ -205,11 +209,11 @@ def test_the_breaker_refuses_after_n_failures_with_exit_75_and_an_event(db_path,
     [line] = refused.stderr.splitlines()
     assert line.startswith("monitor: circuit breaker open for agent 'deploy': 4 failed executions within the last"
                            " 30m (--breaker 4/30m); not starting it before ")
-    assert len(executions(db_path)) == 5  # the refusal is not an execution
+    assert len(executions(db_path)) == 6  # the refusal is not an execution
     told = [e for e in events(db_path, "ci-9") if e["type"] == "breaker-open"]
     assert len(told) == 1 and told[0]["payload"]["failures"] == 4
-    # other agents are not held back, and a longer window needs more failures
-    assert monitor(db_path, "run", "--agent", "other", "--breaker", "1/30m", "--", "true").returncode == 0
+    # other agents' failures are their own, and a higher limit needs more failures
+    assert monitor(db_path, "run", "--agent", "other", "--breaker", "2/30m", "--", "true").returncode == 0
     assert monitor(db_path, "run", "--agent", "deploy", "--breaker", "5/30m", "--", "true").returncode == 0
 
 

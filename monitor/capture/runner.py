@@ -211,8 +211,9 @@ def _refuse_if_breaker_open(path: Path, db: Database | None, agent_name: str, br
         if state.open_until is None:
             return
         until = state.open_until
-        message = (f"circuit breaker open for agent {agent_name!r}: {state.failures} failed executions within the"
-                   f" last {spoken(breaker.window.total_seconds())} (--breaker {breaker}); not starting it"
+        failures = f"{state.failures} failed execution" + ("s" if state.failures != 1 else "")
+        message = (f"circuit breaker open for agent {agent_name!r}: {failures} within the last"
+                   f" {spoken(breaker.window.total_seconds())} (--breaker {breaker}); not starting it"
                    f" before {until[:10]} {until[11:19]} UTC")
         try:
             with db.busy_timeout(OPEN_WAIT_MS * 5), db.transaction() as conn:

@@ -846,3 +846,32 @@ CREATE TABLE IF NOT EXISTS tool_calls (
 CREATE INDEX IF NOT EXISTS idx_tool_calls_timestamp ON tool_calls (timestamp);
 -- the cascade from agent_executions.
 CREATE INDEX IF NOT EXISTS idx_tool_calls_execution ON tool_calls (execution_id);
+
+-- What `monitor otel push` has sent (migration 12). otel_endpoints names each OTLP traces URL
+-- pushed to; otel_sent_executions and otel_sent_orchestrations hold one row per span tree an
+-- endpoint accepted: a finished execution (with its tool and LLM calls) or a finished
+-- orchestration, with the completed_at it had when it was read for sending. A row is written only
+-- after the endpoint answered 2xx, in one transaction per batch, so a push that fails or is killed
+-- sends the rest again next time and never skips one. A row whose completed_at is no longer the
+-- one sent (an execution reopened and finished again) is sent again, under the same span id.
+-- Marks per row rather than a high-water mark: executions finish out of order and concurrent
+-- writers commit out of time order, so no single mark could say "everything before this was sent".
+CREATE TABLE IF NOT EXISTS otel_endpoints (
+    id            INTEGER PRIMARY KEY,
+    url           TEXT    NOT NULL UNIQUE,
+    first_push_at TEXT    NOT NULL
+);
+CREATE TABLE IF NOT EXISTS otel_sent_executions (
+    execution_id INTEGER NOT NULL REFERENCES agent_executions(id) ON DELETE CASCADE,
+    endpoint_id  INTEGER NOT NULL REFERENCES otel_endpoints(id) ON DELETE CASCADE,
+    completed_at TEXT,
+    sent_at      TEXT    NOT NULL,
+    PRIMARY KEY (execution_id, endpoint_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS otel_sent_orchestrations (
+    orchestration_id INTEGER NOT NULL REFERENCES orchestrations(id) ON DELETE CASCADE,
+    endpoint_id      INTEGER NOT NULL REFERENCES otel_endpoints(id) ON DELETE CASCADE,
+    completed_at     TEXT,
+    sent_at          TEXT    NOT NULL,
+    PRIMARY KEY (orchestration_id, endpoint_id)
+) WITHOUT ROWID;

@@ -408,3 +408,26 @@ def set_spool_offset(conn: sqlite3.Connection, name: str, offset: int) -> None:
 def forget_spool_files(conn: sqlite3.Connection, names: list[str]) -> None:
     """Drop the offsets of claimed files that are gone (read to their end and deleted)."""
     conn.executemany("DELETE FROM spool_offsets WHERE name = ?", [(name,) for name in names])
+
+
+# -- OpenTelemetry push marks (monitor.exporters.otel_push) ------------------------------------
+
+def otel_endpoint_id(conn: sqlite3.Connection, url: str, now: str) -> int:
+    """The id of an OTLP traces URL among the endpoints pushed to, added on its first push."""
+    conn.execute("INSERT INTO otel_endpoints (url, first_push_at) VALUES (?, ?) ON CONFLICT (url) DO NOTHING",
+                 (url, now))
+    return conn.execute("SELECT id FROM otel_endpoints WHERE url = ?", (url,)).fetchone()[0]
+
+
+def mark_otel_sent(conn: sqlite3.Connection, endpoint_id: int, now: str, execution_ids: list[int],
+                   orchestration_ids: list[int]) -> None:
+    """Record that the endpoint accepted these executions' and orchestrations' spans (a row
+    deleted meanwhile is skipped: its mark would have nothing to point to)."""
+    conn.executemany("INSERT INTO otel_sent_executions (execution_id, endpoint_id, sent_at)"
+                     " SELECT id, ?, ? FROM agent_executions WHERE id = ?"
+                     " ON CONFLICT (execution_id, endpoint_id) DO NOTHING",
+                     [(endpoint_id, now, i) for i in execution_ids])
+    conn.executemany("INSERT INTO otel_sent_orchestrations (orchestration_id, endpoint_id, sent_at)"
+                     " SELECT id, ?, ? FROM orchestrations WHERE id = ?"
+                     " ON CONFLICT (orchestration_id, endpoint_id) DO NOTHING",
+                     [(endpoint_id, now, i) for i in orchestration_ids])

@@ -1,14 +1,19 @@
-"""Commands that hand monitor's data to other systems: metrics (Prometheus)."""
+"""Commands that hand monitor's data to other systems: metrics (Prometheus), otel (OpenTelemetry traces)."""
 
 from __future__ import annotations
 
+import io
 import sys
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import click
 
-from monitor.cli.options import Age, command, db_option, read_db
+from monitor.cli.options import (Age, MonitorCommand, MonitorGroup, command, db_option, now, read_db, since_option)
+from monitor.cli.output import otel_summary, render_record
+from monitor.errors import MonitorError
+from monitor.store.db import open_db
 
 
 class HostPort(click.ParamType):
@@ -66,4 +71,126 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-COMMANDS = [metrics]
+class Header(click.ParamType):
+    """KEY=VALUE, as an HTTP header to send."""
+
+    name = "key=value"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[str, str]:
+        if isinstance(value, tuple):
+            return value
+        key, sep, text = str(value).partition("=")
+        if not sep or not key.strip():
+            self.fail(f"{value!r} is not KEY=VALUE (for example Authorization='Bearer abc')", param, ctx)
+        return key.strip(), text.strip()
+
+
+def service_name_option(f: Any) -> Any:
+    return click.option("--service-name", metavar="NAME",
+                        help="The resource's service.name (default: $OTEL_SERVICE_NAME, else monitor).")(f)
+
+
+@click.group(cls=MonitorGroup)
+@db_option
+def otel(db_path: str) -> None:
+    """Export or push traces to OpenTelemetry (OTLP): Phoenix, Langfuse, Jaeger, Tempo, a collector.
+
+    \b
+    Example:
+      monitor otel export -o traces.json
+      monitor otel push --endpoint http://127.0.0.1:4318
+    """
+
+
+@otel.command("export", cls=MonitorCommand)
+@db_option
+@click.argument("session", required=False)
+@since_option
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True, allow_dash=True), metavar="FILE",
+              help="Write to FILE (atomically) instead of standard output; - is standard output.")
+@service_name_option
+def otel_export(db_path: str, session: str | None, since: str | None, output: str | None,
+                service_name: str | None) -> None:
+    """Write finished executions and orchestrations as OTLP/JSON spans (all, or one SESSION).
+
+    \b
+    Example:
+      monitor otel export --since 24h -o traces.json
+    """
+    from monitor.exporters import otel as spans
+
+    resource = spans.resource_attributes(service_name)
+    with read_db(db_path) as db:
+        if output and output != "-":
+            from monitor.store.files import atomic_write
+
+            try:
+                with atomic_write(Path(output)) as out:
+                    counts = spans.write_json(db, out, resource=resource, session_id=session, since=since)
+            except OSError as exc:
+                raise MonitorError(f"cannot write {output}: {exc.strerror or exc}") from None
+            click.echo(otel_summary(counts, f"Exported to {output}:"), err=True)
+            return
+        stdout = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="\n")
+        try:
+            spans.write_json(db, stdout, resource=resource, session_id=session, since=since)
+            stdout.flush()
+        finally:
+            stdout.detach()
+
+
+@otel.command("push", cls=MonitorCommand)
+@db_option
+@click.option("--endpoint", metavar="URL",
+              help="OTLP/HTTP traces URL; one without a path gets /v1/traces (default:"
+                   " $OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else $OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces,"
+                   " else http://localhost:4318/v1/traces).")
+@click.option("--header", "headers", type=Header(), multiple=True, metavar="KEY=VALUE",
+              help="An HTTP header to send (repeatable; added to $OTEL_EXPORTER_OTLP_HEADERS).")
+@click.option("--protocol", type=click.Choice(["http/protobuf", "http/json"]),
+              help="Wire format (default: $OTEL_EXPORTER_OTLP_PROTOCOL, else http/protobuf).")
+@click.option("--batch-size", type=click.IntRange(min=1, max=100_000), default=500, show_default=True,
+              metavar="N", help="Executions (with their tool and LLM calls) per request.")
+@click.option("--follow", is_flag=True, help="Keep pushing what finishes from now on, until Ctrl-C.")
+@click.option("--interval", type=click.FloatRange(min=0.1), default=2.0, show_default=True, metavar="SECONDS",
+              help="With --follow: how often to look for newly finished rows.")
+@service_name_option
+@click.option("--json", "as_json", is_flag=True, help="Print what was sent as JSON.")
+def otel_push(db_path: str, endpoint: str | None, headers: tuple[tuple[str, str], ...], protocol: str | None,
+              batch_size: int, follow: bool, interval: float, service_name: str | None, as_json: bool) -> None:
+    """Send finished executions and orchestrations not sent yet to an OTLP endpoint as spans.
+
+    \b
+    Example:
+      monitor otel push --endpoint http://127.0.0.1:6006/v1/traces
+      OTEL_EXPORTER_OTLP_ENDPOINT=http://collector:4318 monitor otel push --follow
+    """
+    from monitor.exporters import otel as spans
+    from monitor.exporters import otel_push, otlp_http
+
+    where = otlp_http.target(endpoint, dict(headers), protocol)
+    resource = spans.resource_attributes(service_name)
+    read_db(db_path).close()  # a missing database is an error, and what waits in the spool is recorded
+    with open_db(db_path, create=False) as db:
+        if not follow:
+            result = otel_push.push(db, where, resource=resource, batch_size=batch_size)
+        else:
+            click.echo(f"Pushing to {where.url} every {interval:g}s (Ctrl-C to stop).", err=True)
+            total = otel_push.PushResult(where.url)
+
+            def sent(round_: otel_push.PushResult) -> None:
+                total.add(round_)
+                click.echo(otel_summary(round_.as_dict()), err=True)
+
+            try:
+                otel_push.follow(db, where, resource=resource, batch_size=batch_size, interval=interval,
+                                 on_round=sent,
+                                 on_error=lambda m: click.echo(f"monitor: {m}; trying again in {interval:g}s",
+                                                               err=True))
+            except KeyboardInterrupt:
+                pass
+            result = total
+    click.echo(render_record(result.as_dict(), "json") if as_json else otel_summary(result.as_dict()))
+
+
+COMMANDS = [metrics, otel]

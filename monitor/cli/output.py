@@ -86,6 +86,22 @@ def import_summary(result: Mapping) -> str:
             f" executions {counts(result['executions'])}{recounted}.")
 
 
+def otel_summary(result: Mapping, verb: str = "Sent") -> str:
+    """One line for what `otel push` (or one round of --follow) or `otel export` did."""
+    made = (f"{plural(result['spans'], 'span')} ({plural(result['executions'], 'execution')},"
+            f" {plural(result['orchestrations'], 'orchestration')})")
+    if verb != "Sent":
+        return f"{verb} {made}."
+    if not result["requests"]:
+        return f"Nothing new to send to {result['endpoint']}."
+    requests = f" in {plural(result['requests'], 'request')}"
+    rate = f", {result['spans per second']:,} spans/s" if result.get("spans per second") else ""
+    rejected = (f"; the endpoint rejected {plural(result['rejected spans'], 'span')}"
+                + (f": {result['rejected message']}" if result.get("rejected message") else "")
+                if result.get("rejected spans") else "")
+    return f"Sent {made} to {result['endpoint']}{requests}{rate}{rejected}."
+
+
 def display_time(value: str) -> str:
     """A stored timestamp as a table shows it, zone included: '2026-11-20 12:00:00 UTC'."""
     if re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", value):

@@ -96,3 +96,17 @@ def test_a_typed_date_is_read_by_dateutil(tmp_path):
                                           "--db", str(db)])
     assert result.returncode == 0, result.stderr.decode()[-2000:]
     assert any(m.startswith("dateutil.parser") for m in modules)
+
+
+@pytest.mark.parametrize("argv, uses_protobuf", [
+    (["health", "24", "--json"], False),
+    (["metrics"], False),
+    (["otel", "export"], True),  # the other side: the guard sees protobuf where it is used
+])
+def test_only_the_otel_commands_import_protobuf(tmp_path, argv, uses_protobuf):
+    db = tmp_path / "monitoring.db"
+    open_db(db).close()
+    result, modules = imported(tmp_path, ["-m", "monitor", "--db", str(db), *argv])
+    assert result.returncode == 0, result.stderr.decode()[-2000:]
+    loaded = sorted(m for m in modules if m.startswith(("google.protobuf", "opentelemetry")))
+    assert bool(loaded) == uses_protobuf, loaded[:5]

@@ -99,8 +99,8 @@ def push(db: Database, target: Target, *, resource: otel.Attributes, batch_size:
             answer = send(target, body, policy)
         except SendError as exc:
             if result.requests:
-                raise SendError(f"{exc} (accepted before it, and kept as sent: {result.spans} spans"
-                                f" in {result.requests} requests)") from None
+                raise SendError(f"{exc}; the {result.requests} requests before it were accepted and stay"
+                                f" sent ({result.spans} spans)") from None
             raise
         with db.transaction() as conn:
             writes.mark_otel_sent(conn, endpoint_id, format_timestamp(utcnow()), batch.execution_ids,

@@ -280,3 +280,88 @@ def test_import_runs_as_a_real_process_from_a_pipe(exports, db_path):
                          capture_output=True, timeout=60)
     assert run.returncode == 0, run.stderr
     assert b"executions 3 inserted" in run.stdout
+
+
+# -- the event log (export --events) -----------------------------------------------------------
+
+def _events(db_path: Path) -> list[tuple]:
+    with open_db(db_path, create=False) as db:
+        return db.execute(
+            "SELECT o.session_id, e.agent_session_id, ev.timestamp, ev.type, ev.message, ev.payload, ev.dedup_key"
+            " FROM events ev LEFT JOIN orchestrations o ON o.id = ev.orchestration_id"
+            " LEFT JOIN agent_executions e ON e.id = ev.execution_id ORDER BY ev.timestamp, ev.id").fetchall()
+
+
+def _with_events(db_path: Path) -> None:
+    clock = Clock()
+    with Tracker(db_path, clock=clock) as t:
+        t.start_agent_execution("ci-1-lint", "lint", orchestration="ci-1")
+        clock.advance(seconds=1)
+        t.event("output", "lint ok", {"lines": 3}, execution="ci-1-lint")
+        t.event("note", "orchestration-wide", orchestration="ci-1")
+        t.event("output", "", None, execution="ci-1-lint")  # an empty message stays empty
+        t.complete_agent_execution("ci-1-lint")
+        t.start_agent_execution("lone", "deploy")
+        t.event("error", "disk full", execution="lone")
+        t.start_agent_execution("ci-2-x", "x", orchestration="ci-2")
+        t.event("output", "other session", execution="ci-2-x")
+    with open_db(db_path) as db, db.transaction() as conn:  # a hook's event carries a dedup key
+        conn.execute("INSERT INTO events (execution_id, timestamp, type, message, dedup_key)"
+                     " SELECT id, '2026-11-20T12:00:05.000Z', 'tool_call', 'Bash done', 'hook:abc'"
+                     " FROM agent_executions WHERE agent_session_id = 'ci-1-lint'")
+
+
+def test_export_with_events_imports_back_and_twice_changes_nothing(tmp_path: Path) -> None:
+    source = tmp_path / "source.db"
+    _with_events(source)
+    export = tmp_path / "export.json"
+    with open_db(source) as db:
+        counts = export_to_file(db, export, events=True)
+    assert counts["events"] == len(_events(source)) > 5
+    target = tmp_path / "target.db"
+    with open_db(target) as db:
+        first = import_file(db, str(export))
+        second = import_file(db, str(export))
+    assert first.as_dict()["events"] == {"inserted": counts["events"], "unchanged": 0}
+    assert second.as_dict()["events"] == {"inserted": 0, "unchanged": counts["events"]}
+    assert _events(target) == _events(source)
+    with open_db(source) as db:  # and back into the database it came from: nothing new
+        assert import_file(db, str(export)).events.inserted == 0
+    assert _events(target) == _events(source)
+
+
+def test_a_session_export_with_events_holds_that_session_s_events(tmp_path: Path) -> None:
+    source = tmp_path / "source.db"
+    _with_events(source)
+    with open_db(source) as db:
+        export_to_file(db, tmp_path / "one.json", "ci-1", events=True)
+    messages = {e["message"] for e in json.loads((tmp_path / "one.json").read_text())["events"]}
+    assert messages == {"lint ok", "orchestration-wide", "", "Bash done"}
+
+
+def test_an_event_naming_an_unknown_execution_refuses_the_file(tmp_path: Path) -> None:
+    document = {"orchestrations": [], "unassigned_executions": [],
+                "events": [{"agent_session_id": "nobody", "timestamp": "2026-11-20T12:00:00.000Z", "type": "x"}]}
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(document))
+    with open_db(tmp_path / "t.db") as db:
+        with pytest.raises(InvalidInput, match="an event names execution 'nobody', which is neither in the file"):
+            import_file(db, str(bad))
+        assert db.execute("SELECT count(*) FROM events").fetchone()[0] == 0
+
+
+def test_export_events_cli(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from monitor.cli import cli
+
+    source = tmp_path / "source.db"
+    _with_events(source)
+    out = tmp_path / "e.json"
+    result = CliRunner().invoke(cli, ["--db", str(source), "export", "--events", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert result.output == f"Exported 2 orchestrations and 3 executions with 6 events to {out}.\n"
+    imported = CliRunner().invoke(cli, ["--db", str(tmp_path / "t.db"), "import", str(out)])
+    assert imported.output.endswith("; events 6 inserted, 0 unchanged.\n")
+    plain = CliRunner().invoke(cli, ["--db", str(source), "export"])
+    assert "events" not in json.loads(plain.output)

@@ -23,27 +23,30 @@ from monitor.store.db import Database, open_db
 @since_option
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True, allow_dash=True), metavar="FILE",
               help="Write to FILE (atomically) instead of standard output; - is standard output.")
+@click.option("--events", is_flag=True, help="Include the event log of what is exported (`monitor import` reads it).")
 @click.pass_context
-def export(ctx: click.Context, db_path: str, session: str | None, since: str | None, output: str | None) -> None:
+def export(ctx: click.Context, db_path: str, session: str | None, since: str | None, output: str | None,
+           events: bool) -> None:
     """Export orchestrations with their executions as JSON (all, or one SESSION).
 
     \b
     Example:
       monitor export > all.json
-      monitor export build-1234 -o build-1234.json
+      monitor export build-1234 --events -o build-1234.json
     """
     from monitor.ops.export import export_to_file, write_export
 
     with read_db(db_path) as db:
         if output and output != "-":
-            counts = export_to_file(db, output, session, since, now=now(ctx))
+            counts = export_to_file(db, output, session, since, now=now(ctx), events=events)
+            logged = f" with {plural(counts['events'], 'event')}" if events else ""
             click.echo(f"Exported {plural(counts['orchestrations'], 'orchestration')} and"
                        f" {plural(counts['executions'] + counts['unassigned_executions'], 'execution')}"
-                       f" to {output}.", err=True)
+                       f"{logged} to {output}.", err=True)
             return
         stdout = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="\n")
         try:
-            write_export(db, stdout, session, since, now=now(ctx))
+            write_export(db, stdout, session, since, now=now(ctx), events=events)
             stdout.flush()
         finally:
             stdout.detach()

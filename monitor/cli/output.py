@@ -82,8 +82,11 @@ def import_summary(result: Mapping) -> str:
         return f"{c['inserted']:,} inserted, {c['updated']:,} updated, {c['unchanged']:,} unchanged"
 
     recounted = f"; {plural(result['recounted'], 'orchestration')} recounted" if result["recounted"] else ""
+    events = result.get("events") or {}
+    logged = (f"; events {events['inserted']:,} inserted, {events['unchanged']:,} unchanged"
+              if any(events.values()) else "")
     return (f"{result['source']}: orchestrations {counts(result['orchestrations'])};"
-            f" executions {counts(result['executions'])}{recounted}.")
+            f" executions {counts(result['executions'])}{recounted}{logged}.")
 
 
 def otel_summary(result: Mapping, verb: str = "Sent") -> str:

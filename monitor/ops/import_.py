@@ -4,11 +4,14 @@ Formats read:
 
 - monitor's export: {header fields..., "orchestrations": [{..., "executions": [...]}],
   "unassigned_executions": [...]}
+- with `monitor export --events`, an "events" array after those: the event log, each event naming
+  its session_id and agent_session_id (the rows it belongs to, in the file or the database).
 - the reference tool's export (seed 002): [{...orchestration, "executions": [...]}] for everything,
   or {"orchestration": {...}, "executions": [...]} for one session. Its ids are UUID strings, kept
   in the `uuid` column as the upgrade of a reference database keeps them.
 
-Rows are matched by identity: an orchestration by session_id, an execution by agent_session_id.
+Rows are matched by identity: an orchestration by session_id, an execution by agent_session_id, an
+event by its dedup_key, else by its whole content (execution, orchestration, time, type, message, payload).
 A row that is already there is kept unless the file's is more complete (finished over running,
 then more fields known); the fields the winner lacks are taken from the other. An orchestration
 that was already in the database and gains or changes executions from the file has its status and
@@ -23,6 +26,7 @@ as a savepoint there).
 from __future__ import annotations
 
 import io
+import json
 import math
 import re
 import sqlite3
@@ -75,10 +79,12 @@ class ImportResult:
     orchestrations: Counts = field(default_factory=Counts)
     executions: Counts = field(default_factory=Counts)
     recounted: int = 0
+    events: Counts = field(default_factory=Counts)
 
     def as_dict(self) -> dict[str, Any]:
         return {"source": self.source, "orchestrations": vars(self.orchestrations),
-                "executions": vars(self.executions), "recounted": self.recounted}
+                "executions": vars(self.executions), "recounted": self.recounted,
+                "events": {"inserted": self.events.inserted, "unchanged": self.events.unchanged}}
 
 
 # -- records: validated and put in the stored form ------------------------------------------------
@@ -182,6 +188,21 @@ def execution_record(raw: Any) -> dict[str, Any]:
     return record
 
 
+def event_record(raw: Any) -> dict[str, Any]:
+    """An event of an export file (--events) as it is stored, with the session_id and
+    agent_session_id it names (the importer turns them into ids)."""
+    if not isinstance(raw, dict):
+        raise _Invalid(f"an event must be an object, not {type(raw).__name__}")
+    payload, message = raw.get("payload"), raw.get("message")
+    if payload is not None and not isinstance(payload, str):
+        payload = json.dumps(payload, ensure_ascii=False)  # a payload given as JSON rather than its text
+    if message is not None and not isinstance(message, str):
+        raise _Invalid(f"message must be a string, not {message!r}")
+    return {"session_id": _text(raw, "session_id"), "agent_session_id": _text(raw, "agent_session_id"),
+            "timestamp": _time(raw, "timestamp", required=True), "type": _text(raw, "type", required=True),
+            "message": message, "payload": payload, "dedup_key": _text(raw, "dedup_key")}
+
+
 # -- reading a file: a stream of ("orchestration" | "execution", record, parent session id) ------
 
 Event = tuple[str, dict[str, Any], str | None]
@@ -225,6 +246,9 @@ def _document(stream: JsonStream) -> Iterator[Event]:
             known = True
             for _ in stream.iter_array():
                 yield "execution", _record(stream, execution_record), None
+        elif key == "events":
+            for _ in stream.iter_array():
+                yield "event", _record(stream, event_record), None
         elif key == "orchestration":
             known = True
             orchestration = _record(stream, orchestration_record)
@@ -317,12 +341,15 @@ class _FileImport:
         self.first_new_id: int = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM orchestrations").fetchone()[0]
         self.orchestrations: dict[str, tuple[dict[str, Any], bool]] = {}  # session -> (record, counted)
         self.executions: dict[str, tuple[dict[str, Any], str | None]] = {}  # agent session -> (record, parent)
+        self.events: list[dict[str, Any]] = []
         self.flushed_session: str | None = None
         self.now = format_timestamp(utcnow())  # created_at of a new row whose file does not say
 
     def add(self, event: Event) -> None:
         kind, record, parent = event
-        if kind == "orchestration":
+        if kind == "event":
+            self.events.append(record)
+        elif kind == "orchestration":
             session = record["session_id"]
             pending = self.orchestrations.get(session)
             counted = pending[1] if pending is not None else session != self.flushed_session
@@ -333,7 +360,7 @@ class _FileImport:
                 self.result.executions.unchanged += 1
                 record = merge(self.executions[key][0], record, EXECUTION_COLUMNS, "in_progress")
             self.executions[key] = (record, parent)
-        if len(self.executions) >= BATCH or len(self.orchestrations) >= BATCH:
+        if len(self.executions) >= BATCH or len(self.orchestrations) >= BATCH or len(self.events) >= BATCH:
             self.flush()
 
     def flush(self) -> None:
@@ -342,10 +369,12 @@ class _FileImport:
         for orchestration_id in sorted(changed_parents):
             if orchestration_id < self.first_new_id and writes.recount_orchestration(self.conn, orchestration_id):
                 self.result.recounted += 1
+        self._add_events()
         if self.orchestrations:
             self.flushed_session = next(reversed(self.orchestrations))
         self.orchestrations.clear()
         self.executions.clear()
+        self.events.clear()
 
     def _merge_orchestrations(self) -> dict[str, int]:
         incoming = {session: record for session, (record, _) in self.orchestrations.items()}
@@ -364,6 +393,32 @@ class _FileImport:
         written = self._upsert("agent_executions", "agent_session_id", incoming, EXECUTION_COLUMNS,
                                "in_progress", self.result.executions, set(incoming))
         return {r["orchestration_id"] for r in written if r["orchestration_id"] is not None}
+
+    def _add_events(self) -> None:
+        """The batch's events, once the rows they name are written (the file's or the database's)."""
+        if not self.events:
+            return
+        sessions = self._existing("orchestrations", "session_id",
+                                  {e["session_id"] for e in self.events if e["session_id"]}, ("id", "session_id"))
+        agents = self._existing("agent_executions", "agent_session_id",
+                                {e["agent_session_id"] for e in self.events if e["agent_session_id"]},
+                                ("id", "agent_session_id"))
+        for event in self.events:
+            ids = []
+            for name, found, what in (("session_id", sessions, "orchestration"),
+                                      ("agent_session_id", agents, "execution")):
+                key = event[name]
+                if key is not None and key not in found:
+                    raise InvalidInput(f"an event names {what} {key!r}, which is neither in the file nor in"
+                                       " the database")
+                ids.append(None if key is None else found[key]["id"])
+            inserted = writes.import_event(self.conn, ids[0], ids[1], event["timestamp"], event["type"],
+                                           event["message"], event["payload"], event["dedup_key"])
+            counts = self.result.events
+            if inserted:
+                counts.inserted += 1
+            else:
+                counts.unchanged += 1
 
     def _existing(self, table: str, key: str, keys: set[str] | list[str],
                   columns: tuple[str, ...]) -> dict[str, dict[str, Any]]:

@@ -270,6 +270,34 @@ def export_json(db: Database, session_id: str | None = None, since: str | None =
     return (tuple(row) for row in orchestrations), (row[0] for row in unassigned)
 
 
+EVENT_EXPORT_COLUMNS = ("timestamp", "type", "message", "payload", "dedup_key")
+
+
+def export_events_json(db: Database, session_id: str | None = None, since: str | None = None) -> Iterator[str]:
+    """The event log of what export_json() exports, as JSON texts in id order: each event with the
+    session_id and agent_session_id it names (NULL where its orchestration_id or execution_id is),
+    payload as the stored text. With session_id: that orchestration's events and its executions';
+    with since: the events of what started at or after it (an event of neither, by its own time)."""
+    clauses: list[str] = []
+    params: list[object] = []
+    if session_id is not None:
+        orchestration_id = get_orchestration(db, session_id)["id"]
+        clauses.append("(ev.orchestration_id = ? OR ev.execution_id IN"
+                       " (SELECT id FROM agent_executions WHERE orchestration_id = ?))")
+        params += [orchestration_id, orchestration_id]
+    if since:
+        clauses.append("coalesce(o.started_at, eo.started_at, e.started_at, ev.timestamp) >= ?")
+        params.append(since)
+    fields = json_object_sql(("session_id", "agent_session_id", *EVENT_EXPORT_COLUMNS), "ev",
+                             {"session_id": "o.session_id", "agent_session_id": "e.agent_session_id"})
+    cursor = db.execute(
+        f"SELECT {fields} FROM events ev LEFT JOIN orchestrations o ON o.id = ev.orchestration_id"
+        " LEFT JOIN agent_executions e ON e.id = ev.execution_id"
+        " LEFT JOIN orchestrations eo ON eo.id = e.orchestration_id"
+        f"{_where(clauses)} ORDER BY ev.id", params)
+    return (row[0] for row in cursor)
+
+
 def _where_export(alias: str, orchestration_id: int | None, since: str | None) -> tuple[list[str], list[object]]:
     clauses: list[str] = []
     params: list[object] = []

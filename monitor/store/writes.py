@@ -431,3 +431,19 @@ def mark_otel_sent(conn: sqlite3.Connection, endpoint_id: int, now: str, executi
                      " SELECT id, ?, ? FROM orchestrations WHERE id = ?"
                      " ON CONFLICT (orchestration_id, endpoint_id) DO NOTHING",
                      [(endpoint_id, now, i) for i in orchestration_ids])
+
+
+def import_event(conn: sqlite3.Connection, orchestration_id: int | None, execution_id: int | None, timestamp: str,
+                 event_type: str, message: str | None, payload: str | None, dedup_key: str | None) -> bool:
+    """An event read from an export file, unless it is there already: the same dedup_key, or (with
+    none) the same execution, orchestration, time, type, message and payload. True if inserted."""
+    if dedup_key is not None:
+        return insert_event(conn, timestamp, event_type, message, payload, execution_id, orchestration_id,
+                            dedup_key) is not None
+    return conn.execute(
+        "INSERT INTO events (orchestration_id, execution_id, timestamp, type, message, payload)"
+        " SELECT :o, :e, :t, :type, :message, :payload WHERE NOT EXISTS (SELECT 1 FROM events"
+        " WHERE execution_id IS :e AND timestamp = :t AND orchestration_id IS :o AND type = :type"
+        " AND message IS :message AND payload IS :payload)",
+        {"o": orchestration_id, "e": execution_id, "t": timestamp, "type": event_type, "message": message,
+         "payload": payload}).rowcount > 0

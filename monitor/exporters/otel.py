@@ -32,13 +32,12 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from google.protobuf import json_format
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
-from opentelemetry.proto.resource.v1.resource_pb2 import Resource
-from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
+from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope, KeyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from monitor import __version__
 from monitor.errors import InvalidInput
@@ -55,6 +54,10 @@ ERROR = Status.StatusCode.Value("STATUS_CODE_ERROR")
 BATCH = 500
 
 Attributes = dict[str, str | int | float | bool | None]
+if TYPE_CHECKING:
+    from google.protobuf.internal.containers import RepeatedCompositeFieldContainer
+
+    Spans = RepeatedCompositeFieldContainer[Span]
 
 
 # -- the resource -------------------------------------------------------------------------------
@@ -126,31 +129,35 @@ def provider(model: str | None) -> str | None:
 
 # -- spans --------------------------------------------------------------------------------------
 
-def _value(value: str | int | float | bool) -> AnyValue:
-    if isinstance(value, bool):
-        return AnyValue(bool_value=value)
-    if isinstance(value, int):
-        return AnyValue(int_value=value)
-    if isinstance(value, float):
-        return AnyValue(double_value=value)
-    return AnyValue(string_value=str(value))
+def set_attributes(into: RepeatedCompositeFieldContainer[KeyValue], attributes: Attributes) -> None:
+    """Append the attributes as KeyValues, leaving out the unknown (None) ones. (Built in place:
+    twice as fast as making each KeyValue and AnyValue and copying them in.)"""
+    add = into.add
+    for key, value in attributes.items():
+        if value is None:
+            continue
+        held = add(key=key).value
+        if isinstance(value, bool):
+            held.bool_value = value
+        elif isinstance(value, int):
+            held.int_value = value
+        elif isinstance(value, float):
+            held.double_value = value
+        else:
+            held.string_value = str(value)
 
 
-def key_values(attributes: Attributes) -> list[KeyValue]:
-    """Attributes as KeyValues, leaving out the unknown (None) ones."""
-    return [KeyValue(key=k, value=_value(v)) for k, v in attributes.items() if v is not None]
-
-
-def _span(trace: bytes, span: bytes, parent: bytes | None, name: str, kind: Span.SpanKind.ValueType, start: int,
-          end: int, attributes: Attributes, error: str | None = None) -> Span:
-    message = Span(trace_id=trace, span_id=span, name=name, kind=kind,
-                   start_time_unix_nano=start, end_time_unix_nano=end, attributes=key_values(attributes))
+def _span(into: Spans, trace: bytes, span: bytes, parent: bytes | None, name: str,
+          kind: Span.SpanKind.ValueType, start: int, end: int, attributes: Attributes,
+          error: str | None = None) -> None:
+    message = into.add(trace_id=trace, span_id=span, name=name, kind=kind, start_time_unix_nano=start,
+                       end_time_unix_nano=end)
+    set_attributes(message.attributes, attributes)
     if parent is not None:
         message.parent_span_id = parent
     if error is not None:
         message.status.code = ERROR
         message.status.message = error
-    return message
 
 
 def _tokens(input_tokens: int | None, cache_read: int | None, cache_write: int | None) -> int | None:
@@ -159,8 +166,8 @@ def _tokens(input_tokens: int | None, cache_read: int | None, cache_write: int |
     return (input_tokens or 0) + (cache_read or 0) + (cache_write or 0)
 
 
-def orchestration_span(row: dict[str, Any]) -> Span:
-    """The invoke_workflow span of a finished orchestration (ERROR when it failed)."""
+def orchestration_span(into: Spans, row: dict[str, Any]) -> None:
+    """Add the invoke_workflow span of a finished orchestration (ERROR when it failed)."""
     session = row["session_id"]
     start = nanos(row["started_at"])
     failed = row["status"] == "failed"
@@ -175,14 +182,14 @@ def orchestration_span(row: dict[str, Any]) -> Span:
         "vcs.ref.head.revision": row["git_commit_hash"],
         "error.type": "_OTHER" if failed else None,
     }
-    return _span(trace_id(session, ""), span_id("o", session), None, "invoke_workflow", INTERNAL, start,
+    _span(into, trace_id(session, ""), span_id("o", session), None, "invoke_workflow", INTERNAL, start,
                  _end(start, row["completed_at"], row["duration_ms"]), attributes,
                  f"{row['failed_tasks']} of {row['total_tasks']} tasks failed" if failed else None)
 
 
-def execution_spans(row: dict[str, Any], tools: Iterable[dict[str, Any]] = (),
-                    llm: Iterable[dict[str, Any]] = ()) -> Iterator[Span]:
-    """The invoke_agent span of a finished execution, then its execute_tool and chat spans."""
+def execution_spans(into: Spans, row: dict[str, Any], tools: Iterable[dict[str, Any]] = (),
+                    llm: Iterable[dict[str, Any]] = ()) -> None:
+    """Add the invoke_agent span of a finished execution, then its execute_tool and chat spans."""
     session, agent_session = row["session_id"], row["agent_session_id"]
     trace = trace_id(session, agent_session)
     own = span_id("e", agent_session)
@@ -214,14 +221,14 @@ def execution_spans(row: dict[str, Any], tools: Iterable[dict[str, Any]] = (),
         "monitor.cost_usd": row["cost_usd"],
     }
     parent = span_id("o", session) if session is not None else None
-    yield _span(trace, own, parent, f"invoke_agent {row['agent_name']}", INTERNAL, start, end, attributes,
+    _span(into, trace, own, parent, f"invoke_agent {row['agent_name']}", INTERNAL, start, end, attributes,
                 (row["error_message"] or "failed") if failed else None)
     for call in tools:
         finished = nanos(call["timestamp"]) or end
         took = max(0, call["duration_ms"] or 0) * 1_000_000
         outcome = call["outcome"]
         identity = call["dedup_key"] or f"{call['timestamp']}\x00{call['tool']}\x00{call['id']}"
-        yield _span(trace, span_id("t", agent_session, identity), own, f"execute_tool {call['tool']}", INTERNAL,
+        _span(into, trace, span_id("t", agent_session, identity), own, f"execute_tool {call['tool']}", INTERNAL,
                     finished - took, finished,
                     {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": call["tool"],
                      "gen_ai.conversation.id": attributes["gen_ai.conversation.id"],
@@ -231,7 +238,7 @@ def execution_spans(row: dict[str, Any], tools: Iterable[dict[str, Any]] = (),
     for request in llm:
         at = nanos(request["timestamp"]) or start
         model = request["model"]
-        yield _span(trace, span_id("c", agent_session, request["message_id"]), own,
+        _span(into, trace, span_id("c", agent_session, request["message_id"]), own,
                     f"chat {model}" if model else "chat", CLIENT, at, at,
                     {"gen_ai.operation.name": "chat", "gen_ai.provider.name": provider(model),
                      "gen_ai.request.model": model,
@@ -246,17 +253,21 @@ def execution_spans(row: dict[str, Any], tools: Iterable[dict[str, Any]] = (),
 
 @dataclass
 class Batch:
-    """One batch of spans and the rows they came from."""
+    """One request's worth of spans and the rows they came from."""
 
-    spans: list[Span]
+    request: ExportTraceServiceRequest
     execution_ids: list[int]
     orchestration_ids: list[int]
 
+    @property
+    def spans(self) -> Spans:
+        return self.request.resource_spans[0].scope_spans[0].spans
 
-def batches(db: Database, *, batch_size: int = BATCH, session_id: str | None = None, since: str | None = None,
-            unsent_for: int | None = None) -> Iterator[Batch]:
-    """The spans of the finished executions (each with its tool and LLM calls), batch_size
-    executions at a time, then those of the finished orchestrations, in id order."""
+
+def batches(db: Database, resource: Attributes, *, batch_size: int = BATCH, session_id: str | None = None,
+            since: str | None = None, unsent_for: int | None = None) -> Iterator[Batch]:
+    """Requests holding the spans of the finished executions (each with its tool and LLM calls),
+    batch_size executions at a time, then those of the finished orchestrations, in id order."""
     after = 0
     while True:
         rows = traces.finished_executions(db, after_id=after, limit=batch_size, session_id=session_id, since=since,
@@ -265,9 +276,10 @@ def batches(db: Database, *, batch_size: int = BATCH, session_id: str | None = N
             break
         ids = [row["id"] for row in rows]
         tools, llm = traces.tool_calls(db, ids), traces.llm_calls(db, ids)
-        spans = [span for row in rows for span in execution_spans(row, tools.get(row["id"], ()),
-                                                                  llm.get(row["id"], ()))]
-        yield Batch(spans, ids, [])
+        batch = Batch(request((), resource), ids, [])
+        for row in rows:
+            execution_spans(batch.spans, row, tools.get(row["id"], ()), llm.get(row["id"], ()))
+        yield batch
         after = ids[-1]
     after = 0
     while True:
@@ -276,7 +288,10 @@ def batches(db: Database, *, batch_size: int = BATCH, session_id: str | None = N
         if not orchestrations:
             break
         ids = [row["id"] for row in orchestrations]
-        yield Batch([orchestration_span(row) for row in orchestrations], [], ids)
+        batch = Batch(request((), resource), [], ids)
+        for row in orchestrations:
+            orchestration_span(batch.spans, row)
+        yield batch
         after = ids[-1]
 
 
@@ -284,45 +299,65 @@ def batches(db: Database, *, batch_size: int = BATCH, session_id: str | None = N
 
 def request(spans: Iterable[Span], resource: Attributes) -> ExportTraceServiceRequest:
     """One ExportTraceServiceRequest: one resource, monitor's instrumentation scope, the spans."""
-    scope = ScopeSpans(scope=InstrumentationScope(name=SCOPE_NAME, version=__version__), spans=list(spans))
-    return ExportTraceServiceRequest(resource_spans=[
-        ResourceSpans(resource=Resource(attributes=key_values(resource)), scope_spans=[scope])])
+    message = ExportTraceServiceRequest()
+    resource_spans = message.resource_spans.add()
+    set_attributes(resource_spans.resource.attributes, resource)
+    scope = resource_spans.scope_spans.add(scope=InstrumentationScope(name=SCOPE_NAME, version=__version__))
+    scope.spans.extend(spans)
+    return message
 
 
 _ID_FIELDS = ("traceId", "spanId", "parentSpanId")
 
 
-def _hex_ids(value: Any) -> Any:
-    """OTLP/JSON writes trace and span ids as hex, where protobuf's JSON mapping writes base64."""
-    if isinstance(value, dict):
-        return {k: (base64.b64decode(v).hex() if k in _ID_FIELDS and isinstance(v, str) else _hex_ids(v))
-                for k, v in value.items()}
-    if isinstance(value, list):
-        return [_hex_ids(v) for v in value]
-    return value
+def _convert_ids(span: dict[str, Any], convert: Any) -> dict[str, Any]:
+    """A span's ids (its own, and its links') converted in place."""
+    for key in _ID_FIELDS:
+        if key in span:
+            span[key] = convert(span[key])
+    for link in span.get("links", ()):
+        for key in ("traceId", "spanId"):
+            if key in link:
+                link[key] = convert(link[key])
+    return span
 
 
-def _base64_ids(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: (base64.b64encode(bytes.fromhex(v)).decode() if k in _ID_FIELDS and isinstance(v, str)
-                    else _base64_ids(v)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_base64_ids(v) for v in value]
-    return value
+def _each_span(document: dict[str, Any], convert: Any) -> dict[str, Any]:
+    """The ids of every span of a span (a dict with spanId) or of a whole request, converted in place."""
+    if "spanId" in document:
+        return _convert_ids(document, convert)
+    for resource in document.get("resourceSpans", ()):
+        for scope in resource.get("scopeSpans", ()):
+            for span in scope.get("spans", ()):
+                _convert_ids(span, convert)
+    return document
+
+
+def _to_hex(text: str) -> str:
+    return base64.b64decode(text).hex()
+
+
+def _to_base64(text: str) -> str:
+    try:
+        return base64.b64encode(bytes.fromhex(text)).decode()
+    except (TypeError, ValueError):
+        raise InvalidInput(f"not a hex trace or span id: {text!r}") from None
 
 
 def to_json(message: Any) -> dict[str, Any]:
     """A message in OTLP/JSON: protobuf's JSON mapping (lowerCamelCase names), enums as integers,
     trace and span ids as hex strings, as the OTLP specification requires."""
-    return _hex_ids(json_format.MessageToDict(message, use_integers_for_enums=True))
+    return _each_span(json_format.MessageToDict(message, use_integers_for_enums=True), _to_hex)
 
 
 def parse_json(document: str | bytes | dict[str, Any]) -> ExportTraceServiceRequest:
     """An OTLP/JSON ExportTraceServiceRequest read back with the official definitions."""
     data = json.loads(document) if isinstance(document, (str, bytes)) else document
     try:
-        return json_format.ParseDict(_base64_ids(data), ExportTraceServiceRequest())
-    except (json_format.ParseError, ValueError) as exc:
+        if not isinstance(data, dict):
+            raise ValueError("the document is not a JSON object")
+        return json_format.ParseDict(_each_span(data, _to_base64), ExportTraceServiceRequest())
+    except (json_format.ParseError, ValueError, AttributeError) as exc:
         raise InvalidInput(f"not an OTLP/JSON trace request: {exc}") from None
 
 
@@ -339,7 +374,7 @@ def write_json(db: Database, out: IO[str], *, resource: Attributes, session_id: 
     opening, closing = json.dumps(head, ensure_ascii=False).split('"spans": []')
     with db.snapshot():
         out.write(opening + '"spans": [')
-        for batch in batches(db, session_id=session_id, since=since):
+        for batch in batches(db, resource, session_id=session_id, since=since):
             for span in batch.spans:
                 out.write(",\n" if counts["spans"] else "\n")
                 out.write(json.dumps(to_json(span), ensure_ascii=False))

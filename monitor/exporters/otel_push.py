@@ -54,8 +54,8 @@ class PushResult:
                 "spans per second": round(self.spans / self.seconds) if self.seconds else None}
 
 
-def encode(target: Target, batch: otel.Batch, resource: otel.Attributes) -> bytes:
-    message = otel.request(batch.spans, resource)
+def encode(target: Target, batch: otel.Batch) -> bytes:
+    message = batch.request
     if target.protocol == "http/json":
         import json
 
@@ -90,11 +90,11 @@ def push(db: Database, target: Target, *, resource: otel.Attributes, batch_size:
     each batch once accepted. Raises SendError (with what was sent before counted in the
     database, not in the exception) when a batch is not accepted."""
     result = PushResult(target.url)
+    began = time.perf_counter()
     with db.transaction() as conn:
         endpoint_id = writes.otel_endpoint_id(conn, target.url, format_timestamp(utcnow()))
-    for batch in otel.batches(db, batch_size=batch_size, unsent_for=endpoint_id):
-        began = time.perf_counter()
-        body = encode(target, batch, resource)
+    for batch in otel.batches(db, resource, batch_size=batch_size, unsent_for=endpoint_id):
+        body = encode(target, batch)
         try:
             answer = send(target, body, policy)
         except SendError as exc:
@@ -107,7 +107,8 @@ def push(db: Database, target: Target, *, resource: otel.Attributes, batch_size:
                                   batch.orchestration_ids)
         rejected, message = _partial(target, answer)
         result.add(PushResult(target.url, 1, len(batch.spans), len(batch.execution_ids),
-                              len(batch.orchestration_ids), rejected, message, time.perf_counter() - began))
+                              len(batch.orchestration_ids), rejected, message))
+        result.seconds = time.perf_counter() - began
         if progress is not None:
             progress(result)
     return result

@@ -387,7 +387,7 @@ def test_otel_push_command(recorded: Path, collector: Collector) -> None:
     args = ["--db", str(recorded), "otel", "push", "--endpoint", collector.url, "--header", "Authorization=Bearer t"]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
-    assert result.output.startswith(f"Sent 6 spans (3 executions, 1 orchestration) to {collector.url} in 2 requests, ")
+    assert result.output.startswith(f"Sent 6 spans (3 executions, 1 orchestration) to {collector.url} in 2 requests.\n")
     assert collector.requests[0]["headers"]["Authorization"] == "Bearer t"
     again = CliRunner().invoke(cli, [*args, "--json"])
     assert json.loads(again.output)["spans"] == 0

@@ -98,11 +98,10 @@ def otel_summary(result: Mapping, verb: str = "Sent") -> str:
     if not result["requests"]:
         return f"Nothing new to send to {result['endpoint']}."
     requests = f" in {plural(result['requests'], 'request')}"
-    rate = f", {result['spans per second']:,} spans/s" if result.get("spans per second") else ""
     rejected = (f"; the endpoint rejected {plural(result['rejected spans'], 'span')}"
                 + (f": {result['rejected message']}" if result.get("rejected message") else "")
                 if result.get("rejected spans") else "")
-    return f"Sent {made} to {result['endpoint']}{requests}{rate}{rejected}."
+    return f"Sent {made} to {result['endpoint']}{requests}{rejected}."
 
 
 def display_time(value: str) -> str:

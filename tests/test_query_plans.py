@@ -181,7 +181,18 @@ READS = {
     "logs SESSION --since": lambda db: logs.list_events(db, logs.EventFilter("s1", since=SINCE)),
     "export --since": lambda db: write_export(db, io.StringIO(), since=SINCE),
     "export SESSION": lambda db: write_export(db, io.StringIO(), "s1"),
+    "export SESSION --events": lambda db: write_export(db, io.StringIO(), "s1", events=True),
+    "export --since --events": lambda db: write_export(db, io.StringIO(), since=SINCE, events=True),
+    "otel export SESSION": lambda db: _otel().write_json(db, io.StringIO(), resource={}, session_id="s1"),
+    "otel export --since": lambda db: _otel().write_json(db, io.StringIO(), resource={}, since=SINCE),
+    "otel push (what an endpoint has not accepted)": lambda db: list(_otel().batches(db, {}, unsent_for=1)),
 }
+
+
+def _otel():  # (imported here: protobuf is paid by the otel reads only)
+    from monitor.exporters import otel
+
+    return otel
 
 
 @pytest.mark.parametrize("name", list(READS))

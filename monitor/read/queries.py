@@ -274,27 +274,28 @@ EVENT_EXPORT_COLUMNS = ("timestamp", "type", "message", "payload", "dedup_key")
 
 
 def export_events_json(db: Database, session_id: str | None = None, since: str | None = None) -> Iterator[str]:
-    """The event log of what export_json() exports, as JSON texts in id order: each event with the
+    """The event log of what export_json() exports, as JSON texts in id order (in time order with since): each event with the
     session_id and agent_session_id it names (NULL where its orchestration_id or execution_id is),
     payload as the stored text. With session_id: that orchestration's events and its executions';
-    with since: the events of what started at or after it (an event of neither, by its own time)."""
+    with since: the events of what started at or after it (an event of neither, by its own time), read
+    from the first event of the window on."""
     clauses: list[str] = []
     params: list[object] = []
     if session_id is not None:
         orchestration_id = get_orchestration(db, session_id)["id"]
-        clauses.append("(ev.orchestration_id = ? OR ev.execution_id IN"
-                       " (SELECT id FROM agent_executions WHERE orchestration_id = ?))")
+        clauses.append("ev.id IN (SELECT id FROM events WHERE orchestration_id = ? UNION SELECT v.id FROM events v"
+                       " JOIN agent_executions x ON v.execution_id = x.id WHERE x.orchestration_id = ?)")
         params += [orchestration_id, orchestration_id]
-    if since:
-        clauses.append("coalesce(o.started_at, eo.started_at, e.started_at, ev.timestamp) >= ?")
-        params.append(since)
+    if since:  # (an event is not older than its row: the time index finds the window's first one)
+        clauses.append("ev.timestamp >= ? AND coalesce(o.started_at, eo.started_at, e.started_at, ev.timestamp) >= ?")
+        params += [since, since]
     fields = json_object_sql(("session_id", "agent_session_id", *EVENT_EXPORT_COLUMNS), "ev",
                              {"session_id": "o.session_id", "agent_session_id": "e.agent_session_id"})
     cursor = db.execute(
         f"SELECT {fields} FROM events ev LEFT JOIN orchestrations o ON o.id = ev.orchestration_id"
         " LEFT JOIN agent_executions e ON e.id = ev.execution_id"
         " LEFT JOIN orchestrations eo ON eo.id = e.orchestration_id"
-        f"{_where(clauses)} ORDER BY ev.id", params)
+        f"{_where(clauses)} ORDER BY {'ev.timestamp, ev.id' if since else 'ev.id'}", params)
     return (row[0] for row in cursor)
 
 

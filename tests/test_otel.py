@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import signal
@@ -55,6 +56,8 @@ class Collector:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802
                 data = self.rfile.read(int(self.headers["Content-Length"]))
+                if self.headers.get("Content-Encoding") == "gzip":
+                    data = gzip.decompress(data)
                 status = outer.statuses.pop(0) if outer.statuses else 200
                 outer.requests.append({"path": self.path, "headers": dict(self.headers), "body": data,
                                        "status": status})
@@ -336,6 +339,9 @@ def test_headers_protocol_and_timeout_come_from_the_environment() -> None:
     got = otlp_http.target(None, {"x": "3"}, environ=env)
     assert got.headers == {"api-key": "s ecret", "x": "3"}
     assert (got.protocol, got.timeout) == ("http/json", 2.5)
+    assert otlp_http.target(None, environ={"OTEL_EXPORTER_OTLP_COMPRESSION": "gzip"}).compression == "gzip"
+    with pytest.raises(InvalidInput, match="compression 'zstd'"):
+        otlp_http.target(None, environ={"OTEL_EXPORTER_OTLP_TRACES_COMPRESSION": "zstd"})
     with pytest.raises(InvalidInput, match="grpc"):
         otlp_http.target(None, environ={"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"})
     with pytest.raises(InvalidInput, match="not a header"):
@@ -384,11 +390,14 @@ def test_otel_export_writes_otlp_json_that_the_official_parser_reads(recorded: P
 
 
 def test_otel_push_command(recorded: Path, collector: Collector) -> None:
-    args = ["--db", str(recorded), "otel", "push", "--endpoint", collector.url, "--header", "Authorization=Bearer t"]
+    args = ["--db", str(recorded), "otel", "push", "--endpoint", collector.url, "--header", "Authorization=Bearer t",
+            "--compression", "gzip"]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert result.output.startswith(f"Sent 6 spans (3 executions, 1 orchestration) to {collector.url} in 2 requests.\n")
     assert collector.requests[0]["headers"]["Authorization"] == "Bearer t"
+    assert collector.requests[0]["headers"]["Content-Encoding"] == "gzip"
+    assert len(collector.spans()) == 6  # (the server decompressed them)
     again = CliRunner().invoke(cli, [*args, "--json"])
     assert json.loads(again.output)["spans"] == 0
 

@@ -149,6 +149,8 @@ def otel_export(db_path: str, session: str | None, since: str | None, output: st
               help="An HTTP header to send (repeatable; added to $OTEL_EXPORTER_OTLP_HEADERS).")
 @click.option("--protocol", type=click.Choice(["http/protobuf", "http/json"]),
               help="Wire format (default: $OTEL_EXPORTER_OTLP_PROTOCOL, else http/protobuf).")
+@click.option("--compression", type=click.Choice(["gzip", "none"]),
+              help="Compress each request (default: $OTEL_EXPORTER_OTLP_COMPRESSION, else none).")
 @click.option("--batch-size", type=click.IntRange(min=1, max=100_000), default=500, show_default=True,
               metavar="N", help="Executions (with their tool and LLM calls) per request.")
 @click.option("--follow", is_flag=True, help="Keep pushing what finishes from now on, until Ctrl-C.")
@@ -157,7 +159,7 @@ def otel_export(db_path: str, session: str | None, since: str | None, output: st
 @service_name_option
 @click.option("--json", "as_json", is_flag=True, help="Print what was sent as JSON.")
 def otel_push(db_path: str, endpoint: str | None, headers: tuple[tuple[str, str], ...], protocol: str | None,
-              batch_size: int, follow: bool, interval: float, service_name: str | None, as_json: bool) -> None:
+              compression: str | None, batch_size: int, follow: bool, interval: float, service_name: str | None, as_json: bool) -> None:
     """Send finished executions and orchestrations not sent yet to an OTLP endpoint as spans.
 
     \b
@@ -168,7 +170,7 @@ def otel_push(db_path: str, endpoint: str | None, headers: tuple[tuple[str, str]
     from monitor.exporters import otel as spans
     from monitor.exporters import otel_push, otlp_http
 
-    where = otlp_http.target(endpoint, dict(headers), protocol)
+    where = otlp_http.target(endpoint, dict(headers), protocol, compression=compression)
     resource = spans.resource_attributes(service_name)
     read_db(db_path).close()  # a missing database is an error, and what waits in the spool is recorded
     with open_db(db_path, create=False) as db:

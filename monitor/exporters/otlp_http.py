@@ -10,6 +10,8 @@ Configuration, as the OpenTelemetry SDKs read it (the specification's "OTLP Expo
   (later ones win): key=value pairs separated by commas, values percent-encoded.
 - the protocol: --protocol, else $OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, else $OTEL_EXPORTER_OTLP_PROTOCOL,
   else http/protobuf; http/json sends OTLP/JSON. grpc is not spoken.
+- compression: --compression, else $OTEL_EXPORTER_OTLP_TRACES_COMPRESSION, else
+  $OTEL_EXPORTER_OTLP_COMPRESSION: gzip or none (the default).
 - the timeout: $OTEL_EXPORTER_OTLP_TRACES_TIMEOUT, else $OTEL_EXPORTER_OTLP_TIMEOUT (milliseconds),
   else 10 s.
 
@@ -37,6 +39,7 @@ from monitor.errors import InvalidInput, MonitorError
 
 DEFAULT_ENDPOINT = "http://localhost:4318/v1/traces"
 PROTOCOLS = ("http/protobuf", "http/json")
+COMPRESSIONS = ("gzip", "none")
 RETRYABLE = (429, 502, 503, 504)
 DEFAULT_TIMEOUT = 10.0
 #: Attempts per request before giving up (the first one included), and the backoff's bounds.
@@ -55,6 +58,7 @@ class Target:
     protocol: str = "http/protobuf"
     headers: dict[str, str] = field(default_factory=dict)
     timeout: float = DEFAULT_TIMEOUT
+    compression: str = "none"
 
 
 def _with_traces_path(base: str) -> str:
@@ -77,7 +81,7 @@ def parse_headers(text: str) -> dict[str, str]:
 
 
 def target(endpoint: str | None = None, headers: Mapping[str, str] | None = None, protocol: str | None = None,
-           environ: Mapping[str, str] | None = None) -> Target:
+           environ: Mapping[str, str] | None = None, compression: str | None = None) -> Target:
     """Where and how to send, from the options given and the OTEL_EXPORTER_OTLP_* variables."""
     env = os.environ if environ is None else environ
     if endpoint:
@@ -97,12 +101,16 @@ def target(endpoint: str | None = None, headers: Mapping[str, str] | None = None
               or "http/protobuf")
     if chosen not in PROTOCOLS:
         raise InvalidInput(f"protocol {chosen!r} is not spoken: use {' or '.join(PROTOCOLS)}")
+    squeeze = (compression or env.get("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION")
+               or env.get("OTEL_EXPORTER_OTLP_COMPRESSION") or "none").strip().lower()
+    if squeeze not in COMPRESSIONS:
+        raise InvalidInput(f"compression {squeeze!r} is not supported: use {' or '.join(COMPRESSIONS)}")
     timeout = env.get("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT") or env.get("OTEL_EXPORTER_OTLP_TIMEOUT")
     try:
         seconds = int(timeout) / 1000 if timeout else DEFAULT_TIMEOUT
     except ValueError:
         raise InvalidInput(f"OTEL_EXPORTER_OTLP_TIMEOUT must be milliseconds, not {timeout!r}") from None
-    return Target(url, chosen, merged, seconds if seconds > 0 else DEFAULT_TIMEOUT)
+    return Target(url, chosen, merged, seconds if seconds > 0 else DEFAULT_TIMEOUT, squeeze)
 
 
 def retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -141,6 +149,11 @@ def send(target: Target, body: bytes, policy: Policy = Policy()) -> bytes:
     SendError when the endpoint refuses it, or when the retries run out."""
     content_type = "application/json" if target.protocol == "http/json" else "application/x-protobuf"
     headers = {"User-Agent": "monitor-otlp", **target.headers, "Content-Type": content_type}
+    if target.compression == "gzip":
+        import gzip
+
+        body = gzip.compress(body, compresslevel=6)
+        headers["Content-Encoding"] = "gzip"
     problem = ""
     for attempt in range(policy.attempts):
         waited: float | None = None

@@ -233,6 +233,28 @@ def test_rows_finishing_out_of_order_are_each_sent_once(db_path: Path, clock: Cl
         ["invoke_agent c"], ["invoke_agent a"], ["invoke_agent b"]]
 
 
+def test_an_execution_reopened_and_finished_again_is_sent_again_under_the_same_id(
+        recorded: Path, collector: Collector, clock: Clock) -> None:
+    from monitor.store import writes
+
+    push(recorded, collector.url)
+    first = by_name(collector.spans())["invoke_agent lint"]
+    with open_db(recorded) as db, db.transaction() as conn:  # a subagent given a new task (the hook does this)
+        writes.reopen_execution(conn, db.execute("SELECT id FROM agent_executions"
+                                                 " WHERE agent_session_id = 'lone-1'").fetchone()[0])
+    assert push(recorded, collector.url).requests == 0  # in progress again: nothing to send
+    with Tracker(recorded, clock=clock) as t:
+        clock.advance(minutes=10)
+        t.complete_agent_execution("lone-1", status="failed", error_message="second task failed")
+    again = push(recorded, collector.url)
+    assert (again.executions, again.orchestrations) == (1, 0)
+    second = collector.spans()[-1]
+    assert (second.trace_id, second.span_id) == (first.trace_id, first.span_id)
+    assert second.end_time_unix_nano > first.end_time_unix_nano
+    assert second.status.message == "second task failed"
+    assert push(recorded, collector.url).requests == 0
+
+
 def test_ids_are_derived_from_identities_and_survive_an_export_and_import(recorded: Path, tmp_path: Path) -> None:
     first, second = Collector(), Collector()
     try:

@@ -256,8 +256,16 @@ class Batch:
     """One request's worth of spans and the rows they came from."""
 
     request: ExportTraceServiceRequest
-    execution_ids: list[int]
-    orchestration_ids: list[int]
+    executions: list[tuple[int, str | None]]  # (id, completed_at) of each row sent
+    orchestrations: list[tuple[int, str | None]]
+
+    @property
+    def execution_ids(self) -> list[int]:
+        return [i for i, _ in self.executions]
+
+    @property
+    def orchestration_ids(self) -> list[int]:
+        return [i for i, _ in self.orchestrations]
 
     @property
     def spans(self) -> Spans:
@@ -276,7 +284,7 @@ def batches(db: Database, resource: Attributes, *, batch_size: int = BATCH, sess
             break
         ids = [row["id"] for row in rows]
         tools, llm = traces.tool_calls(db, ids), traces.llm_calls(db, ids)
-        batch = Batch(request((), resource), ids, [])
+        batch = Batch(request((), resource), [(row["id"], row["completed_at"]) for row in rows], [])
         for row in rows:
             execution_spans(batch.spans, row, tools.get(row["id"], ()), llm.get(row["id"], ()))
         yield batch
@@ -288,7 +296,7 @@ def batches(db: Database, resource: Attributes, *, batch_size: int = BATCH, sess
         if not orchestrations:
             break
         ids = [row["id"] for row in orchestrations]
-        batch = Batch(request((), resource), [], ids)
+        batch = Batch(request((), resource), [], [(row["id"], row["completed_at"]) for row in orchestrations])
         for row in orchestrations:
             orchestration_span(batch.spans, row)
         yield batch

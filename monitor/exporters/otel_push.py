@@ -103,8 +103,8 @@ def push(db: Database, target: Target, *, resource: otel.Attributes, batch_size:
                                 f" sent ({result.spans} spans)") from None
             raise
         with db.transaction() as conn:
-            writes.mark_otel_sent(conn, endpoint_id, format_timestamp(utcnow()), batch.execution_ids,
-                                  batch.orchestration_ids)
+            writes.mark_otel_sent(conn, endpoint_id, format_timestamp(utcnow()), batch.executions,
+                                  batch.orchestrations)
         rejected, message = _partial(target, answer)
         result.add(PushResult(target.url, 1, len(batch.spans), len(batch.execution_ids),
                               len(batch.orchestration_ids), rejected, message))

@@ -3,8 +3,9 @@ finished orchestrations, read a batch at a time in id order (keyset: each batch 
 last id of the one before, so a batch costs the same wherever it is).
 
 An execution still in progress, or an orchestration still running, is not read: a span is sent
-once, when it has ended (OTLP has no way to amend a span already sent).
-`unsent_for` keeps only the rows not yet accepted by that endpoint (otel_sent_* marks).
+when it has ended (and again, under the same id, if it is reopened and ends again).
+`unsent_for` keeps only the rows not yet accepted by that endpoint (otel_sent_* marks), or accepted
+with another completed_at (reopened and finished again since).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def _filters(db: Database, alias: str, session_id: str | None, since: str | None
         params.append(since)
     if unsent_for is not None:
         clauses.append(f"NOT EXISTS (SELECT 1 FROM {mark_table} m WHERE m.{mark_column} = {alias}.id"
-                       " AND m.endpoint_id = ?)")
+                       f" AND m.endpoint_id = ? AND m.completed_at IS {alias}.completed_at)")
         params.append(unsent_for)
     return clauses, params
 

@@ -419,18 +419,18 @@ def otel_endpoint_id(conn: sqlite3.Connection, url: str, now: str) -> int:
     return conn.execute("SELECT id FROM otel_endpoints WHERE url = ?", (url,)).fetchone()[0]
 
 
-def mark_otel_sent(conn: sqlite3.Connection, endpoint_id: int, now: str, execution_ids: list[int],
-                   orchestration_ids: list[int]) -> None:
-    """Record that the endpoint accepted these executions' and orchestrations' spans (a row
-    deleted meanwhile is skipped: its mark would have nothing to point to)."""
-    conn.executemany("INSERT INTO otel_sent_executions (execution_id, endpoint_id, sent_at)"
-                     " SELECT id, ?, ? FROM agent_executions WHERE id = ?"
-                     " ON CONFLICT (execution_id, endpoint_id) DO NOTHING",
-                     [(endpoint_id, now, i) for i in execution_ids])
-    conn.executemany("INSERT INTO otel_sent_orchestrations (orchestration_id, endpoint_id, sent_at)"
-                     " SELECT id, ?, ? FROM orchestrations WHERE id = ?"
-                     " ON CONFLICT (orchestration_id, endpoint_id) DO NOTHING",
-                     [(endpoint_id, now, i) for i in orchestration_ids])
+def mark_otel_sent(conn: sqlite3.Connection, endpoint_id: int, now: str, executions: list[tuple[int, str | None]],
+                   orchestrations: list[tuple[int, str | None]]) -> None:
+    """Record that the endpoint accepted these executions' and orchestrations' spans, each as
+    (id, the completed_at it was sent with). A row deleted meanwhile is skipped: its mark would
+    have nothing to point to."""
+    for table, column, rows in (("agent_executions", "execution_id", executions),
+                                ("orchestrations", "orchestration_id", orchestrations)):
+        conn.executemany(
+            f"INSERT INTO otel_sent_{table.split('_')[-1]} ({column}, endpoint_id, completed_at, sent_at)"
+            f" SELECT id, ?, ?, ? FROM {table} WHERE id = ?"
+            f" ON CONFLICT ({column}, endpoint_id) DO UPDATE SET completed_at = excluded.completed_at,"
+            " sent_at = excluded.sent_at", [(endpoint_id, completed_at, now, i) for i, completed_at in rows])
 
 
 def import_event(conn: sqlite3.Connection, orchestration_id: int | None, execution_id: int | None, timestamp: str,

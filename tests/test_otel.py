@@ -255,6 +255,14 @@ def test_an_execution_reopened_and_finished_again_is_sent_again_under_the_same_i
     assert push(recorded, collector.url).requests == 0
 
 
+def test_a_request_closes_at_max_spans_without_splitting_an_execution(recorded: Path) -> None:
+    with open_db(recorded) as db:
+        sizes = [(len(b.spans), b.execution_ids) for b in otel.batches(db, RESOURCE, max_spans=2)]
+    # planner's tree (3 spans) passes the limit alone; tests and lint (1 span each) share one; then the workflow
+    assert [n for n, _ in sizes] == [3, 2, 1]
+    assert [len(ids) for _, ids in sizes] == [1, 2, 0]
+
+
 def test_ids_are_derived_from_identities_and_survive_an_export_and_import(recorded: Path, tmp_path: Path) -> None:
     first, second = Collector(), Collector()
     try:

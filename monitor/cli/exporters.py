@@ -152,7 +152,8 @@ def otel_export(db_path: str, session: str | None, since: str | None, output: st
 @click.option("--compression", type=click.Choice(["gzip", "none"]),
               help="Compress each request (default: $OTEL_EXPORTER_OTLP_COMPRESSION, else none).")
 @click.option("--batch-size", type=click.IntRange(min=1, max=100_000), default=500, show_default=True,
-              metavar="N", help="Executions (with their tool and LLM calls) per request.")
+              metavar="N", help="Executions (with their tool and LLM calls) per request; fewer once a request holds"
+                   " 10,000 spans.")
 @click.option("--follow", is_flag=True, help="Keep pushing what finishes from now on, until Ctrl-C.")
 @click.option("--interval", type=click.FloatRange(min=0.1), default=2.0, show_default=True, metavar="SECONDS",
               help="With --follow: how often to look for newly finished rows.")

@@ -50,8 +50,11 @@ SCOPE_NAME = "monitor"
 INTERNAL = Span.SpanKind.Value("SPAN_KIND_INTERNAL")
 CLIENT = Span.SpanKind.Value("SPAN_KIND_CLIENT")
 ERROR = Status.StatusCode.Value("STATUS_CODE_ERROR")
-#: Executions read (and turned into spans) at a time.
+#: Executions read (and turned into spans) at a time: a request each.
 BATCH = 500
+#: A request is closed once it holds this many spans (executions with many tool calls): about
+#: 5 MB of protobuf at most, well under what receivers accept (the collector's default: 20 MiB).
+MAX_SPANS = 10_000
 
 Attributes = dict[str, str | int | float | bool | None]
 if TYPE_CHECKING:
@@ -273,9 +276,10 @@ class Batch:
 
 
 def batches(db: Database, resource: Attributes, *, batch_size: int = BATCH, session_id: str | None = None,
-            since: str | None = None, unsent_for: int | None = None) -> Iterator[Batch]:
+            since: str | None = None, unsent_for: int | None = None, max_spans: int = MAX_SPANS) -> Iterator[Batch]:
     """Requests holding the spans of the finished executions (each with its tool and LLM calls),
-    batch_size executions at a time, then those of the finished orchestrations, in id order."""
+    batch_size executions at a time (fewer once a request holds max_spans spans; an execution's
+    spans are never split), then those of the finished orchestrations, in id order."""
     after = 0
     while True:
         rows = traces.finished_executions(db, after_id=after, limit=batch_size, session_id=session_id, since=since,
@@ -284,9 +288,13 @@ def batches(db: Database, resource: Attributes, *, batch_size: int = BATCH, sess
             break
         ids = [row["id"] for row in rows]
         tools, llm = traces.tool_calls(db, ids), traces.llm_calls(db, ids)
-        batch = Batch(request((), resource), [(row["id"], row["completed_at"]) for row in rows], [])
+        batch = Batch(request((), resource), [], [])
         for row in rows:
+            if batch.executions and len(batch.spans) >= max_spans:
+                yield batch
+                batch = Batch(request((), resource), [], [])
             execution_spans(batch.spans, row, tools.get(row["id"], ()), llm.get(row["id"], ()))
+            batch.executions.append((row["id"], row["completed_at"]))
         yield batch
         after = ids[-1]
     after = 0

@@ -1,7 +1,11 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -75,6 +79,44 @@ def invoke(db_path: Path):
                                   catch_exceptions=True)
 
     return run
+
+
+class Hook:
+    """A webhook receiver on 127.0.0.1: keeps each request's path and JSON body; answers with the
+    queued codes, then 200, each after `delay` seconds (a slow receiver)."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[str, dict]] = []
+        self.codes: list[int] = []
+        self.delay = 0.0
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                hook.received.append((self.path, json.loads(body)))
+                time.sleep(hook.delay)
+                self.send_response(hook.codes.pop(0) if hook.codes else 200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def bodies(self) -> list[dict]:
+        return [body for _, body in self.received]
+
+
+@pytest.fixture
+def hook() -> Iterator[Hook]:
+    receiver = Hook()
+    thread = threading.Thread(target=receiver.server.serve_forever, daemon=True)
+    thread.start()
+    yield receiver
+    receiver.server.shutdown()
+    receiver.server.server_close()
 
 
 def dump(db_path: Path) -> list:

@@ -8,9 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -20,42 +17,7 @@ from monitor import Tracker
 from monitor.cli import cli
 from monitor.cli.options import Settings
 
-from conftest import Clock
-
-
-class Hook:
-    """A webhook receiver: keeps each request's path and JSON body; answers with the queued codes, then 200."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[str, dict]] = []
-        self.codes: list[int] = []
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                hook.received.append((self.path, json.loads(body)))
-                self.send_response(hook.codes.pop(0) if hook.codes else 200)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def bodies(self) -> list[dict]:
-        return [body for _, body in self.received]
-
-
-@pytest.fixture
-def hook() -> Iterator[Hook]:
-    receiver = Hook()
-    thread = threading.Thread(target=receiver.server.serve_forever, daemon=True)
-    thread.start()
-    yield receiver
-    receiver.server.shutdown()
-    receiver.server.server_close()
+from conftest import Clock, Hook
 
 
 def record(db_path: Path, clock: Clock, completed: int = 0, failed: int = 0) -> None:
@@ -195,6 +157,40 @@ def test_alert_end_to_end_as_processes(tmp_path, hook):
         monitor("run", "--agent", "a", "--", "true")
     assert monitor("alert", "--webhook", hook.url, "--rule", "success_rate=/80").returncode == 0  # 6 of 7
     assert [a["kind"] for a in hook.bodies()[-1]["alerts"]] == ["resolved"]
+
+
+@pytest.mark.slow
+def test_two_alert_processes_at_once_send_each_alert_once(tmp_path, hook):
+    """The alert-state race: two `monitor alert` processes started together, against a slow receiver
+    (were the state written after sending, both would send), notify each change once between them."""
+    db = tmp_path / "m.db"
+    clock = Clock()
+    hook.delay = 0.5
+
+    def race() -> list[tuple[str, str, str]]:
+        command = [sys.executable, "-m", "monitor", "alert", "--session", "ci-1", "--db", str(db),
+                   "--webhook", hook.url]
+        runs = [subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                for _ in range(2)]
+        assert [(*run.communicate(timeout=60), run.returncode) for run in runs] == [("", "", 0)] * 2
+        return sent(hook)
+
+    def session(completed: int = 0, failed: int = 0) -> None:
+        with Tracker(db, clock=clock) as t:
+            for status, count in (("completed", completed), ("failed", failed)):
+                for _ in range(count):
+                    name = f"e{clock.advance(seconds=1).timestamp()}"
+                    t.start_agent_execution(name, "agent", "ci-1")
+                    t.complete_agent_execution(name, status)
+
+    session(failed=1)
+    assert race() == [("firing", "success_rate", "fail")]
+    assert race() == []
+    session(completed=5)  # 5 of 6: 83%
+    assert race() == [("de-escalated", "success_rate", "warn")]
+    session(completed=20)  # 25 of 26: 96%
+    assert race() == [("resolved", "success_rate", "pass")]
+    assert race() == []
 
 
 @pytest.mark.parametrize("args, error", [

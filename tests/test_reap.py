@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,24 +19,33 @@ from monitor.cli import cli
 from monitor.cli.options import Settings
 from monitor.ops import reap as reaper
 from monitor.ops.reap import reap
+from monitor.timeutil import format_timestamp, parse_timestamp, utcnow
 
 from conftest import T0, Clock, dump
 
 
-#: A writer process: WORKER N COUNT DB records COUNT executions (every tenth failed) in orchestration orch-N.
+#: A writer process: WORKER N COUNT DB records COUNT executions in orchestration orch-N. By task
+#: number modulo 10: 0 fails; 3 starts 3 hours ago and is left in progress (its process died: stale);
+#: 5 starts now and is left in progress (still running: not stale); 7 starts 3 hours ago and completes
+#: now (unless a reaper got to it first); the others complete.
 WORKER = """
 import sys
+from datetime import timedelta
 from monitor import Tracker
+from monitor.timeutil import utcnow
 
 worker, count, db = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-with Tracker(db) as t:
+late = [False]
+with Tracker(db, clock=lambda: utcnow() - timedelta(hours=3 if late[0] else 0)) as t:
     session = f"orch-{worker}"
     t.start_orchestration(session, total_tasks=count)
     for i in range(count):
         name = f"w{worker}-e{i}"
+        late[0] = i % 10 in (3, 7)
         t.start_agent_execution(name, f"agent-{i % 5}", session, task_number=i)
-        t.complete_agent_execution(name, "failed" if i % 10 == 0 else "completed", files_created=i)
-    t.complete_orchestration(session)
+        late[0] = False
+        if i % 10 not in (3, 5):
+            t.complete_agent_execution(name, "failed" if i % 10 == 0 else "completed", files_created=i)
 """
 
 
@@ -159,36 +169,117 @@ def test_health_and_check_count_what_is_stale_until_it_is_reaped(stuck, clock):
 
 
 @pytest.mark.slow
-def test_reaping_while_eight_writers_record(db_path, clock):
-    """Stale rows from 3 hours ago; 8 writer processes record 100 executions each while `monitor reap`,
-    `check` and `alert` run again and again as processes of their own: the writers lose nothing
-    and wait on no lock error, and reap fails only what was stale."""
-    with Tracker(db_path, clock=lambda: T0) as t:
+def test_reap_check_and_alert_while_eight_writers_record(db_path, hook):
+    """300 executions stale for 3 hours; 8 writer processes record 100 executions each (failing, left
+    stale, left running, completing 3 hours late: see WORKER) while `monitor reap`, `check` and two
+    `alert`s at once run again and again, each a process of its own. The writers lose nothing and meet
+    no lock error; reap ends what was stale and in progress only, each execution once (its runs'
+    counts add up to the rows it ended), and nothing more when run again; check's counts are a
+    recount's; the webhook receives one chain of changes per rule: none sent twice, none lost."""
+    with Tracker(db_path, clock=Clock(utcnow() - timedelta(hours=3))) as t:
         for i in range(300):
             t.start_agent_execution(f"stale-{i}", "old", f"old-{i % 10}")
+    env = {**os.environ, "MONITOR_DB": str(db_path)}
+    rules = ["--stale-after", "2h", "--rule", "success_rate=45/25"]
+    alert = ["alert", *rules, "--repeat", "24h", "--webhook", hook.url]
+
+    def monitor(*args: str) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "monitor", *args], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+
+    def finish(*runs: subprocess.Popen) -> list[str]:
+        outs = []
+        for run in runs:
+            out, err = run.communicate(timeout=120)
+            assert run.returncode in (0, 3, 4) and "Error" not in err and "Traceback" not in err, err
+            outs.append(out)
+        return outs
+
     writers = [subprocess.Popen([sys.executable, "-c", WORKER, str(w), "100", str(db_path)],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for w in range(8)]
-    env = {**os.environ, "MONITOR_DB": str(db_path)}
-    runs = []
-    while any(w.poll() is None for w in writers) or len(runs) < 2:
-        for args in (["reap", "--older-than", "2h", "--json"], ["check", "--json"], ["alert", "--json"]):
-            runs.append(subprocess.run([sys.executable, "-m", "monitor", *args], env=env, capture_output=True,
-                                       text=True, timeout=120))
+    reaped = []
+    while any(w.poll() is None for w in writers) or len(reaped) < 2:
+        out, _, _, _ = finish(monitor("reap", "--older-than", "2h", "--json"), monitor("check", *rules, "--json"),
+                              monitor(*alert), monitor(*alert))
+        reaped.append(json.loads(out)["executions"])
     for w in writers:
         out, err = w.communicate(timeout=240)
-        assert w.returncode == 0 and "locked" not in err, err
-    for run in runs:
-        assert run.returncode in (0, 3, 4) and "Error" not in run.stderr, run.stderr
-    assert sum(json.loads(r.stdout).get("executions", 0) for r in runs if "cutoff" in r.stdout) == 300
+        assert (w.returncode, err) == (0, "")
+
+    # Nothing writes now: check's counts are a recount's.
+    out, = finish(monitor("check", *rules, "--rule", "failed_executions=9999", "--rule", "failed_orchestrations=9999",
+                          "--json"))
+    checked = json.loads(out)
+    stale_before = format_timestamp(parse_timestamp(checked["generated_at"]) - timedelta(hours=2))
     with open_db(db_path, create=False) as db:
-        rows = db.execute("SELECT agent_name, status, error_message IS NOT NULL AND error_message LIKE 'no completion%',"
-                          " count(*) FROM agent_executions GROUP BY 1, 2, 3 ORDER BY 1, 2").fetchall()
-        assert rows == [*[(f"agent-{i}", s, 0, n) for i in range(5)
-                          for s, n in (("completed", 160 if i else 80), ("failed", 0 if i else 80))
-                          if n], ("old", "failed", 1, 300)]
-        orchestrations = db.execute("SELECT status, count(*) FROM orchestrations GROUP BY 1 ORDER BY 1").fetchall()
-        assert orchestrations == [("failed", 10), ("partial", 8)]
+        assert db.execute("SELECT min(started_at) FROM agent_executions").fetchone()[0] > checked["since"]
+        completed, failed, stale = db.execute(
+            "SELECT sum(status = 'completed'), sum(status = 'failed'), sum(status = 'in_progress' AND started_at < ?)"
+            " FROM agent_executions", (stale_before,)).fetchone()
+        failed_orchestrations = db.execute(
+            "SELECT count(*) FROM orchestrations WHERE status IN ('failed', 'partial')").fetchone()[0]
+    assert {r["rule"]: r["value"] for r in checked["rules"]} == {
+        "success_rate": round(100 * completed / (completed + failed), 1), "stale": stale, "failed_executions": failed,
+        "failed_orchestrations": failed_orchestrations}
+
+    # The last reap ends what became stale after the one before; one more ends nothing, changes nothing.
+    out, = finish(monitor("reap", "--older-than", "2h", "--json"))
+    reaped.append(json.loads(out)["executions"])
+    before = dump(db_path)
+    out, = finish(monitor("reap", "--older-than", "2h", "--json"))
+    assert json.loads(out)["executions"] == 0 and dump(db_path) == before
+
+    message = "no completion after 2h 00m"
+    with open_db(db_path, create=False) as db:
+        rows = {name: (task, status, error) for name, task, status, error in db.execute(
+            "SELECT agent_session_id, task_number, status, error_message FROM agent_executions")}
+        reap_events = db.execute("SELECT execution_id, count(*) FROM events WHERE message = ?"
+                                 " GROUP BY 1 HAVING count(*) > 1", (f"failed by monitor reap: {message}",)).fetchall()
+        events = db.execute("SELECT count(*) FROM events WHERE message = ?",
+                            (f"failed by monitor reap: {message}",)).fetchone()[0]
+        orchestrations = db.execute(
+            "SELECT o.session_id, o.status, o.completed_tasks, o.failed_tasks, sum(e.status = 'completed'),"
+            " sum(e.status = 'failed') FROM orchestrations o JOIN agent_executions e ON e.orchestration_id = o.id"
+            " GROUP BY o.id").fetchall()
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert set(rows) == {f"stale-{i}" for i in range(300)} | {f"w{w}-e{i}" for w in range(8) for i in range(100)}
+    ended = stale_ones = 0
+    for name, (task, status, error) in rows.items():
+        kind = "stale" if task is None or task % 10 == 3 else task % 10
+        if kind == 7 and status == "failed":
+            kind = "stale"  # started 3 hours ago: the reaper may end it before its writer does (who is first wins)
+        expected = {"stale": ("failed", message), 5: ("in_progress", None), 0: ("failed", None)}.get(
+            kind, ("completed", None))
+        assert (status, error) == expected, name
+        ended += error == message
+        stale_ones += kind == "stale"
+    assert sum(reaped) == ended == events and reap_events == []
+    assert ended >= 380  # the 300, and the 80 the writers left stale
+    assert all((done, failures) == (done_rows, failed_rows) for _, _, done, failures, done_rows, failed_rows in
+               orchestrations), orchestrations
+    assert sorted({(name.split("-")[0], status) for name, status, *_ in orchestrations}) == [
+        ("old", "failed"), ("orch", "running")]
+
+    # One more pair of alerts: what the webhook received is, for each rule, one chain of changes from
+    # pass to the rule's status now (each edge previous -> status: leaving each status as often as entering
+    # it, but at the ends), in whatever order the two racing runs delivered them.
+    finish(monitor(*alert), monitor(*alert))
+    out, = finish(monitor("check", *rules, "--json"))
+    now = {f"window {r['rule']}": r["status"] for r in json.loads(out)["rules"]}
+    alerts = [a for body in hook.bodies() for a in body["alerts"]]
+    assert alerts and {a["kind"] for a in alerts} <= {"firing", "escalated", "de-escalated", "resolved"}
+    with open_db(db_path, create=False) as db:
+        states = dict(db.execute("SELECT key, status FROM alert_state"))
+    for key, status in now.items():
+        assert states.get(key, "pass") == status, key
+        net = Counter()
+        for a in alerts:
+            if a["key"] == key:
+                net[a["previous"]] += 1
+                net[a["status"]] -= 1
+        net["pass"] -= 1
+        net[status] += 1
+        assert set(net.values()) <= {0}, (key, [(a["previous"], a["status"]) for a in alerts if a["key"] == key])
 
 
 @pytest.mark.slow

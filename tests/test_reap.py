@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -282,18 +283,28 @@ def test_reap_check_and_alert_while_eight_writers_record(db_path, hook):
         assert set(net.values()) <= {0}, (key, [(a["previous"], a["status"]) for a in alerts if a["key"] == key])
 
 
-@pytest.mark.slow
-def test_reap_check_and_cleanup_under_cron(stuck, tmp_path):
-    """As the README's crontab runs them: absolute paths, --db, an empty environment (env -i: no PATH,
-    no HOME, no MONITOR_DB) and another working directory."""
-    script = Path(sys.executable).parent / "monitor"
-    if not script.exists():
+#: How cron runs a command: an empty environment but these, the home directory as working directory.
+def cron_environment(home: Path) -> list[str]:
+    return ["env", "-i", "PATH=/usr/bin:/bin", "SHELL=/bin/sh", f"HOME={home}", "LOGNAME=cron"]
+
+
+@pytest.fixture
+def script() -> Path:
+    found = Path(sys.executable).parent / "monitor"
+    if not found.exists():
         pytest.skip("monitor's console script is not installed next to this Python")
-    cron_dir = tmp_path / "cron-cwd"
-    cron_dir.mkdir()
+    return found
+
+
+@pytest.mark.slow
+def test_reap_check_and_cleanup_under_cron(stuck, tmp_path, script):
+    """As the README's crontab runs them: absolute paths, --db, cron's bare environment (env -i
+    PATH=/usr/bin:/bin: no MONITOR_DB, no virtualenv) and another working directory."""
+    home = tmp_path / "home"
+    home.mkdir()
 
     def cron(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["env", "-i", str(script), *args, "--db", str(stuck)], cwd=cron_dir,
+        return subprocess.run([*cron_environment(home), str(script), *args, "--db", str(stuck)], cwd=home,
                               capture_output=True, text=True, timeout=60)
 
     reaped = cron("reap", "--older-than", "2h")
@@ -305,3 +316,57 @@ def test_reap_check_and_cleanup_under_cron(stuck, tmp_path):
     cleaned = cron("cleanup", "30")
     assert cleaned.returncode == 0, cleaned.stderr
     assert cleaned.stdout.startswith("Deleted 0 orchestrations")
+    assert sorted(p.name for p in home.iterdir()) == []  # nothing written where cron happens to run it
+
+
+def readme_crontab() -> tuple[dict[str, str], list[str]]:
+    """The README's crontab: its variables, and each entry's command."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    block = readme.split("```cron\n", 1)[1].split("```", 1)[0]
+    variables, commands = {}, []
+    for line in block.splitlines():
+        if re.fullmatch(r"[A-Z_]+=\S+", line):
+            name, value = line.split("=", 1)
+            variables[name] = value
+        else:
+            fields = line.split(None, 5)
+            assert len(fields) == 6 and all(re.fullmatch(r"[0-9*/,-]+", f) for f in fields[:5]), line
+            commands.append(fields[5])
+    return variables, commands
+
+
+@pytest.mark.slow
+def test_the_readmes_crontab_works_as_written(stuck, tmp_path, script, hook):
+    """Each line of the README's crontab, run as cron would (/bin/sh -c, cron's environment plus the
+    crontab's variables, from the home directory). Only what stands for the reader's own places
+    changes: the paths of monitor, the database, the log files and the notifier, and Slack's URL."""
+    variables, commands = readme_crontab()
+    assert variables["MON"].startswith("/") and variables["DB"].startswith("/")
+    assert [c.split()[:2] for c in commands] == [["$MON", "reap"], ["$MON", "check"], ["$MON", "cleanup"],
+                                                  ["$MON", "alert"]]
+    home = tmp_path / "home"
+    home.mkdir()
+    notifier = tmp_path / "notify-team"
+    notifier.write_text(f"#!/bin/sh\ncp \"$1\" {tmp_path}/notified.json\n")
+    notifier.chmod(0o755)
+    places = {"/var/log/monitor.log": str(tmp_path / "monitor.log"), "/tmp/monitor-check.json":
+              str(tmp_path / "check.json"), "/usr/local/bin/notify-team": str(notifier)}
+    variables |= {"MON": str(script), "DB": str(stuck)}
+    for command in commands:
+        assert "%" not in command  # cron would turn it into a newline
+        for place, ours in places.items():
+            command = command.replace(place, ours)
+        command = re.sub(r"https://hooks\.slack\.com/\S+", f"{hook.url}/slack", command)
+        done = subprocess.run([*cron_environment(home), *(f"{k}={v}" for k, v in variables.items()), "/bin/sh", "-c",
+                               command], cwd=home, capture_output=True, text=True, timeout=60)
+        assert (done.returncode, done.stderr) == (0, ""), command
+    log = (tmp_path / "monitor.log").read_text()
+    assert log.startswith("Failed 5 stale executions (no completion after 2h 00m); 2 orchestrations")
+    assert "Deleted 0 orchestrations" in log
+    checked = json.loads((tmp_path / "check.json").read_text())
+    assert checked["verdict"] == "fail"  # the data is days old: the dead man's switch trips, so the team hears of it
+    assert json.loads((tmp_path / "notified.json").read_text()) == checked
+    [(path, slack)] = hook.received
+    assert path == "/slack" and slack["text"] == "monitor: FAIL (last 24h)"
+    assert [a["text"].split(":")[0] for a in slack["attachments"]] == ["FAIL (firing) activity"]
+    assert sorted(p.name for p in home.iterdir()) == []

@@ -325,17 +325,18 @@ TRUE = shutil.which("true") or "true"
 def test_fuzzed_arguments_never_crash(name, template, tmp_path_factory):
     command = cli.commands[name]
     workdir = tmp_path_factory.mktemp(f"fuzz-{name}")
+    db_path = workdir / "db.sqlite"
+    shutil.copyfile(template, db_path)
+    before = table_dump(db_path)  # each call's fresh copy holds the same (a dump costs as much as a call)
 
     @settings(max_examples=10 if name == "run" else 25, deadline=None, database=None,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
     @given(st.data())
     def check(data):
         args = command_args(command, data.draw)
-        db_path = workdir / "db.sqlite"
         for suffix in ("-wal", "-shm"):
             Path(f"{db_path}{suffix}").unlink(missing_ok=True)
         shutil.copyfile(template, db_path)
-        before = table_dump(db_path)
         if name == "run":  # random options, but only ever a harmless command
             own = {o for p in command.params for o in p.opts if o.startswith("--")} - {"--db", "--agent"}
             options = [a for a in args if a in own]

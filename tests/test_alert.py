@@ -8,12 +8,14 @@ import json
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 
-from monitor import Tracker
+from monitor import Tracker, open_db
+from monitor.alerts.notify import claim, give_back
 from monitor.cli import cli
 from monitor.cli.options import Settings
 
@@ -137,6 +139,26 @@ def test_a_session_has_alerts_of_its_own(db_path, clock, hook):
     alert(clock, db_path, "--webhook", hook.url, "--session", "ci-1")
     assert [a["key"] for body in hook.bodies() for a in body["alerts"]] == [
         "window success_rate", "session ci-1 success_rate"]
+
+
+def test_a_failed_delivery_gives_back_only_what_no_later_run_has_claimed(db_path, clock):
+    """Run A claims 'firing warn' and its webhook fails; meanwhile run B has claimed and sent
+    'escalated fail'. A gives back nothing of B's: the next run has nothing new to send."""
+    def report(status: str) -> dict:
+        return {"session": None, "scope": "window", "rules": [
+            {"rule": "success_rate", "status": status, "message": f"success rate is {status}", "value": 1.0,
+             "warn": 95, "fail": 80}]}
+
+    record(db_path, clock, completed=1)
+    with open_db(db_path) as db:
+        a = claim(db, report("warn"), clock(), timedelta(hours=1))
+        b = claim(db, report("fail"), clock.advance(seconds=1), timedelta(hours=1))
+        assert [[(x["kind"], x["status"]) for x in alerts] for alerts, _ in (a, b)] == [
+            [("firing", "warn")], [("escalated", "fail")]]
+        give_back(db, *a)
+        assert claim(db, report("fail"), clock.advance(seconds=1), timedelta(hours=1))[0] == []
+        give_back(db, *b)  # B's own claim, given back: sent again by the next run
+        assert [x["kind"] for x in claim(db, report("fail"), clock(), timedelta(hours=1))[0]] == ["escalated"]
 
 
 @pytest.mark.slow

@@ -4,8 +4,8 @@ What was last notified for each rule is kept in the alert_state table. A rule th
 warn or fail "fires"; warn to fail "escalates", fail to warn "de-escalates"; the same status
 is sent again only after `repeat`; a rule that passes again is "resolved", once. Alerts are
 claimed (their state written) in one short transaction before delivery, so two `alert`
-processes at once do not both send; a delivery that fails gives its claim back, so the next run
-sends it again: an alert is never lost silently.
+processes at once do not both send; a delivery that fails gives its claim back (unless another run
+has claimed the rule since), so the next run sends it again: an alert is never lost silently.
 """
 
 from __future__ import annotations
@@ -93,10 +93,16 @@ def claim(db: Database, report: dict, now: datetime, repeat: timedelta) -> tuple
     return alerts, {a["key"]: states.get(a["key"]) for a in alerts}
 
 
-def give_back(db: Database, previous: dict) -> None:
-    """Undo a claim whose delivery failed: the next run decides (and sends) again."""
+def give_back(db: Database, alerts: Sequence[dict], previous: dict) -> None:
+    """Undo a claim whose delivery failed: the next run decides (and sends) again. A rule that another
+    run has claimed since (its state is no longer this claim's) keeps that newer state."""
     with db.transaction() as conn:
-        for key, state in previous.items():
+        now = {key: (status, sent_at, message) for key, status, sent_at, message in
+               conn.execute("SELECT key, status, sent_at, message FROM alert_state")}
+        for alert in alerts:
+            key, state = alert["key"], previous[alert["key"]]
+            if now.get(key) != (alert["status"], alert["at"], alert["message"]):
+                continue
             if state is None:
                 delete_alert_state(conn, key)
             else:

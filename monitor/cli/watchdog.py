@@ -149,7 +149,7 @@ def alert(ctx: click.Context, db_path: str, hours: float | None, session: str | 
             deliver(alerts, report, webhooks=webhooks, slack=slack_urls, commands=commands,
                     retry=Retry(retries + 1, backoff.total_seconds()))
         except MonitorError:
-            give_back(db, previous)
+            give_back(db, alerts, previous)
             raise
     if not (webhooks or slack_urls or commands):
         text = render_alerts(alerts, report, "json" if as_json else "text")

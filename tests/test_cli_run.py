@@ -101,6 +101,12 @@ def test_options_after_the_command_belong_to_the_command(db_path):
     assert result.stdout.strip() == "['--json', '--db', 'y']"
 
 
+def CTRL_C_WORKS() -> None:  # noqa: N802 (a constant, in effect)
+    """SIGINT as a terminal gives it: where the suite itself was started in the background by a script
+    (`pytest &`: SIGINT ignored, and so in every process it starts), monitor would never see Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_interrupt_records_failed_and_still_exits(db_path, sig, code):
     quiet_sleeper = ("import signal, sys, time; signal.signal(signal.SIGINT, lambda *a: sys.exit(130));"
@@ -109,7 +115,7 @@ def test_interrupt_records_failed_and_still_exits(db_path, sig, code):
         [sys.executable, "-m", "monitor", "run", "--agent", "sleeper", "--session", "s", "--",
          sys.executable, "-c", quiet_sleeper],
         env={**os.environ, "MONITOR_DB": str(db_path)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        start_new_session=True,
+        start_new_session=True, preexec_fn=CTRL_C_WORKS,
     )
     assert child.stdout.readline() == "started\n"
     os.killpg(child.pid, sig)  # like Ctrl-C in a terminal: the whole process group gets it
@@ -128,6 +134,7 @@ def test_signal_to_monitor_alone_still_stops_the_child(db_path):
         [sys.executable, "-m", "monitor", "run", "--agent", "sleeper", "--",
          sys.executable, "-c", "import time; print('started', flush=True); time.sleep(60)"],
         env={**os.environ, "MONITOR_DB": str(db_path)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=CTRL_C_WORKS,
     )
     assert child.stdout.readline() == "started\n"
     started = time.monotonic()

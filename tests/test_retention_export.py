@@ -112,6 +112,14 @@ def test_export_of_an_empty_database_is_valid_json(db_path):
     assert (data["orchestrations"], data["unassigned_executions"]) == ([], [])
 
 
+def test_an_export_file_name_with_a_nul_is_a_one_line_usage_error(invoke, tracker):
+    """Found by the fuzzed-arguments test: `export -o` with a NUL in the name was a traceback."""
+    tracker.start_orchestration("s1")
+    result = invoke("export", "-o", "a\0b")
+    assert (result.exit_code, result.output.splitlines()[-1]) == (
+        2, "Error: Invalid value for '-o' / '--output': 'a\\x00b' is not a file name (it holds a NUL character)")
+
+
 def test_export_to_file_replaces_atomically_and_leaves_no_temp_file(tracker, clock, tmp_path):
     seed(tracker, clock)
     target = tmp_path / "out" / "export.json"

@@ -10,8 +10,8 @@ from contextlib import contextmanager
 
 import click
 
-from monitor.cli.options import (MonitorCommand, Output, command, db_option, now, output_options, read_db,
-                                 since_option, unused_db_option)
+from monitor.cli.options import (FilePath, MonitorCommand, Output, command, db_option, now, output_options,
+                                 read_db, since_option, unused_db_option)
 from monitor.cli.output import display_time, import_summary, plural, render_record, vacuum_note
 from monitor.errors import MonitorError
 from monitor.store.db import Database, open_db
@@ -21,7 +21,7 @@ from monitor.store.db import Database, open_db
 @db_option
 @click.argument("session", required=False)
 @since_option
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True, allow_dash=True), metavar="FILE",
+@click.option("-o", "--output", type=FilePath(writable=True, allow_dash=True), metavar="FILE",
               help="Write to FILE (atomically) instead of standard output; - is standard output.")
 @click.option("--events", is_flag=True, help="Include the event log of what is exported (`monitor import` reads it).")
 @click.pass_context

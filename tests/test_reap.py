@@ -22,7 +22,7 @@ from monitor.ops import reap as reaper
 from monitor.ops.reap import reap
 from monitor.timeutil import format_timestamp, parse_timestamp, utcnow
 
-from conftest import T0, Clock, dump
+from conftest import Clock, dump
 
 
 #: A writer process: WORKER N COUNT DB records COUNT executions in orchestration orch-N. By task

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import subprocess
+from datetime import timedelta
 
 import pytest
 
 from monitor import InvalidInput, NotFound, Tracker, open_db
+from monitor.ops.reap import reap
 from monitor.read.queries import get_orchestration, list_executions
 
 
@@ -216,6 +218,23 @@ def test_completing_an_execution_twice_is_refused_and_changes_nothing(tracker):
         tracker.complete_agent_execution("a1", "completed", files_created=1)
     a1 = execution(tracker, "a1")
     assert (a1["status"], a1["error_message"], a1["exit_code"], a1["files_created"]) == ("failed", "boom", 3, 0)
+
+
+def test_a_late_end_replaces_what_monitor_reap_guessed(tracker, clock):
+    tracker.start_orchestration("s1")
+    tracker.start_agent_execution("slow", "coder", "s1")
+    clock.advance(hours=3)
+    assert reap(tracker.db, timedelta(hours=2), now=clock()).executions == 1
+    assert get_orchestration(tracker.db, "s1")["status"] == "failed"
+    clock.advance(minutes=30)
+    tracker.complete_agent_execution("slow", "completed", files_created=2)
+    slow = execution(tracker, "slow")
+    assert (slow["status"], slow["error_message"], slow["files_created"], slow["duration_ms"]) == (
+        "completed", None, 2, 3.5 * 3600 * 1000)
+    s1 = get_orchestration(tracker.db, "s1")
+    assert (s1["status"], s1["completed_tasks"], s1["failed_tasks"]) == ("completed", 1, 0)
+    with pytest.raises(InvalidInput, match="completed once"):  # a real end is not replaced
+        tracker.complete_agent_execution("slow", "failed", "late again")
 
 
 def test_an_execution_starts_its_orchestration_as_monitor_run_does(tracker, clock):

@@ -18,7 +18,7 @@ from monitor.capture.scrub import metadata_only, redact, size_of
 from monitor.read.pricing import PriceTable, load_prices
 from monitor.timeutil import format_timestamp, utcnow
 from monitor.store.writes import (end_execution, finish_orchestration, insert_orchestration, insert_tool_call,
-                                  start_execution)
+                                  reopen_reaped, start_execution)
 
 
 Clock = Callable[[], datetime]
@@ -257,7 +257,8 @@ class Tracker:
         """Mark an execution completed or failed; its duration is counted from its start.
 
         Values left as None keep what is already stored (counts and flags start at 0).
-        Raises NotFound for an unknown agent_session_id.
+        Raises NotFound for an unknown agent_session_id, InvalidInput for one already completed or
+        failed; one that `monitor reap` failed (no completion in time) takes this real end instead.
         """
         _status(status, EXECUTION_STATUSES[1:])
         for name, value in (("files_created", files_created), ("files_modified", files_modified),
@@ -283,7 +284,7 @@ class Tracker:
             if row is None:
                 raise NotFound(f"no agent execution with id {agent_session_id!r}")
             execution_id, orchestration_id, stored_status, completed_at, stored_model = row
-            if stored_status != "in_progress":
+            if stored_status != "in_progress" and not reopen_reaped(conn, execution_id):
                 raise InvalidInput(f"agent execution {agent_session_id!r} is already {stored_status}"
                                    f" (at {completed_at}): an execution is completed once")
             if cost_usd is None and any(t is not None for t in tokens):

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from monitor.store.db import Database
-from monitor.store.writes import finish_execution, finish_orchestration, insert_event
+from monitor.store.writes import REAPED, finish_execution, finish_orchestration, insert_event
 from monitor.timeutil import before, format_duration, format_timestamp, utcnow
 
 #: Executions ended per write transaction.
@@ -42,7 +42,7 @@ class ReapResult:
 
 def stale_message(older_than: timedelta) -> str:
     """What a reaped execution's error message says: 'no completion after 2h 00m'."""
-    return f"no completion after {format_duration(older_than.total_seconds() * 1000)}"
+    return f"{REAPED}{format_duration(older_than.total_seconds() * 1000)}"
 
 
 def reap(db: Database, older_than: timedelta = timedelta(hours=1), *, now: datetime | None = None,

@@ -65,12 +65,28 @@ def insert_execution(conn: sqlite3.Connection, agent_session_id: str, agent_name
 
 def finish_execution(conn: sqlite3.Connection, execution_id: int, status: str, now: str,
                      error_message: str | None = None) -> bool:
-    """Complete or fail an execution that is still in progress (one that is not is left alone);
-    return whether it was."""
+    """Complete or fail an execution that is still in progress, or that `monitor reap` failed (one
+    that is not is left alone); return whether it was."""
+    def finish() -> bool:
+        return conn.execute(
+            f"UPDATE agent_executions SET status = :status, completed_at = :now, duration_ms = {DURATION_SQL},"
+            " error_message = coalesce(:error, error_message) WHERE id = :id AND status = 'in_progress'",
+            {"status": status, "now": now, "error": error_message, "id": execution_id},
+        ).rowcount > 0
+    return finish() or (reopen_reaped(conn, execution_id) and finish())
+
+
+#: How the error message of an execution failed by `monitor reap` begins ("no completion after 2h 00m").
+REAPED = "no completion after "
+
+
+def reopen_reaped(conn: sqlite3.Connection, execution_id: int) -> bool:
+    """Put an execution that `monitor reap` failed back in progress, so that its real end, arriving
+    late, replaces the reaper's guess (the first real end wins; a reaper only guesses)."""
     return conn.execute(
-        f"UPDATE agent_executions SET status = :status, completed_at = :now, duration_ms = {DURATION_SQL},"
-        " error_message = coalesce(:error, error_message) WHERE id = :id AND status = 'in_progress'",
-        {"status": status, "now": now, "error": error_message, "id": execution_id},
+        "UPDATE agent_executions SET status = 'in_progress', completed_at = NULL, duration_ms = NULL,"
+        " error_message = NULL WHERE id = ? AND status = 'failed' AND error_message GLOB ?",
+        (execution_id, REAPED + "*"),
     ).rowcount > 0
 
 
@@ -83,8 +99,9 @@ _COMPLETE_SQL: dict[tuple[str, ...], str] = {}
 
 def complete_execution(conn: sqlite3.Connection, execution_id: int, status: str, now: str,
                        fields: Mapping[str, object]) -> bool:
-    """Complete or fail an execution still in progress, setting the COMPLETION_FIELDS given (not
-    None); return whether it was in progress (a finished one is left as it is).
+    """Complete or fail an execution still in progress (or failed by `monitor reap`: see
+    reopen_reaped), setting the COMPLETION_FIELDS given (not None); return whether it was (a
+    finished one is left as it is).
 
     The UPDATE names only the columns it sets, so the triggers that follow the others (cost roll-up,
     full-text index of errors) do not run for a completion that leaves them alone."""
@@ -94,8 +111,9 @@ def complete_execution(conn: sqlite3.Connection, execution_id: int, status: str,
         sql = _COMPLETE_SQL[given] = (
             "UPDATE agent_executions SET status = :status, completed_at = :now, duration_ms = " + DURATION_SQL
             + "".join(f", {c} = :{c}" for c in given) + " WHERE id = :id AND status = 'in_progress'")
-    values = {c: fields[c] for c in given}
-    return conn.execute(sql, {**values, "status": status, "now": now, "id": execution_id}).rowcount > 0
+    values = {**{c: fields[c] for c in given}, "status": status, "now": now, "id": execution_id}
+    return (conn.execute(sql, values).rowcount > 0
+            or (reopen_reaped(conn, execution_id) and conn.execute(sql, values).rowcount > 0))
 
 
 def start_execution(conn: sqlite3.Connection, agent_session_id: str, agent_name: str, now: str, *,

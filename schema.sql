@@ -781,6 +781,44 @@ BEGIN
         AND day IN ('', substr(OLD.started_at, 1, 10), substr(NEW.started_at, 1, 10));
 END;
 
+-- Daily roll-ups that outlive cleanup (migration 13), so that trends (`performance --by day`,
+-- `report --html`) reach back past the retention of the raw rows. One row per UTC day (of
+-- started_at) and scope: 'model' rows are one agent and one model (model '' when the execution has
+-- none), 'agent' rows one agent over all its models (model ''), 'day' rows every agent and model
+-- (agent_name and model ''). Percentiles cannot be kept by triggers (deleting a row cannot tell the
+-- new p95), so this table is not a running total: monitor/ops/rollup.py fills it, exactly as
+-- monitor/read/daily.py counts the raw rows (p50/p95 nearest-rank, as `performance`), for each day
+-- that `cleanup` is about to delete rows of, before it deletes them, and only for days that are
+-- over (before today, UTC): what cleanup deletes of the current day (cleanup 0) is not kept.
+-- A day is rolled up once, whole, and then frozen: readers take a day from this table when it is
+-- here and from agent_executions otherwise, so a rolled-up day's executions that cleanup left in
+-- place (an orchestration that began later) are not counted twice, and a change to them (or one
+-- recorded for that day later) is not seen. `cleanup DAYS --all` deletes the roll-ups of the days
+-- before the cutoff's day too. Sums are NULL when no execution knew the value (as sum() says);
+-- duration_ms is the sum over the `timed` executions (those with a duration).
+CREATE TABLE IF NOT EXISTS daily_rollup (
+    day                TEXT    NOT NULL,
+    scope              TEXT    NOT NULL CHECK (scope IN ('day', 'agent', 'model')),
+    agent_name         TEXT    NOT NULL,
+    model              TEXT    NOT NULL,
+    executions         INTEGER NOT NULL,
+    completed          INTEGER NOT NULL,
+    failed             INTEGER NOT NULL,
+    in_progress        INTEGER NOT NULL,
+    timed              INTEGER NOT NULL,
+    duration_ms        INTEGER,
+    p50_duration_ms    INTEGER,
+    p95_duration_ms    INTEGER,
+    input_tokens       INTEGER,
+    output_tokens      INTEGER,
+    cache_read_tokens  INTEGER,
+    cache_write_tokens INTEGER,
+    cost_usd           REAL,
+    unpriced           INTEGER NOT NULL,
+    rolled_up_at       TEXT    NOT NULL,
+    PRIMARY KEY (day, scope, agent_name, model)
+) WITHOUT ROWID;
+
 -- Full-text search (`monitor search`) over event messages and execution error messages:
 -- external-content FTS5 indexes keyed by rowid (whatever the type of a table's id), kept current
 -- by triggers; only rows with text are indexed.

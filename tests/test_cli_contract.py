@@ -400,10 +400,12 @@ def test_singular_and_plural(sessions, clock, tmp_path):
     assert cut.stderr == "Showing 1 of 2 orchestrations; --limit 0 for all.\n"
     clock.now = T0 + timedelta(days=1, hours=2, seconds=3)
     assert run(clock, "cleanup", "1", "--dry-run", "--db", str(sessions)).output == (
-        "Would delete 2 orchestrations and 3 executions that started before 2026-11-20 14:00:03 UTC.\n")
+        "Would delete 2 orchestrations and 3 executions that started before 2026-11-20 14:00:03 UTC."
+        " Would roll up 1 day first (kept for trends).\n")
     clock.now = T0 + timedelta(days=1, hours=1, seconds=2)  # s2 started at 13:00:02: not before
     assert run(clock, "cleanup", "1", "--db", str(sessions)).output == (
-        "Deleted 1 orchestration and 2 executions that started before 2026-11-20 13:00:02 UTC.\n")
+        "Deleted 1 orchestration and 2 executions that started before 2026-11-20 13:00:02 UTC."
+        " Rolled up 1 day first (kept for trends).\n")
 
 
 def test_export_to_dash_writes_to_stdout(sessions, clock, tmp_path, monkeypatch):

@@ -12,7 +12,7 @@ import click
 
 from monitor.cli.options import (FilePath, MonitorCommand, Output, command, db_option, now, output_options,
                                  read_db, since_option, unused_db_option)
-from monitor.cli.output import display_time, import_summary, plural, render_record, vacuum_note
+from monitor.cli.output import display_time, import_summary, plural, render_record, rollup_note, vacuum_note
 from monitor.errors import MonitorError
 from monitor.store.db import Database, open_db
 
@@ -58,14 +58,17 @@ def export(ctx: click.Context, db_path: str, session: str | None, since: str | N
 @click.option("--dry-run", is_flag=True, help="Only count what would be deleted.")
 @click.option("--vacuum", is_flag=True, help="Give the freed space back to the file system afterwards.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask first, even when deleting all rows or most of them.")
+@click.option("--all", "all_", is_flag=True, help="Delete the daily roll-ups older than DAYS days too.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
-def cleanup(ctx: click.Context, db_path: str, days: int, dry_run: bool, vacuum: bool, yes: bool,
+def cleanup(ctx: click.Context, db_path: str, days: int, dry_run: bool, vacuum: bool, yes: bool, all_: bool,
             as_json: bool) -> None:
     """Delete orchestrations (with their executions) and executions older than DAYS days.
 
     Safe while other processes record runs: deletes go in short batches. On a terminal it asks
-    first when it would delete every row or more than half of them (--yes does not ask).
+    first when it would delete every row or more than half of them (--yes does not ask). The days
+    it deletes rows of are rolled up first (per day, agent and model), so that `performance --by day`
+    and `report --html` still show them; --all deletes those roll-ups too.
 
     \b
     Example (weekly cron):
@@ -82,15 +85,15 @@ def cleanup(ctx: click.Context, db_path: str, days: int, dry_run: bool, vacuum: 
             total = sum(count_old(db, cutoff_for(days, moment)))
         if total > 20_000:
             with click.progressbar(length=total, label="Deleting", file=sys.stderr) as bar:
-                result = run_cleanup(db, days, now=moment, vacuum=vacuum, progress=bar.update)
+                result = run_cleanup(db, days, now=moment, vacuum=vacuum, all_=all_, progress=bar.update)
         else:
-            result = run_cleanup(db, days, now=moment, dry_run=dry_run, vacuum=vacuum)
+            result = run_cleanup(db, days, now=moment, dry_run=dry_run, vacuum=vacuum, all_=all_)
     if as_json:
         click.echo(render_record(vars(result), "json"))
         return
     click.echo(f"{'Would delete' if dry_run else 'Deleted'} {plural(result.orchestrations, 'orchestration')}"
                f" and {plural(result.executions, 'execution')} that started before {display_time(result.cutoff)}."
-               + vacuum_note(result))
+               + rollup_note(result) + vacuum_note(result))
 
 
 def _confirm_sweep(db: Database, cutoff: str) -> None:

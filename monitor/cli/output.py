@@ -128,6 +128,17 @@ def megabytes(size: int) -> str:
     return f"{size / 1_000_000:.1f} MB"
 
 
+def rollup_note(result: CleanupResult) -> str:
+    """What a cleanup did to the daily roll-ups, after its sentence (nothing when nothing)."""
+    parts = []
+    if result.rolled_up_days:
+        verb = "Would roll up" if result.dry_run else "Rolled up"
+        parts.append(f" {verb} {plural(result.rolled_up_days, 'day')} first (kept for trends).")
+    if result.rollups_deleted:
+        parts.append(f" Deleted {plural(result.rollups_deleted, 'daily roll-up row')}.")
+    return "".join(parts)
+
+
 def vacuum_note(result: CleanupResult) -> str:
     """What a cleanup's vacuum really did, after its sentence."""
     if not result.vacuumed:

@@ -21,6 +21,8 @@ RECENT_EXECUTIONS_TABLE = ["session_id", "agent_session_id", "status", "duration
 #: Speed and reliability (tokens per agent are `cost`'s table): what fits a terminal of 120 columns.
 PERFORMANCE_TABLE = ["agent_name", "executions", "failed", "success_rate", "avg_duration_ms", "p50_duration_ms",
                      "p95_duration_ms", "max_duration_ms", "retries", "cost_usd", "unpriced"]
+PERFORMANCE_BY_DAY_TABLE = ["day", "agent_name", "executions", "failed", "success_rate", "avg_duration_ms",
+                            "p50_duration_ms", "p95_duration_ms", "cost_usd", "unpriced"]
 FAILED_EXECUTIONS_TABLE = ["session_id", "agent_name", "agent_session_id", "exit_code", "duration_ms", "started_at",
                            "error_message"]
 FAILED_ORCHESTRATIONS_TABLE = ["session_id", "status", "completed_tasks", "failed_tasks", "total_tasks",
@@ -140,18 +142,32 @@ def health(ctx: click.Context, db_path: str, hours: float, stale_after: timedelt
 @command()
 @db_option
 @since_option
+@click.option("--by", type=click.Choice(["agent", "day"]), default="agent", show_default=True,
+              help="Per agent, or per day and agent (reaching back past cleanup, through the daily roll-ups).")
+@agent_option
 @output_options()
-def performance(db_path: str, since: str | None, out: Output) -> None:
+def performance(db_path: str, since: str | None, by: str, agent: str | None, out: Output) -> None:
     """Show per-agent performance: success rate, p50/p95 duration, retries, tokens, cost.
 
     \b
     Example:
       monitor performance --since 30d
+      monitor performance --by day --since 365d --agent tests
     """
+    if by == "day":
+        from monitor.read.daily import DAILY_COLUMNS, performance_by_day
+
+        with read_db(db_path) as db:
+            days = performance_by_day(db, since, agent)
+        out.rows(days, DAILY_COLUMNS, table_columns=PERFORMANCE_BY_DAY_TABLE,
+                 empty=nothing_found("No executions", since, agent=agent))
+        return
     with read_db(db_path) as db:
         found = reports.performance(db, since)
+    if agent is not None:
+        found = [row for row in found if row["agent_name"] == agent]
     out.rows(found, reports.PERFORMANCE_COLUMNS, table_columns=PERFORMANCE_TABLE,
-             empty=nothing_found("No executions", since))
+             empty=nothing_found("No executions", since, agent=agent))
 
 
 @command()

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from monitor.store.db import Database
-from monitor.store.writes import delete_old_lone_executions, delete_oldest_orchestrations
+from monitor.store.writes import delete_daily_rollup_before, delete_old_lone_executions, delete_oldest_orchestrations
 from monitor.timeutil import EARLIEST, before, format_timestamp, utcnow
 
 #: The first batch: orchestrations (with their executions), or executions without one, per write
@@ -49,6 +49,10 @@ class CleanupResult:
     #: After a vacuum: whether the WAL could be emptied and truncated, and its size on disk then.
     wal_truncated: bool | None = None
     wal_bytes: int | None = None
+    #: Days counted into daily_rollup before their rows went (see monitor/ops/rollup.py), and the
+    #: roll-up rows that `all_` deleted (the days before the cutoff's).
+    rolled_up_days: int = 0
+    rollups_deleted: int = 0
 
 
 def cutoff_for(days: float, now: datetime | None = None) -> str:
@@ -117,15 +121,26 @@ def cleanup(
     now: datetime | None = None,
     dry_run: bool = False,
     vacuum: bool = False,
+    all_: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> CleanupResult:
     """Delete orchestrations that started more than `days` ago, with all their executions, and
-    executions with no orchestration that started that long ago. progress(n) is called with the
-    number of rows each batch removed."""
+    executions with no orchestration that started that long ago; first, roll up the days (that are
+    over) whose rows go, so that their trends stay. all_: delete the roll-ups of the days before the
+    cutoff's day too. progress(n) is called with the number of rows each batch removed."""
+    from monitor.ops.rollup import days_to_roll_up, roll_up
+
     cutoff = cutoff_for(days, now)
+    # With all_, the days before the cutoff's would be rolled up only to be deleted.
+    days_due = [day for day in days_to_roll_up(db, cutoff, now) if not all_ or day >= cutoff[:10]]
     if dry_run:
         orchestrations, executions = count_old(db, cutoff)
-        return CleanupResult(cutoff, orchestrations, executions, dry_run=True)
+        return CleanupResult(cutoff, orchestrations, executions, dry_run=True, rolled_up_days=len(days_due))
+    rolled = roll_up(db, days_due, now)
+    rollups_deleted = 0
+    if all_:
+        with db.transaction() as conn:
+            rollups_deleted = delete_daily_rollup_before(conn, cutoff[:10])
     autocheckpoint = db.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
     synchronous = db.execute("PRAGMA synchronous").fetchone()[0]
     db.execute("PRAGMA wal_autocheckpoint = 0")  # checkpoints come with the pauses instead
@@ -140,9 +155,10 @@ def cleanup(
         db.execute(f"PRAGMA synchronous = {int(synchronous)}")
         db.execute(f"PRAGMA wal_autocheckpoint = {int(autocheckpoint)}")
     if not vacuum:
-        return CleanupResult(cutoff, *result, dry_run=False)
+        return CleanupResult(cutoff, *result, dry_run=False, rolled_up_days=rolled, rollups_deleted=rollups_deleted)
     truncated, wal_bytes = compact(db)
-    return CleanupResult(cutoff, *result, dry_run=False, vacuumed=True, wal_truncated=truncated, wal_bytes=wal_bytes)
+    return CleanupResult(cutoff, *result, dry_run=False, vacuumed=True, wal_truncated=truncated, wal_bytes=wal_bytes,
+                         rolled_up_days=rolled, rollups_deleted=rollups_deleted)
 
 
 def compact(db: Database) -> tuple[bool, int]:

@@ -69,6 +69,11 @@ def _finish_stats(stats: dict, percentiles: dict[int, int | None]) -> dict:
     return {**{k: stats.pop(k) for k in _STATS_ORDER}, **stats}
 
 
+def nearest_rank(p: int, count: int) -> int:
+    """The 1-based rank, in ascending order, of the nearest-rank p-th percentile of `count` values."""
+    return max(1, math.ceil(p / 100 * count))
+
+
 def _percentiles(db: Database, where: str, params: tuple, count: int, *, agent_history: bool = False
                  ) -> dict[int, int | None]:
     """Nearest-rank p50 and p95 of duration_ms, `count` being how many durations `where` has.
@@ -84,7 +89,7 @@ def _percentiles(db: Database, where: str, params: tuple, count: int, *, agent_h
         if not count:
             result[p] = None
             continue
-        rank = max(1, math.ceil(p / 100 * count))  # 1-based, ascending
+        rank = nearest_rank(p, count)
         order, offset = ("", rank - 1) if rank - 1 <= count - rank else (" DESC", count - rank)
         row = db.execute(
             f"SELECT duration_ms FROM agent_executions WHERE {where} AND {column} IS NOT NULL"

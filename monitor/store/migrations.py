@@ -29,8 +29,8 @@ Versions: 1 the first schema (the reference tool's columns plus tokens, cost, ex
 LLM request and model), tool_calls, transcript_owners, 8 the runner_* columns of
 `monitor run` executions and spool_offsets, 9 the agent-and-time index, the events' time index and
 the cost_rollup roll-up, 10 idx_executions_agent_success, 11 idx_executions_agent_failed (`monitor run
---breaker`), 12 otel_endpoints and the otel_sent_* marks of `monitor otel push`. Raise LATEST with every
-change to schema.sql.
+--breaker`), 12 otel_endpoints and the otel_sent_* marks of `monitor otel push`, 13 daily_rollup (daily
+roll-ups that outlive cleanup). Raise LATEST with every change to schema.sql.
 
 After upgrading an existing file the statistics the query planner reads are gathered anew
 (ANALYZE, bounded by ANALYSIS_LIMIT), as SQLite recommends after a large change.
@@ -50,7 +50,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # imported for real only by an upgrade (see _upgrade)
     import sqlite_utils
 
-LATEST = 12
+LATEST = 13
 
 #: Any stored time (ISO text with or without zone, SQLite's datetime(), epoch seconds or
 #: milliseconds as numbers or text) in the one format, as the *_normalize triggers do.

@@ -390,6 +390,26 @@ def delete_old_lone_executions(conn: sqlite3.Connection, cutoff: str, size: int)
         " WHERE orchestration_id IS NULL AND started_at < ? LIMIT ?)", (cutoff, size)).rowcount
 
 
+def insert_daily_rollup(conn: sqlite3.Connection, found: list[dict], rolled_up_at: str) -> int:
+    """Store daily_rollup rows (monitor.read.daily.ROLLUP_COLUMNS each); a day already rolled up
+    keeps its rows. Returns how many were added."""
+    before = conn.total_changes
+    conn.executemany(
+        "INSERT OR IGNORE INTO daily_rollup (day, scope, agent_name, model, executions, completed, failed,"
+        " in_progress, timed, duration_ms, p50_duration_ms, p95_duration_ms, input_tokens, output_tokens,"
+        " cache_read_tokens, cache_write_tokens, cost_usd, unpriced, rolled_up_at) VALUES (:day, :scope,"
+        " :agent_name, :model, :executions, :completed, :failed, :in_progress, :timed, :duration_ms,"
+        " :p50_duration_ms, :p95_duration_ms, :input_tokens, :output_tokens, :cache_read_tokens,"
+        " :cache_write_tokens, :cost_usd, :unpriced, :rolled_up_at)",
+        [{**row, "rolled_up_at": rolled_up_at} for row in found])
+    return conn.total_changes - before
+
+
+def delete_daily_rollup_before(conn: sqlite3.Connection, day: str) -> int:
+    """Delete the roll-ups of the days before `day` (cleanup --all); return how many rows went."""
+    return conn.execute("DELETE FROM daily_rollup WHERE day < ?", (day,)).rowcount
+
+
 # -- alerts ------------------------------------------------------------------------------------
 
 def put_alert_state(conn: sqlite3.Connection, key: str, status: str, message: str | None, sent_at: str) -> None:

@@ -1,0 +1,157 @@
+"""Executions per UTC day: counts by status, p50/p95 duration, tokens and cost, per agent and model.
+
+The same figures come from two places, counted the same way: the daily_rollup table (days that
+cleanup has deleted rows of; see schema.sql and monitor/ops/rollup.py) and the executions
+themselves (every other day). `count_days` counts executions; `daily` reads both.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Literal
+
+from monitor.read.queries import rows
+from monitor.read.reports import nearest_rank
+from monitor.store.db import Database
+
+Scope = Literal["day", "agent", "model"]
+#: What daily_rollup stores per row, in its order (rolled_up_at aside).
+ROLLUP_COLUMNS = [
+    "day", "scope", "agent_name", "model", "executions", "completed", "failed", "in_progress", "timed",
+    "duration_ms", "p50_duration_ms", "p95_duration_ms", "input_tokens", "output_tokens", "cache_read_tokens",
+    "cache_write_tokens", "cost_usd", "unpriced",
+]
+#: `performance --by day`: one row per day and agent, newest day first.
+DAILY_COLUMNS = [
+    "day", "agent_name", "executions", "completed", "failed", "in_progress", "success_rate", "avg_duration_ms",
+    "p50_duration_ms", "p95_duration_ms", "input_tokens", "output_tokens", "cache_read_tokens",
+    "cache_write_tokens", "cost_usd", "unpriced",
+]
+_ADDED = ["executions", "completed", "failed", "in_progress", "timed", "duration_ms", "input_tokens",
+          "output_tokens", "cache_read_tokens", "cache_write_tokens", "unpriced"]
+_TOKENS = ["input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens"]
+
+#: One pass over the executions `where` finds, per day, agent and model.
+_PER_MODEL = """
+SELECT substr(started_at, 1, 10) AS day, agent_name, coalesce(model, '') AS model,
+    count(*) AS executions,
+    coalesce(sum(status = 'completed'), 0) AS completed,
+    coalesce(sum(status = 'failed'), 0) AS failed,
+    coalesce(sum(status = 'in_progress'), 0) AS in_progress,
+    count(duration_ms) AS timed,
+    sum(duration_ms) AS duration_ms,
+    sum(input_tokens) AS input_tokens,
+    sum(output_tokens) AS output_tokens,
+    sum(cache_read_tokens) AS cache_read_tokens,
+    sum(cache_write_tokens) AS cache_write_tokens,
+    sum(cost_usd) AS cost_usd,
+    coalesce(sum(cost_usd IS NULL AND coalesce(input_tokens, output_tokens, cache_read_tokens,
+                                               cache_write_tokens) IS NOT NULL), 0) AS unpriced
+FROM agent_executions WHERE {where}
+GROUP BY 1, 2, 3
+"""
+
+
+def _sum(values: Iterable[int | None]) -> int | None:
+    """SQL's sum(): None when nothing is known."""
+    known = [v for v in values if v is not None]
+    return sum(known) if known else None
+
+
+def count_days(db: Database, where: str, params: Sequence[object], *, percentiles: bool = True) -> list[dict]:
+    """daily_rollup rows (every scope) counted from the executions `where` finds: what the roll-up
+    of their days holds. Percentiles are nearest-rank, as `performance` has them (None without
+    `percentiles`: a chart of counts need not sort every duration)."""
+    per_model = rows(db, _PER_MODEL.format(where=where), params)
+    groups: dict[tuple[str, str, str, str], list[dict]] = defaultdict(list)
+    for row in per_model:
+        groups[(row["day"], "model", row["agent_name"], row["model"])].append(row)
+        groups[(row["day"], "agent", row["agent_name"], "")].append(row)
+        groups[(row["day"], "day", "", "")].append(row)
+    durations: dict[tuple[str, str, str], list[int]] = defaultdict(list)
+    if percentiles:
+        for day, agent, model, duration in db.execute(
+                f"SELECT substr(started_at, 1, 10), agent_name, coalesce(model, ''), duration_ms"
+                f" FROM agent_executions WHERE ({where}) AND duration_ms IS NOT NULL", params):
+            durations[(day, agent, model)].append(duration)
+    by_day: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for day, agent, model in durations:
+        by_day[day].append((agent, model))
+    result = []
+    for (day, scope, agent, model), members in sorted(groups.items()):
+        row = {"day": day, "scope": scope, "agent_name": agent, "model": model}
+        for column in _ADDED:
+            row[column] = _sum(m[column] for m in members)
+        costs = [m["cost_usd"] for m in members if m["cost_usd"] is not None]
+        row["cost_usd"] = (members[0]["cost_usd"] if len(members) == 1 else math.fsum(costs)) if costs else None
+        found: list[int] = []
+        if percentiles:
+            keys = ([(agent, model)] if scope == "model" else
+                    [k for k in by_day[day] if k[0] == agent] if scope == "agent" else by_day[day])
+            for key in keys:
+                found.extend(durations.get((day, *key), ()))
+            found.sort()
+        for p in (50, 95):
+            row[f"p{p}_duration_ms"] = found[nearest_rank(p, len(found)) - 1] if found else None
+        result.append({c: row[c] for c in ROLLUP_COLUMNS})
+    return result
+
+
+def rolled_up_days(db: Database, since_day: str = "") -> list[str]:
+    """The days daily_rollup holds (from since_day on), oldest first."""
+    return [day for (day,) in db.execute(
+        "SELECT day FROM daily_rollup WHERE scope = 'day' AND day >= ? ORDER BY day", (since_day,))]
+
+
+def daily(db: Database, since: str | None = None, *, scope: Scope = "agent", agent: str | None = None,
+          orchestration_id: int | None = None, percentiles: bool = True) -> list[dict]:
+    """Per-day figures of `scope` from the day of `since` on (whole days), oldest day first: rolled-up
+    days from daily_rollup, the others counted from the executions. With `agent`, only that agent's
+    (a 'day' scope is then its 'agent' rows); with orchestration_id, only that orchestration's
+    executions, which roll-ups do not keep (days whose rows cleanup deleted are missing)."""
+    since_day = since[:10] if since else ""
+    clauses: list[str] = ["started_at >= ?"]
+    params: list[object] = [since_day]
+    if agent is not None:
+        clauses.append("agent_name = ?")
+        params.append(agent)
+    stored: list[dict] = []
+    with db.snapshot():
+        if orchestration_id is not None:
+            clauses.append("orchestration_id = ?")
+            params.append(orchestration_id)
+        else:
+            # Rolled-up days are the roll-up's alone (a day's executions left in place are in it).
+            clauses.append("NOT EXISTS (SELECT 1 FROM daily_rollup r WHERE r.day = substr(started_at, 1, 10)"
+                           " AND r.scope = 'day')")
+            read_scope = "agent" if agent is not None and scope == "day" else scope
+            stored = rows(
+                db, f"SELECT {', '.join(ROLLUP_COLUMNS)} FROM daily_rollup WHERE scope = ? AND day >= ?"
+                + (" AND agent_name = ?" if agent is not None else ""),
+                (read_scope, since_day, *([agent] if agent is not None else [])))
+        counted = count_days(db, " AND ".join(clauses), params, percentiles=percentiles)
+    wanted = "agent" if agent is not None and scope == "day" else scope
+    found = stored + [row for row in counted if row["scope"] == wanted]
+    found.sort(key=lambda r: (r["day"], -r["executions"], r["agent_name"], r["model"]))
+    return [finish(row) for row in found]
+
+
+def finish(row: dict) -> dict:
+    """A stored or counted row as reports show it: the success rate and the average duration added,
+    the cost rounded as `performance` rounds it."""
+    shown = dict(row)
+    done = row["completed"] + row["failed"]
+    shown["success_rate"] = round(100.0 * row["completed"] / done, 1) if done else None
+    shown["avg_duration_ms"] = round(row["duration_ms"] / row["timed"]) if row["timed"] else None
+    if shown["cost_usd"] is not None:
+        shown["cost_usd"] = round(shown["cost_usd"], 6)
+    return shown
+
+
+def performance_by_day(db: Database, since: str | None = None, agent: str | None = None) -> list[dict]:
+    """`performance --by day`: per day and agent, newest day first (busiest agent first within a day)."""
+    found = daily(db, since, scope="agent", agent=agent)
+    found.sort(key=lambda r: r["day"], reverse=True)  # stable: each day's agents stay busiest first
+    return [{c: row[c] for c in DAILY_COLUMNS} for row in found]

@@ -1,4 +1,5 @@
-"""Commands that hand monitor's data to other systems: metrics (Prometheus), otel (OpenTelemetry traces)."""
+"""Commands that hand monitor's data to other systems: metrics (Prometheus), otel (OpenTelemetry traces),
+report (an HTML page)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from typing import Any
 
 import click
 
-from monitor.cli.options import (Age, MonitorCommand, MonitorGroup, command, db_option, now, read_db, since_option)
-from monitor.cli.output import otel_summary, render_record
+from monitor.cli.options import (Age, FilePath, MonitorCommand, MonitorGroup, agent_option, command, db_option, now,
+                                 read_db, since_option)
+from monitor.cli.output import megabytes, otel_summary, render_record
 from monitor.errors import MonitorError
 from monitor.store.db import open_db
 
@@ -65,6 +67,35 @@ def metrics(db_path: str, address: tuple[str, int] | None, textfile: str | None,
             server.shutdown()
     else:
         sys.stdout.write(prometheus.exposition(db_path, stale_after))
+
+
+@command()
+@db_option
+@click.option("--html", "html_path", required=True, type=click.Path(dir_okay=False, writable=True), metavar="FILE",
+              help="Write the report to FILE (one self-contained HTML page, replaced atomically).")
+@since_option
+@click.option("--session", metavar="SESSION", help="Only this orchestration's executions (one CI run's report).")
+@agent_option
+@click.option("--config", "config_path", type=FilePath(), metavar="FILE",
+              help="Rules of the `check` verdict in the header (default: ./monitor.toml, else ./pyproject.toml's"
+                   " [tool.monitor]).")
+@click.pass_context
+def report(ctx: click.Context, db_path: str, html_path: str, since: str | None, session: str | None,
+           agent: str | None, config_path: str | None) -> None:
+    """Write an HTML report with charts and tables: one file that opens offline in any browser.
+
+    \b
+    Example:
+      monitor report --html report.html --since 30d
+      monitor report --html ci-report.html --session "ci-$GITHUB_RUN_ID"
+    """
+    from monitor.cli.watchdog import _config
+    from monitor.exporters.html import report_to_file
+
+    with read_db(db_path) as db:
+        size = report_to_file(db, html_path, _config(None, (), None, config_path), since=since, session=session,
+                              agent=agent, now=now(ctx))
+    click.echo(f"Wrote {html_path} ({megabytes(size)}).", err=True)
 
 
 def _url_host(host: str) -> str:
@@ -196,4 +227,4 @@ def otel_push(db_path: str, endpoint: str | None, headers: tuple[tuple[str, str]
     click.echo(render_record(result.as_dict(), "json") if as_json else otel_summary(result.as_dict()))
 
 
-COMMANDS = [metrics, otel]
+COMMANDS = [metrics, otel, report]

@@ -111,13 +111,21 @@ def daily(db: Database, since: str | None = None, *, scope: Scope = "agent", age
     days from daily_rollup, the others counted from the executions. With `agent`, only that agent's
     (a 'day' scope is then its 'agent' rows); with orchestration_id, only that orchestration's
     executions, which roll-ups do not keep (days whose rows cleanup deleted are missing)."""
+    return daily_scopes(db, since, (scope,), agent=agent, orchestration_id=orchestration_id,
+                        percentiles=percentiles)[scope]
+
+
+def daily_scopes(db: Database, since: str | None, scopes: Sequence[Scope], *, agent: str | None = None,
+                 orchestration_id: int | None = None, percentiles: bool = True) -> dict[str, list[dict]]:
+    """daily() of several scopes at once, from one pass over the executions."""
     since_day = since[:10] if since else ""
     clauses: list[str] = ["started_at >= ?"]
     params: list[object] = [since_day]
     if agent is not None:
         clauses.append("agent_name = ?")
         params.append(agent)
-    stored: list[dict] = []
+    wanted = {scope: "agent" if agent is not None and scope == "day" else scope for scope in scopes}
+    stored: dict[str, list[dict]] = {scope: [] for scope in scopes}
     with db.snapshot():
         if orchestration_id is not None:
             clauses.append("orchestration_id = ?")
@@ -126,16 +134,18 @@ def daily(db: Database, since: str | None = None, *, scope: Scope = "agent", age
             # Rolled-up days are the roll-up's alone (a day's executions left in place are in it).
             clauses.append("NOT EXISTS (SELECT 1 FROM daily_rollup r WHERE r.day = substr(started_at, 1, 10)"
                            " AND r.scope = 'day')")
-            read_scope = "agent" if agent is not None and scope == "day" else scope
-            stored = rows(
-                db, f"SELECT {', '.join(ROLLUP_COLUMNS)} FROM daily_rollup WHERE scope = ? AND day >= ?"
-                + (" AND agent_name = ?" if agent is not None else ""),
-                (read_scope, since_day, *([agent] if agent is not None else [])))
+            for scope in scopes:
+                stored[scope] = rows(
+                    db, f"SELECT {', '.join(ROLLUP_COLUMNS)} FROM daily_rollup WHERE scope = ? AND day >= ?"
+                    + (" AND agent_name = ?" if agent is not None else ""),
+                    (wanted[scope], since_day, *([agent] if agent is not None else [])))
         counted = count_days(db, " AND ".join(clauses), params, percentiles=percentiles)
-    wanted = "agent" if agent is not None and scope == "day" else scope
-    found = stored + [row for row in counted if row["scope"] == wanted]
-    found.sort(key=lambda r: (r["day"], -r["executions"], r["agent_name"], r["model"]))
-    return [finish(row) for row in found]
+    result: dict[str, list[dict]] = {}
+    for scope in scopes:
+        found = stored[scope] + [row for row in counted if row["scope"] == wanted[scope]]
+        found.sort(key=lambda r: (r["day"], -r["executions"], r["agent_name"], r["model"]))
+        result[scope] = [finish(row) for row in found]
+    return result
 
 
 def finish(row: dict) -> dict:

@@ -36,10 +36,10 @@ MOST_AGENTS = 20
 
 _CSS = """
 :root { color-scheme: light dark; --bg: #ffffff; --fg: #1b1f24; --muted: #57606a; --grid: #d0d7de;
-        --card: #f6f8fa; --pass: #1a7f37; --warn: #9a6700; --fail: #cf222e; }
+        --card: #f6f8fa; --pass: #1a7f37; --warn: #9a6700; --fail: #cf222e; --badge: #ffffff; }
 @media (prefers-color-scheme: dark) {
   :root { --bg: #0d1117; --fg: #e6edf3; --muted: #9da7b3; --grid: #30363d; --card: #161b22;
-          --pass: #3fb950; --warn: #d29922; --fail: #f85149; }
+          --pass: #3fb950; --warn: #d29922; --fail: #f85149; --badge: #0d1117; }
 }
 * { box-sizing: border-box; }
 body { margin: 0 auto; max-width: 1100px; padding: 1.5rem; background: var(--bg); color: var(--fg);
@@ -47,7 +47,7 @@ body { margin: 0 auto; max-width: 1100px; padding: 1.5rem; background: var(--bg)
 h1 { margin: 0 0 .5rem; font-size: 1.6rem; } h2 { margin: 2rem 0 .5rem; font-size: 1.2rem; }
 dl.meta { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; margin: 0; }
 dl.meta dt { color: var(--muted); } dl.meta dd { margin: 0; overflow-wrap: anywhere; }
-.verdict { display: inline-block; padding: .1rem .6rem; border-radius: 1rem; font-weight: 700; color: #fff; }
+.verdict { display: inline-block; padding: .1rem .6rem; border-radius: 1rem; font-weight: 700; color: var(--badge); }
 .verdict.pass { background: var(--pass); } .verdict.warn { background: var(--warn); }
 .verdict.fail { background: var(--fail); }
 ul.rules { margin: .3rem 0 0; padding-left: 1.2rem; } .rule-warn { color: var(--warn); } .rule-fail { color: var(--fail); }
@@ -182,7 +182,8 @@ def _executions_chart(data: ReportData) -> str:
 def _success_chart(data: ReportData) -> str:
     labels = [p.start for p in data.periods]
     chart = _chart("Line", [PALETTE[0]], labels, range=(0, 100), show_legend=False, y_title="% succeeded",
-                   allow_interruptions=True, dots_size=2)
+                   allow_interruptions=True, dots_size=3, margin_right=40,
+                   stroke_style={"width": 3})
     chart.add("success rate", [p.success_rate for p in data.periods])
     done = [(p, p.success_rate) for p in data.periods if p.success_rate is not None]
     completed, failed = sum(p.completed for p in data.periods), sum(p.failed for p in data.periods)

@@ -205,3 +205,11 @@ def test_an_empty_database_and_bad_input(db_path, tmp_path, tracker):
     assert result.exit_code == 1 and result.output.startswith("Error: ") and "nope" in result.output
     missing = CliRunner().invoke(cli, ["report", "--db", str(db_path)])
     assert missing.exit_code == 2 and "--html" in missing.output
+
+
+def test_the_projects_workflow_uploads_each_jobs_report_next_to_its_export():
+    workflow = (Path(__file__).resolve().parent.parent / ".github" / "workflows" / "ci.yml").read_text()
+    assert ('monitor report --html monitoring-report.html --session "ci-${{ github.run_id }}-${{ matrix.python-version }}"'
+            in workflow)
+    uploaded = workflow.split("name: Upload monitoring data")[1].split("retention-days")[0]
+    assert "monitoring-export.json" in uploaded and "monitoring-report.html" in uploaded

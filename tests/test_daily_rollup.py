@@ -108,3 +108,26 @@ def test_performance_by_day_reaches_back_past_cleanup_and_all_removes_the_roll_u
     result = invoke("performance", "--by", "day", "--agent", "coder", "--json")
     left = json.loads(result.output)
     assert left == [r for r in full if r["day"] >= "2026-10-21"]
+
+
+@pytest.mark.parametrize("agent", [None, "backend"])
+def test_trends_from_indexes_and_cost_rollup_equal_the_counted_days(history, agent):
+    """report's fast path (status index, cost_rollup) gives daily()'s figures, before and after cleanup."""
+    from monitor.read.daily import TREND_DAY_COLUMNS, TREND_USAGE_COLUMNS, daily_scopes, trends
+
+    def expected() -> tuple[list[dict], list[dict]]:
+        found = daily_scopes(history, "2026-09-30T10:00:00.000Z", ("day", "model"), agent=agent, percentiles=False)
+        usage = [{c: r[c] for c in TREND_USAGE_COLUMNS} for r in found["model"]
+                 if any(r[c] is not None for c in TREND_USAGE_COLUMNS[3:])]
+        return [{c: r[c] for c in TREND_DAY_COLUMNS} for r in found["day"]], sorted(
+            usage, key=lambda r: (r["day"], r["agent_name"], r["model"]))
+
+    def rounded(found: tuple[list[dict], list[dict]]) -> tuple[list[dict], list[dict]]:
+        days, usage = found
+        return days, [{**r, "cost_usd": None if r["cost_usd"] is None else round(r["cost_usd"], 6)} for r in usage]
+
+    first = rounded(trends(history, "2026-09-30T10:00:00.000Z", agent))
+    assert first == rounded(expected())
+    assert first[0][0]["day"] == "2026-09-30" and sum(d["executions"] for d in first[0]) > (1000 if agent is None else 50)
+    cleanup(history, 30, now=T0)
+    assert rounded(trends(history, "2026-09-30T10:00:00.000Z", agent)) == first

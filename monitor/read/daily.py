@@ -165,3 +165,49 @@ def performance_by_day(db: Database, since: str | None = None, agent: str | None
     found = daily(db, since, scope="agent", agent=agent)
     found.sort(key=lambda r: r["day"], reverse=True)  # stable: each day's agents stay busiest first
     return [{c: row[c] for c in DAILY_COLUMNS} for row in found]
+
+
+#: Usage per day, agent and model from cost_rollup (kept by triggers): a total of nothing known is NULL.
+_USAGE = """
+SELECT day, agent_name, model,
+    CASE WHEN input_tokens_rows THEN input_tokens END AS input_tokens,
+    CASE WHEN output_tokens_rows THEN output_tokens END AS output_tokens,
+    CASE WHEN cache_read_tokens_rows THEN cache_read_tokens END AS cache_read_tokens,
+    CASE WHEN cache_write_tokens_rows THEN cache_write_tokens END AS cache_write_tokens,
+    CASE WHEN cost_usd_rows THEN cost_usd END AS cost_usd
+FROM cost_rollup WHERE day >= ? AND day != ''
+"""
+TREND_DAY_COLUMNS = ["day", "executions", "completed", "failed", "in_progress"]
+TREND_USAGE_COLUMNS = ["day", "agent_name", "model", *_TOKENS, "cost_usd"]
+
+
+def trends(db: Database, since: str | None = None, agent: str | None = None) -> tuple[list[dict], list[dict]]:
+    """What charts over time need, without reading the executions themselves: executions by status
+    per day (TREND_DAY_COLUMNS), and tokens and cost per day, agent and model (TREND_USAGE_COLUMNS),
+    oldest day first, from the day of `since` on; the same figures as daily()'s 'day' and 'model'
+    rows. Rolled-up days come from daily_rollup; the others' counts from the (status, started_at)
+    index (the agent's index with `agent`), their usage from the cost_rollup roll-up."""
+    since_day = since[:10] if since else ""
+    with db.snapshot():
+        rolled = set(rolled_up_days(db, since_day))
+        agent_clause = " AND agent_name = ?" if agent is not None else ""
+        agent_params = [agent] if agent is not None else []
+        per_day: dict[str, dict] = {}
+        for status, day, count in db.execute(
+                "SELECT status, substr(started_at, 1, 10) AS day, count(*) FROM agent_executions"
+                f" WHERE started_at >= ?{agent_clause} GROUP BY status, day", [since_day, *agent_params]):
+            if day in rolled:
+                continue
+            row = per_day.setdefault(day, {"day": day, "executions": 0, "completed": 0, "failed": 0, "in_progress": 0})
+            row["executions"] += count
+            row[status] = count
+        usage = [row for row in rows(db, _USAGE + agent_clause, [since_day, *agent_params]) if row["day"] not in rolled]
+        stored = rows(db, f"SELECT {', '.join(ROLLUP_COLUMNS)} FROM daily_rollup WHERE scope = ? AND day >= ?"
+                      + agent_clause, [("agent" if agent is not None else "day"), since_day, *agent_params])
+        stored_usage = rows(db, f"SELECT {', '.join(TREND_USAGE_COLUMNS)} FROM daily_rollup WHERE scope = 'model'"
+                            f" AND day >= ?{agent_clause}", [since_day, *agent_params])
+    days = [{c: row[c] for c in TREND_DAY_COLUMNS} for row in stored] + list(per_day.values())
+    usage += [row for row in stored_usage if any(row[c] is not None for c in (*_TOKENS, "cost_usd"))]
+    days.sort(key=lambda r: r["day"])
+    usage.sort(key=lambda r: (r["day"], r["agent_name"], r["model"]))
+    return days, usage

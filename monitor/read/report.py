@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from monitor.read.daily import daily_scopes
+from monitor.read.daily import daily_scopes, trends
 from monitor.read.queries import get_orchestration, rows
 from monitor.read.reports import execution_stats, performance
 from monitor.store.db import Database
@@ -101,9 +101,12 @@ def gather(db: Database, *, since: str | None = None, session: str | None = None
     runs it, with the rules it reads from the project's configuration)."""
     now = now or utcnow()
     orchestration_id = get_orchestration(db, session)["id"] if session is not None else None
-    found = daily_scopes(db, since, ("day", "model"), agent=agent, orchestration_id=orchestration_id,
-                         percentiles=False)
-    days, per_model = found["day"], found["model"]
+    if orchestration_id is None:
+        days, per_model = trends(db, since, agent)  # from indexes and roll-ups: fast at any size
+    else:
+        found = daily_scopes(db, since, ("day", "model"), agent=agent, orchestration_id=orchestration_id,
+                             percentiles=False)
+        days, per_model = found["day"], found["model"]
     period = _period_for(days[0]["day"] if days else None, days[-1]["day"] if days else None)
     periods: dict[str, Period] = {}
     for row in days:

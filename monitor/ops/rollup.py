@@ -32,19 +32,26 @@ def days_to_roll_up(db: Database, cutoff: str, now: datetime | None = None) -> l
     return [day for (day,) in db.execute(_DAYS_TO_ROLL_UP, {"cutoff": cutoff, "today": today})]
 
 
+#: Days counted per read snapshot and stored per write transaction: a first cleanup of years of
+#: history goes by a month at a time, and writers wait only for the (short) inserts.
+DAYS_PER_BATCH = 31
+
+
 def roll_up(db: Database, days: list[str], now: datetime | None = None) -> int:
-    """Count each of `days` whole from the executions into daily_rollup, in one write transaction
-    (nothing changes between counting and storing). Returns how many days were rolled up."""
-    if not days:
-        return 0
+    """Count each of `days` whole from the executions into daily_rollup; returns how many days.
+
+    Each batch of days is counted in a read snapshot and stored in a write transaction of its own
+    (INSERT OR IGNORE: a day another process rolled up meanwhile keeps its rows), so that writers
+    never wait for the counting. The days are over: what changes in them between the two (an
+    execution of that day recorded late) is the rare exception the design accepts (schema.sql)."""
     stamp = format_timestamp(now or utcnow())
-    with db.transaction() as conn:
-        found = []
-        for start in range(0, len(days), 500):  # host parameters: well under SQLite's limit
-            chunk = days[start:start + 500]
-            marks = ", ".join("?" * len(chunk))
+    for start in range(0, len(days), DAYS_PER_BATCH):
+        chunk = days[start:start + DAYS_PER_BATCH]
+        marks = ", ".join("?" * len(chunk))
+        with db.snapshot():
             # The range lets the started_at index find the rows; the list keeps only the days asked.
-            found += count_days(db, f"started_at >= ? AND started_at < ? AND substr(started_at, 1, 10) IN ({marks})",
-                                [chunk[0], chunk[-1] + "T99", *chunk])
-        insert_daily_rollup(conn, found, stamp)
+            found = count_days(db, f"started_at >= ? AND started_at < ? AND substr(started_at, 1, 10) IN ({marks})",
+                               [chunk[0], chunk[-1] + "T99", *chunk])
+        with db.transaction() as conn:
+            insert_daily_rollup(conn, found, stamp)
     return len(days)

@@ -29,72 +29,76 @@ DAILY_COLUMNS = [
     "p50_duration_ms", "p95_duration_ms", "input_tokens", "output_tokens", "cache_read_tokens",
     "cache_write_tokens", "cost_usd", "unpriced",
 ]
-_ADDED = ["executions", "completed", "failed", "in_progress", "timed", "duration_ms", "input_tokens",
-          "output_tokens", "cache_read_tokens", "cache_write_tokens", "unpriced"]
 _TOKENS = ["input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens"]
 
-#: One pass over the executions `where` finds, per day, agent and model.
-_PER_MODEL = """
-SELECT substr(started_at, 1, 10) AS day, agent_name, coalesce(model, '') AS model,
-    count(*) AS executions,
-    coalesce(sum(status = 'completed'), 0) AS completed,
-    coalesce(sum(status = 'failed'), 0) AS failed,
-    coalesce(sum(status = 'in_progress'), 0) AS in_progress,
-    count(duration_ms) AS timed,
-    sum(duration_ms) AS duration_ms,
-    sum(input_tokens) AS input_tokens,
-    sum(output_tokens) AS output_tokens,
-    sum(cache_read_tokens) AS cache_read_tokens,
-    sum(cache_write_tokens) AS cache_write_tokens,
-    sum(cost_usd) AS cost_usd,
-    coalesce(sum(cost_usd IS NULL AND coalesce(input_tokens, output_tokens, cache_read_tokens,
-                                               cache_write_tokens) IS NOT NULL), 0) AS unpriced
+#: Each execution `where` finds, as count_days reads it.
+_EXECUTIONS = """
+SELECT substr(started_at, 1, 10), agent_name, coalesce(model, ''), status, duration_ms,
+       input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd
 FROM agent_executions WHERE {where}
-GROUP BY 1, 2, 3
 """
+_STATUS_INDEX = {"completed": 1, "failed": 2, "in_progress": 3}
 
 
-def _sum(values: Iterable[int | None]) -> int | None:
-    """SQL's sum(): None when nothing is known."""
-    known = [v for v in values if v is not None]
-    return sum(known) if known else None
+class _Group:
+    """What count_days gathers for one day, agent and model."""
+
+    __slots__ = ("counts", "tokens", "known", "durations", "costs", "unpriced")
+
+    def __init__(self) -> None:
+        self.counts = [0, 0, 0, 0]  # executions, completed, failed, in_progress
+        self.tokens = [0, 0, 0, 0]
+        self.known = [0, 0, 0, 0]  # how many executions knew each token count
+        self.durations: list[int] = []
+        self.costs: list[float] = []
+        self.unpriced = 0
 
 
 def count_days(db: Database, where: str, params: Sequence[object], *, percentiles: bool = True) -> list[dict]:
     """daily_rollup rows (every scope) counted from the executions `where` finds: what the roll-up
-    of their days holds. Percentiles are nearest-rank, as `performance` has them (None without
-    `percentiles`: a chart of counts need not sort every duration)."""
-    per_model = rows(db, _PER_MODEL.format(where=where), params)
-    groups: dict[tuple[str, str, str, str], list[dict]] = defaultdict(list)
-    for row in per_model:
-        groups[(row["day"], "model", row["agent_name"], row["model"])].append(row)
-        groups[(row["day"], "agent", row["agent_name"], "")].append(row)
-        groups[(row["day"], "day", "", "")].append(row)
-    durations: dict[tuple[str, str, str], list[int]] = defaultdict(list)
-    if percentiles:
-        for day, agent, model, duration in db.execute(
-                f"SELECT substr(started_at, 1, 10), agent_name, coalesce(model, ''), duration_ms"
-                f" FROM agent_executions WHERE ({where}) AND duration_ms IS NOT NULL", params):
-            durations[(day, agent, model)].append(duration)
-    by_day: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    for day, agent, model in durations:
-        by_day[day].append((agent, model))
+    of their days holds, as `performance` counts (execution_stats): sums are NULL when nothing was
+    known, the cost is summed exactly (math.fsum), p50/p95 are nearest-rank (None without
+    `percentiles`). One pass over the rows, each read once."""
+    groups: dict[tuple[str, str, str], _Group] = {}
+    for day, agent, model, status, duration, *usage, cost in db.execute(_EXECUTIONS.format(where=where), params):
+        group = groups.get((day, agent, model))
+        if group is None:
+            group = groups[(day, agent, model)] = _Group()
+        group.counts[0] += 1
+        group.counts[_STATUS_INDEX[status]] += 1
+        if duration is not None:
+            group.durations.append(duration)
+        for i, value in enumerate(usage):
+            if value is not None:
+                group.tokens[i] += value
+                group.known[i] += 1
+        if cost is not None:
+            group.costs.append(cost)
+        elif any(value is not None for value in usage):
+            group.unpriced += 1
+    scopes: dict[tuple[str, str, str, str], list[_Group]] = defaultdict(list)
+    for (day, agent, model), group in groups.items():
+        scopes[(day, "model", agent, model)].append(group)
+        scopes[(day, "agent", agent, "")].append(group)
+        scopes[(day, "day", "", "")].append(group)
     result = []
-    for (day, scope, agent, model), members in sorted(groups.items()):
-        row = {"day": day, "scope": scope, "agent_name": agent, "model": model}
-        for column in _ADDED:
-            row[column] = _sum(m[column] for m in members)
-        costs = [m["cost_usd"] for m in members if m["cost_usd"] is not None]
-        row["cost_usd"] = (members[0]["cost_usd"] if len(members) == 1 else math.fsum(costs)) if costs else None
-        found: list[int] = []
-        if percentiles:
-            keys = ([(agent, model)] if scope == "model" else
-                    [k for k in by_day[day] if k[0] == agent] if scope == "agent" else by_day[day])
-            for key in keys:
-                found.extend(durations.get((day, *key), ()))
-            found.sort()
-        for p in (50, 95):
-            row[f"p{p}_duration_ms"] = found[nearest_rank(p, len(found)) - 1] if found else None
+    for (day, scope, agent, model), members in sorted(scopes.items()):
+        counts = [sum(m.counts[i] for m in members) for i in range(4)]
+        durations = [d for m in members for d in m.durations]
+        costs = [c for m in members for c in m.costs]
+        row: dict = {"day": day, "scope": scope, "agent_name": agent, "model": model,
+                     "executions": counts[0], "completed": counts[1], "failed": counts[2], "in_progress": counts[3],
+                     "timed": len(durations), "duration_ms": sum(durations) if durations else None}
+        if percentiles and durations:
+            durations.sort()
+            for p in (50, 95):
+                row[f"p{p}_duration_ms"] = durations[nearest_rank(p, len(durations)) - 1]
+        else:
+            row["p50_duration_ms"] = row["p95_duration_ms"] = None
+        for i, column in enumerate(_TOKENS):
+            row[column] = sum(m.tokens[i] for m in members) if any(m.known[i] for m in members) else None
+        row["cost_usd"] = math.fsum(costs) if costs else None
+        row["unpriced"] = sum(m.unpriced for m in members)
         result.append({c: row[c] for c in ROLLUP_COLUMNS})
     return result
 

@@ -326,5 +326,6 @@ event   2026-11-20 12:01:20 UTC  build-7       tester        build-7-tester     
 
 def test_cleanup_dry_run(show):
     assert show("cleanup", "0", "--dry-run") == """\
-Would delete 2 orchestrations and 6 executions that started before 2026-11-20 12:30:00 UTC.
+Would delete 2 orchestrations and 6 executions that started before 2026-11-20 12:30:00 UTC. Would roll up 1 day \
+first (kept for trends).
 """

@@ -151,6 +151,7 @@ def test_cost_report_with_a_total_row(recorded):
 
 def test_cost_report_since_and_bad_grouping(recorded):
     assert cost_report(recorded.db, since="2026-11-21T00:00:00.000Z") == []
+    assert cost_report(recorded.db, since="9999-12-31T23:59:59.000Z") == []  # no day after the last one
     with pytest.raises(InvalidInput):
         cost_report(recorded.db, by="colour")
 

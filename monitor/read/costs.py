@@ -121,6 +121,8 @@ def first_whole_day(since: str) -> str:
     day = since[:10]
     if since[10:] == "T00:00:00.000Z":
         return day
+    if day >= date.max.isoformat():  # no day follows 9999-12-31: a key after every day
+        return day + "~"
     return (date.fromisoformat(day) + timedelta(days=1)).isoformat()
 
 

@@ -499,12 +499,12 @@ def test_on_a_terminal_the_window_size_follows_the_terminal(db_path):
     import termios
 
     resizer = ("import os, signal, time; signal.signal(signal.SIGWINCH, lambda *a: print('now', tuple(os.get_terminal_size()),"
-               " flush=True)); print('size', tuple(os.get_terminal_size()), flush=True); time.sleep(10)")
+               " flush=True)); print('size', tuple(os.get_terminal_size()), flush=True); time.sleep(30)")
     env = {**os.environ, "MONITOR_DB": str(db_path)}
     pid, fd = pty.fork()
     if pid == 0:  # pragma: no cover - the child
         fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
-        os.execve(PY, [PY, "-m", "monitor", "run", "--agent", "resize", "--timeout", "5s", "--",
+        os.execve(PY, [PY, "-m", "monitor", "run", "--agent", "resize", "--timeout", "30s", "--",
                        PY, "-c", resizer], env)
     shown, deadline, resized = b"", time.monotonic() + 30, False
     while b"now" not in shown and time.monotonic() < deadline:

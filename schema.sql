@@ -227,6 +227,13 @@ CREATE TABLE IF NOT EXISTS llm_usage (
 ) WITHOUT ROWID;
 -- usage still without a price (priced once a price is known).
 CREATE INDEX IF NOT EXISTS idx_llm_usage_unpriced ON llm_usage (priced_with) WHERE cost_usd IS NULL;
+-- The model_totals triggers' question "has this execution another request (another unpriced
+-- request) of this model?", answered by one seek (the triggers name them: with no statistics SQLite
+-- would take the primary key and read all of the execution's requests for each one, 72 million
+-- rows for a session of 12,000).
+CREATE INDEX IF NOT EXISTS idx_llm_usage_model ON llm_usage (execution_id, coalesce(model, ''));
+CREATE INDEX IF NOT EXISTS idx_llm_usage_unpriced_model ON llm_usage (execution_id, coalesce(model, ''))
+    WHERE cost_usd IS NULL;
 
 -- How far each claimed spool file has been ingested (migration 8). What a hook or `monitor run`
 -- could not write while the database was locked waits in monitoring.db.spool; a writer claims
@@ -818,6 +825,384 @@ CREATE TABLE IF NOT EXISTS daily_rollup (
     rolled_up_at       TEXT    NOT NULL,
     PRIMARY KEY (day, scope, agent_name, model)
 ) WITHOUT ROWID;
+
+-- Tokens and cost per model over all time, each LLM request counted under its own model (llm_usage),
+-- and each execution that has usage but no llm_usage rows (recorded with its totals only) under
+-- its own model, as `cost --by model` counts them; model '' when there is none. executions counts
+-- the executions that used the model, unpriced those with an unpriced request of it (or unpriced
+-- totals); the rest as in cost_rollup. Kept by the model_totals_* triggers, on llm_usage and on
+-- agent_executions (an execution's own totals count only while it has no llm_usage rows: its first
+-- request takes them away, its last one going gives them back); model_totals_recount is what it
+-- must hold. A count of executions per model moves only when an execution's first request of that
+-- model comes or its last one goes, which the triggers tell from the execution's other rows.
+CREATE TABLE IF NOT EXISTS model_totals (
+    model                   TEXT    NOT NULL PRIMARY KEY,
+    executions              INTEGER NOT NULL DEFAULT 0,
+    input_tokens            INTEGER NOT NULL DEFAULT 0,
+    input_tokens_rows       INTEGER NOT NULL DEFAULT 0,
+    output_tokens           INTEGER NOT NULL DEFAULT 0,
+    output_tokens_rows      INTEGER NOT NULL DEFAULT 0,
+    cache_read_tokens       INTEGER NOT NULL DEFAULT 0,
+    cache_read_tokens_rows  INTEGER NOT NULL DEFAULT 0,
+    cache_write_tokens      INTEGER NOT NULL DEFAULT 0,
+    cache_write_tokens_rows INTEGER NOT NULL DEFAULT 0,
+    cost_usd                REAL    NOT NULL DEFAULT 0,
+    cost_usd_rows           INTEGER NOT NULL DEFAULT 0,
+    unpriced                INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+
+CREATE VIEW IF NOT EXISTS model_totals_recount AS
+WITH usage AS (
+    SELECT execution_id, coalesce(model, '') AS model, input_tokens, 1 AS input_tokens_rows,
+           output_tokens, 1 AS output_tokens_rows, cache_read_tokens, 1 AS cache_read_tokens_rows,
+           cache_write_tokens + cache_write_1h_tokens AS cache_write_tokens, 1 AS cache_write_tokens_rows,
+           coalesce(cost_usd, 0) AS cost_usd, cost_usd IS NOT NULL AS cost_usd_rows, cost_usd IS NULL AS unpriced
+    FROM llm_usage
+    UNION ALL
+    SELECT id, model, input_tokens, input_tokens_rows, output_tokens, output_tokens_rows, cache_read_tokens,
+           cache_read_tokens_rows, cache_write_tokens, cache_write_tokens_rows, cost_usd, cost_usd_rows, unpriced
+    FROM execution_usage e WHERE NOT EXISTS (SELECT 1 FROM llm_usage u WHERE u.execution_id = e.id)
+)
+SELECT model, count(DISTINCT execution_id) AS executions,
+       sum(input_tokens) AS input_tokens, sum(input_tokens_rows) AS input_tokens_rows,
+       sum(output_tokens) AS output_tokens, sum(output_tokens_rows) AS output_tokens_rows,
+       sum(cache_read_tokens) AS cache_read_tokens, sum(cache_read_tokens_rows) AS cache_read_tokens_rows,
+       sum(cache_write_tokens) AS cache_write_tokens, sum(cache_write_tokens_rows) AS cache_write_tokens_rows,
+       sum(cost_usd) AS cost_usd, sum(cost_usd_rows) AS cost_usd_rows,
+       count(DISTINCT CASE WHEN unpriced THEN execution_id END) AS unpriced
+FROM usage GROUP BY model;
+
+-- A request: its usage, and one more execution (or unpriced execution) of its model when the
+-- execution had no other request (or unpriced request) of that model; its execution's own totals
+-- stop counting when it is the execution's first request.
+CREATE TRIGGER IF NOT EXISTS model_totals_usage_insert AFTER INSERT ON llm_usage BEGIN
+    INSERT INTO model_totals
+    SELECT coalesce(NEW.model, ''),
+           NOT EXISTS (SELECT 1 FROM llm_usage o INDEXED BY idx_llm_usage_model WHERE o.execution_id = NEW.execution_id
+                       AND o.message_id != NEW.message_id AND coalesce(o.model, '') = coalesce(NEW.model, '')),
+           NEW.input_tokens, 1, NEW.output_tokens, 1, NEW.cache_read_tokens, 1,
+           NEW.cache_write_tokens + NEW.cache_write_1h_tokens, 1,
+           coalesce(NEW.cost_usd, 0), NEW.cost_usd IS NOT NULL,
+           NEW.cost_usd IS NULL AND NOT EXISTS (
+               SELECT 1 FROM llm_usage o INDEXED BY idx_llm_usage_unpriced_model WHERE o.execution_id = NEW.execution_id AND o.message_id != NEW.message_id
+               AND coalesce(o.model, '') = coalesce(NEW.model, '') AND o.cost_usd IS NULL)
+    WHERE true
+    ON CONFLICT (model) DO UPDATE SET
+        executions = executions + excluded.executions,
+        input_tokens = input_tokens + excluded.input_tokens,
+        input_tokens_rows = input_tokens_rows + excluded.input_tokens_rows,
+        output_tokens = output_tokens + excluded.output_tokens,
+        output_tokens_rows = output_tokens_rows + excluded.output_tokens_rows,
+        cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
+        cache_read_tokens_rows = cache_read_tokens_rows + excluded.cache_read_tokens_rows,
+        cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
+        cache_write_tokens_rows = cache_write_tokens_rows + excluded.cache_write_tokens_rows,
+        cost_usd = cost_usd + excluded.cost_usd,
+        cost_usd_rows = cost_usd_rows + excluded.cost_usd_rows,
+        unpriced = unpriced + excluded.unpriced;
+    INSERT INTO model_totals
+    SELECT model, -1, -input_tokens, -input_tokens_rows, -output_tokens, -output_tokens_rows,
+           -cache_read_tokens, -cache_read_tokens_rows, -cache_write_tokens, -cache_write_tokens_rows,
+           -cost_usd, -cost_usd_rows, -unpriced
+    FROM execution_usage e WHERE e.id = NEW.execution_id
+      AND NOT EXISTS (SELECT 1 FROM llm_usage o WHERE o.execution_id = NEW.execution_id
+                      AND o.message_id != NEW.message_id)
+    ON CONFLICT (model) DO UPDATE SET
+        executions = executions + excluded.executions,
+        input_tokens = input_tokens + excluded.input_tokens,
+        input_tokens_rows = input_tokens_rows + excluded.input_tokens_rows,
+        output_tokens = output_tokens + excluded.output_tokens,
+        output_tokens_rows = output_tokens_rows + excluded.output_tokens_rows,
+        cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
+        cache_read_tokens_rows = cache_read_tokens_rows + excluded.cache_read_tokens_rows,
+        cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
+        cache_write_tokens_rows = cache_write_tokens_rows + excluded.cache_write_tokens_rows,
+        cost_usd = cost_usd + excluded.cost_usd,
+        cost_usd_rows = cost_usd_rows + excluded.cost_usd_rows,
+        unpriced = unpriced + excluded.unpriced;
+    DELETE FROM model_totals WHERE executions = 0;
+END;
+
+-- A request gone: the reverse, and its execution's own totals count again when it was the last.
+-- (When the execution itself is deleted, its requests go after it, and there is nothing to give back.)
+CREATE TRIGGER IF NOT EXISTS model_totals_usage_delete AFTER DELETE ON llm_usage BEGIN
+    INSERT INTO model_totals
+    SELECT coalesce(OLD.model, ''),
+           -NOT EXISTS (SELECT 1 FROM llm_usage o INDEXED BY idx_llm_usage_model WHERE o.execution_id = OLD.execution_id
+                        AND coalesce(o.model, '') = coalesce(OLD.model, '')),
+           -OLD.input_tokens, -1, -OLD.output_tokens, -1, -OLD.cache_read_tokens, -1,
+           -(OLD.cache_write_tokens + OLD.cache_write_1h_tokens), -1,
+           -coalesce(OLD.cost_usd, 0), -(OLD.cost_usd IS NOT NULL),
+           -(OLD.cost_usd IS NULL AND NOT EXISTS (
+               SELECT 1 FROM llm_usage o INDEXED BY idx_llm_usage_unpriced_model WHERE o.execution_id = OLD.execution_id
+               AND coalesce(o.model, '') = coalesce(OLD.model, '') AND o.cost_usd IS NULL))
+    WHERE true
+    ON CONFLICT (model) DO UPDATE SET
+        executions = executions + excluded.executions,
+        input_tokens = input_tokens + excluded.input_tokens,
+        input_tokens_rows = input_tokens_rows + excluded.input_tokens_rows,
+        output_tokens = output_tokens + excluded.output_tokens,
+        output_tokens_rows = output_tokens_rows + excluded.output_tokens_rows,
+        cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
+        cache_read_tokens_rows = cache_read_tokens_rows + excluded.cache_read_tokens_rows,
+        cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
+        cache_write_tokens_rows = cache_write_tokens_rows + excluded.cache_write_tokens_rows,
+        cost_usd = cost_usd + excluded.cost_usd,
+        cost_usd_rows = cost_usd_rows + excluded.cost_usd_rows,
+        unpriced = unpriced + excluded.unpriced;
+    INSERT INTO model_totals
+    SELECT model, 1, input_tokens, input_tokens_rows, output_tokens, output_tokens_rows,
+           cache_read_tokens, cache_read_tokens_rows, cache_write_tokens, cache_write_tokens_rows,
+           cost_usd, cost_usd_rows, unpriced
+    FROM execution_usage e WHERE e.id = OLD.execution_id
+      AND NOT EXISTS (SELECT 1 FROM llm_usage o WHERE o.execution_id = OLD.execution_id)
+    ON CONFLICT (model) DO UPDATE SET
+        executions = executions + excluded.executions,
+        input_tokens = input_tokens + excluded.input_tokens,
+        input_tokens_rows = input_tokens_rows + excluded.input_tokens_rows,
+        output_tokens = output_tokens + excluded.output_tokens,
+        output_tokens_rows = output_tokens_rows + excluded.output_tokens_rows,
+        cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
+        cache_read_tokens_rows = cache_read_tokens_rows + excluded.cache_read_tokens_rows,
+        cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
+        cache_write_tokens_rows = cache_write_tokens_rows + excluded.cache_write_tokens_rows,
+        cost_usd = cost_usd + excluded.cost_usd,
+        cost_usd_rows = cost_usd_rows + excluded.cost_usd_rows,
+        unpriced = unpriced + excluded.unpriced;
+    DELETE FROM model_totals WHERE executions = 0;
+END;
+
+-- A request changed: the old row taken away and the new one added (rows u). A count of
+-- executions (of unpriced executions) moves only when no other request of the execution (o, any
+-- but this one) has that model (unpriced): then by the new row's membership less the old one's.
+CREATE TRIGGER IF NOT EXISTS model_totals_usage_update AFTER UPDATE OF
+    execution_id, message_id, model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
+    cache_write_1h_tokens, cost_usd
+ON llm_usage BEGIN
+    INSERT INTO model_totals
+    SELECT coalesce(u.model, ''),
+           u.sign * NOT EXISTS (
+               SELECT 1 FROM llm_usage o INDEXED BY idx_llm_usage_model WHERE o.execution_id = u.execution_id
+               AND coalesce(o.model, '') = coalesce(u.model, '')
+               AND NOT (o.execution_id = NEW.execution_id AND o.message_id = NEW.message_id)),
+           u.sign * u.input_tokens, u.sign, u.sign * u.output_tokens, u.sign,
+           u.sign * u.cache_read_tokens, u.sign, u.sign * u.cache_write_tokens, u.sign,
+           u.sign * coalesce(u.cost_usd, 0), u.sign * (u.cost_usd IS NOT NULL),
+           u.sign * (u.cost_usd IS NULL AND NOT EXISTS (
+               SELECT 1 FROM llm_usage o INDEXED BY idx_llm_usage_unpriced_model WHERE o.execution_id = u.execution_id
+               AND coalesce(o.model, '') = coalesce(u.model, '') AND o.cost_usd IS NULL
+               AND NOT (o.execution_id = NEW.execution_id AND o.message_id = NEW.message_id)))
+    FROM (SELECT -1 AS sign, OLD.execution_id AS execution_id, OLD.model AS model,
+                 OLD.input_tokens AS input_tokens, OLD.output_tokens AS output_tokens,
+                 OLD.cache_read_tokens AS cache_read_tokens,
+                 OLD.cache_write_tokens + OLD.cache_write_1h_tokens AS cache_write_tokens,
+                 OLD.cost_usd AS cost_usd
+          UNION ALL
+          SELECT 1, NEW.execution_id, NEW.model, NEW.input_tokens, NEW.output_tokens, NEW.cache_read_tokens,
+                 NEW.cache_write_tokens + NEW.cache_write_1h_tokens, NEW.cost_usd) AS u
+    WHERE true
+    ON CONFLICT (model) DO UPDATE SET
+        executions = executions + excluded.executions,
+        input_tokens = input_tokens + excluded.input_tokens,
+        input_tokens_rows = input_tokens_rows + excluded.input_tokens_rows,
+        output_tokens = output_tokens + excluded.output_tokens,
+        output_tokens_rows = output_tokens_rows + excluded.output_tokens_rows,
+        cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
+        cache_read_tokens_rows = cache_read_tokens_rows + excluded.cache_read_tokens_rows,
+        cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
+        cache_write_tokens_rows = cache_write_tokens_rows + excluded.cache_write_tokens_rows,
+        cost_usd = cost_usd + excluded.cost_usd,
+        cost_usd_rows = cost_usd_rows + excluded.cost_usd_rows,
+        unpriced = unpriced + excluded.unpriced;
+    -- Moved to another execution: the old one's own totals may count again, the new one's stop.
+    INSERT INTO model_totals
+    SELECT e.model, e.sign, e.sign * e.input_tokens, e.sign * e.input_tokens_rows,
+           e.sign * e.output_tokens, e.sign * e.output_tokens_rows,
+           e.sign * e.cache_read_tokens, e.sign * e.cache_read_tokens_rows,
+           e.sign * e.cache_write_tokens, e.sign * e.cache_write_tokens_rows,
+           e.sign * e.cost_usd, e.sign * e.cost_usd_rows, e.sign * e.unpriced
+    FROM (SELECT 1 AS sign, * FROM execution_usage WHERE id = OLD.execution_id
+          AND NOT EXISTS (SELECT 1 FROM llm_usage o WHERE o.execution_id = OLD.execution_id)
+          UNION ALL
+          SELECT -1, * FROM execution_usage WHERE id = NEW.execution_id
+          AND NOT EXISTS (SELECT 1 FROM llm_usage o WHERE o.execution_id = NEW.execution_id
+                          AND o.message_id != NEW.message_id)) AS e
+    WHERE OLD.execution_id IS NOT NEW.execution_id
+    ON CONFLICT (model) DO UPDATE SET
+        executions = executions + excluded.executions,
+        input_tokens = input_tokens + excluded.input_tokens,
+        input_tokens_rows = input_tokens_rows + excluded.input_tokens_rows,
+        output_tokens = output_tokens + excluded.output_tokens,
+        output_tokens_rows = output_tokens_rows + excluded.output_tokens_rows,
+        cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
+        cache_read_tokens_rows = cache_read_tokens_rows + excluded.cache_read_tokens_rows,
+        cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
+        cache_write_tokens_rows = cache_write_tokens_rows + excluded.cache_write_tokens_rows,
+        cost_usd = cost_usd + excluded.cost_usd,
+        cost_usd_rows = cost_usd_rows + excluded.cost_usd_rows,
+        unpriced = unpriced + excluded.unpriced;
+    DELETE FROM model_totals WHERE executions = 0;
+END;
+
+-- An execution's own totals (while it has no llm_usage rows). Its deletion is counted before the
+-- row goes: its requests are deleted with it (ON DELETE CASCADE) before an AFTER trigger would run,
+-- and only before can it tell whether its own totals were counted.
+CREATE TRIGGER IF NOT EXISTS model_totals_execution_insert AFTER INSERT ON agent_executions
+WHEN NEW.cost_usd IS NOT NULL
+  OR coalesce(NEW.input_tokens, NEW.output_tokens, NEW.cache_read_tokens, NEW.cache_write_tokens) IS NOT NULL
+BEGIN
+    INSERT INTO model_totals
+    SELECT coalesce(NEW.model, ''), 1,
+           coalesce(NEW.input_tokens, 0), (NEW.input_tokens IS NOT NULL),
+           coalesce(NEW.output_tokens, 0), (NEW.output_tokens IS NOT NULL),
+           coalesce(NEW.cache_read_tokens, 0), (NEW.cache_read_tokens IS NOT NULL),
+           coalesce(NEW.cache_write_tokens, 0), (NEW.cache_write_tokens IS NOT NULL),
+           coalesce(NEW.cost_usd, 0), (NEW.cost_usd IS NOT NULL), (NEW.cost_usd IS NULL)
+    WHERE NOT EXISTS (SELECT 1 FROM llm_usage o WHERE o.execution_id = NEW.id)
+    ON CONFLICT (model) DO UPDATE SET
+        executions = executions + excluded.executions,
+        input_tokens = input_tokens + excluded.input_tokens,
+        input_tokens_rows = input_tokens_rows + excluded.input_tokens_rows,
+        output_tokens = output_tokens + excluded.output_tokens,
+        output_tokens_rows = output_tokens_rows + excluded.output_tokens_rows,
+        cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
+        cache_read_tokens_rows = cache_read_tokens_rows + excluded.cache_read_tokens_rows,
+        cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
+        cache_write_tokens_rows = cache_write_tokens_rows + excluded.cache_write_tokens_rows,
+        cost_usd = cost_usd + excluded.cost_usd,
+        cost_usd_rows = cost_usd_rows + excluded.cost_usd_rows,
+        unpriced = unpriced + excluded.unpriced;
+END;
+
+CREATE TRIGGER IF NOT EXISTS model_totals_execution_delete BEFORE DELETE ON agent_executions
+WHEN OLD.cost_usd IS NOT NULL
+  OR coalesce(OLD.input_tokens, OLD.output_tokens, OLD.cache_read_tokens, OLD.cache_write_tokens) IS NOT NULL
+BEGIN
+    INSERT INTO model_totals
+    SELECT coalesce(OLD.model, ''), -1,
+           -coalesce(OLD.input_tokens, 0), -(OLD.input_tokens IS NOT NULL),
+           -coalesce(OLD.output_tokens, 0), -(OLD.output_tokens IS NOT NULL),
+           -coalesce(OLD.cache_read_tokens, 0), -(OLD.cache_read_tokens IS NOT NULL),
+           -coalesce(OLD.cache_write_tokens, 0), -(OLD.cache_write_tokens IS NOT NULL),
+           -coalesce(OLD.cost_usd, 0), -(OLD.cost_usd IS NOT NULL), -(OLD.cost_usd IS NULL)
+    WHERE NOT EXISTS (SELECT 1 FROM llm_usage o WHERE o.execution_id = OLD.id)
+    ON CONFLICT (model) DO UPDATE SET
+        executions = executions + excluded.executions,
+        input_tokens = input_tokens + excluded.input_tokens,
+        input_tokens_rows = input_tokens_rows + excluded.input_tokens_rows,
+        output_tokens = output_tokens + excluded.output_tokens,
+        output_tokens_rows = output_tokens_rows + excluded.output_tokens_rows,
+        cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
+        cache_read_tokens_rows = cache_read_tokens_rows + excluded.cache_read_tokens_rows,
+        cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
+        cache_write_tokens_rows = cache_write_tokens_rows + excluded.cache_write_tokens_rows,
+        cost_usd = cost_usd + excluded.cost_usd,
+        cost_usd_rows = cost_usd_rows + excluded.cost_usd_rows,
+        unpriced = unpriced + excluded.unpriced;
+    DELETE FROM model_totals WHERE executions = 0;
+END;
+
+CREATE TRIGGER IF NOT EXISTS model_totals_execution_update AFTER UPDATE OF
+    model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd
+ON agent_executions
+WHEN (OLD.cost_usd IS NOT NULL OR NEW.cost_usd IS NOT NULL
+      OR coalesce(OLD.input_tokens, OLD.output_tokens, OLD.cache_read_tokens, OLD.cache_write_tokens,
+                  NEW.input_tokens, NEW.output_tokens, NEW.cache_read_tokens, NEW.cache_write_tokens) IS NOT NULL)
+  AND NOT EXISTS (SELECT 1 FROM llm_usage o WHERE o.execution_id = NEW.id)
+BEGIN
+    INSERT INTO model_totals
+    SELECT coalesce(OLD.model, ''), -1,
+           -coalesce(OLD.input_tokens, 0), -(OLD.input_tokens IS NOT NULL),
+           -coalesce(OLD.output_tokens, 0), -(OLD.output_tokens IS NOT NULL),
+           -coalesce(OLD.cache_read_tokens, 0), -(OLD.cache_read_tokens IS NOT NULL),
+           -coalesce(OLD.cache_write_tokens, 0), -(OLD.cache_write_tokens IS NOT NULL),
+           -coalesce(OLD.cost_usd, 0), -(OLD.cost_usd IS NOT NULL), -(OLD.cost_usd IS NULL)
+    WHERE OLD.cost_usd IS NOT NULL
+        OR coalesce(OLD.input_tokens, OLD.output_tokens, OLD.cache_read_tokens, OLD.cache_write_tokens) IS NOT NULL
+    ON CONFLICT (model) DO UPDATE SET
+        executions = executions + excluded.executions,
+        input_tokens = input_tokens + excluded.input_tokens,
+        input_tokens_rows = input_tokens_rows + excluded.input_tokens_rows,
+        output_tokens = output_tokens + excluded.output_tokens,
+        output_tokens_rows = output_tokens_rows + excluded.output_tokens_rows,
+        cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
+        cache_read_tokens_rows = cache_read_tokens_rows + excluded.cache_read_tokens_rows,
+        cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
+        cache_write_tokens_rows = cache_write_tokens_rows + excluded.cache_write_tokens_rows,
+        cost_usd = cost_usd + excluded.cost_usd,
+        cost_usd_rows = cost_usd_rows + excluded.cost_usd_rows,
+        unpriced = unpriced + excluded.unpriced;
+    INSERT INTO model_totals
+    SELECT coalesce(NEW.model, ''), 1,
+           coalesce(NEW.input_tokens, 0), (NEW.input_tokens IS NOT NULL),
+           coalesce(NEW.output_tokens, 0), (NEW.output_tokens IS NOT NULL),
+           coalesce(NEW.cache_read_tokens, 0), (NEW.cache_read_tokens IS NOT NULL),
+           coalesce(NEW.cache_write_tokens, 0), (NEW.cache_write_tokens IS NOT NULL),
+           coalesce(NEW.cost_usd, 0), (NEW.cost_usd IS NOT NULL), (NEW.cost_usd IS NULL)
+    WHERE NEW.cost_usd IS NOT NULL
+        OR coalesce(NEW.input_tokens, NEW.output_tokens, NEW.cache_read_tokens, NEW.cache_write_tokens) IS NOT NULL
+    ON CONFLICT (model) DO UPDATE SET
+        executions = executions + excluded.executions,
+        input_tokens = input_tokens + excluded.input_tokens,
+        input_tokens_rows = input_tokens_rows + excluded.input_tokens_rows,
+        output_tokens = output_tokens + excluded.output_tokens,
+        output_tokens_rows = output_tokens_rows + excluded.output_tokens_rows,
+        cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
+        cache_read_tokens_rows = cache_read_tokens_rows + excluded.cache_read_tokens_rows,
+        cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
+        cache_write_tokens_rows = cache_write_tokens_rows + excluded.cache_write_tokens_rows,
+        cost_usd = cost_usd + excluded.cost_usd,
+        cost_usd_rows = cost_usd_rows + excluded.cost_usd_rows,
+        unpriced = unpriced + excluded.unpriced;
+    DELETE FROM model_totals WHERE executions = 0;
+END;
+
+-- Each agent's durations counted per bucket (the duration cut to two significant digits:
+-- 0-99 ms one bucket per millisecond, 100-990 ms per 10 ms, 1.0-9.9 s per 100 ms, ...), for
+-- the all-time p50 and p95 of `performance` and `agent NAME`: the bucket holding a rank is found
+-- here, and the exact duration within it read from idx_executions_agent_duration, so that a
+-- percentile reads at most one bucket's executions instead of half the agent's history. bucket
+-- is the smallest duration the bucket holds. Kept by the agent_durations_* triggers;
+-- agent_durations_recount is what it must hold.
+CREATE TABLE IF NOT EXISTS agent_durations (
+    agent_name TEXT    NOT NULL,
+    bucket     INTEGER NOT NULL,
+    executions INTEGER NOT NULL,
+    PRIMARY KEY (agent_name, bucket)
+) WITHOUT ROWID;
+
+CREATE VIEW IF NOT EXISTS agent_durations_recount AS
+SELECT agent_name, (CASE WHEN duration_ms < 100 THEN CAST(duration_ms AS INTEGER) - (duration_ms < CAST(duration_ms AS INTEGER)) ELSE CAST(substr(CAST(duration_ms AS INTEGER), 1, 2) || substr('000000000000000000', 1, length(CAST(duration_ms AS INTEGER)) - 2) AS INTEGER) END) AS bucket, count(*) AS executions
+FROM agent_executions WHERE duration_ms IS NOT NULL GROUP BY 1, 2;
+
+CREATE TRIGGER IF NOT EXISTS agent_durations_insert AFTER INSERT ON agent_executions
+WHEN NEW.duration_ms IS NOT NULL
+BEGIN
+    INSERT INTO agent_durations VALUES (NEW.agent_name, (CASE WHEN NEW.duration_ms < 100 THEN CAST(NEW.duration_ms AS INTEGER) - (NEW.duration_ms < CAST(NEW.duration_ms AS INTEGER)) ELSE CAST(substr(CAST(NEW.duration_ms AS INTEGER), 1, 2) || substr('000000000000000000', 1, length(CAST(NEW.duration_ms AS INTEGER)) - 2) AS INTEGER) END), 1)
+    ON CONFLICT (agent_name, bucket) DO UPDATE SET executions = executions + 1;
+END;
+
+CREATE TRIGGER IF NOT EXISTS agent_durations_delete AFTER DELETE ON agent_executions
+WHEN OLD.duration_ms IS NOT NULL
+BEGIN
+    UPDATE agent_durations SET executions = executions - 1
+    WHERE agent_name = OLD.agent_name AND bucket = (CASE WHEN OLD.duration_ms < 100 THEN CAST(OLD.duration_ms AS INTEGER) - (OLD.duration_ms < CAST(OLD.duration_ms AS INTEGER)) ELSE CAST(substr(CAST(OLD.duration_ms AS INTEGER), 1, 2) || substr('000000000000000000', 1, length(CAST(OLD.duration_ms AS INTEGER)) - 2) AS INTEGER) END);
+    DELETE FROM agent_durations
+    WHERE agent_name = OLD.agent_name AND bucket = (CASE WHEN OLD.duration_ms < 100 THEN CAST(OLD.duration_ms AS INTEGER) - (OLD.duration_ms < CAST(OLD.duration_ms AS INTEGER)) ELSE CAST(substr(CAST(OLD.duration_ms AS INTEGER), 1, 2) || substr('000000000000000000', 1, length(CAST(OLD.duration_ms AS INTEGER)) - 2) AS INTEGER) END) AND executions <= 0;
+END;
+
+CREATE TRIGGER IF NOT EXISTS agent_durations_update AFTER UPDATE OF agent_name, duration_ms ON agent_executions
+WHEN OLD.agent_name IS NOT NEW.agent_name OR OLD.duration_ms IS NOT NEW.duration_ms
+BEGIN
+    UPDATE agent_durations SET executions = executions - 1
+    WHERE OLD.duration_ms IS NOT NULL AND agent_name = OLD.agent_name AND bucket = (CASE WHEN OLD.duration_ms < 100 THEN CAST(OLD.duration_ms AS INTEGER) - (OLD.duration_ms < CAST(OLD.duration_ms AS INTEGER)) ELSE CAST(substr(CAST(OLD.duration_ms AS INTEGER), 1, 2) || substr('000000000000000000', 1, length(CAST(OLD.duration_ms AS INTEGER)) - 2) AS INTEGER) END);
+    DELETE FROM agent_durations
+    WHERE OLD.duration_ms IS NOT NULL AND agent_name = OLD.agent_name AND bucket = (CASE WHEN OLD.duration_ms < 100 THEN CAST(OLD.duration_ms AS INTEGER) - (OLD.duration_ms < CAST(OLD.duration_ms AS INTEGER)) ELSE CAST(substr(CAST(OLD.duration_ms AS INTEGER), 1, 2) || substr('000000000000000000', 1, length(CAST(OLD.duration_ms AS INTEGER)) - 2) AS INTEGER) END)
+      AND executions <= 0;
+    INSERT INTO agent_durations SELECT NEW.agent_name, (CASE WHEN NEW.duration_ms < 100 THEN CAST(NEW.duration_ms AS INTEGER) - (NEW.duration_ms < CAST(NEW.duration_ms AS INTEGER)) ELSE CAST(substr(CAST(NEW.duration_ms AS INTEGER), 1, 2) || substr('000000000000000000', 1, length(CAST(NEW.duration_ms AS INTEGER)) - 2) AS INTEGER) END), 1
+    WHERE NEW.duration_ms IS NOT NULL
+    ON CONFLICT (agent_name, bucket) DO UPDATE SET executions = executions + 1;
+END;
 
 -- Full-text search (`monitor search`) over event messages and execution error messages:
 -- external-content FTS5 indexes keyed by rowid (whatever the type of a table's id), kept current

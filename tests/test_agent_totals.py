@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import sqlite3
 
@@ -34,6 +35,8 @@ def assert_totals_match_a_full_count(db):
     assert [round(row[-2], 6) for row in kept] == [round(row[-2], 6) for row in recount]
     assert (db.execute("SELECT * FROM orchestration_totals ORDER BY status").fetchall()
             == db.execute("SELECT * FROM orchestration_totals_recount ORDER BY status").fetchall())
+    assert (db.execute("SELECT * FROM agent_durations ORDER BY agent_name, bucket").fetchall()
+            == db.execute("SELECT * FROM agent_durations_recount ORDER BY agent_name, bucket").fetchall())
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -71,6 +74,7 @@ def test_totals_follow_inserts_completions_updates_and_deletes(tracker, clock, s
     assert_totals_match_a_full_count(tracker.db)
     cleanup(tracker.db, 0, now=clock.now)
     assert tracker.db.execute("SELECT count(*) FROM agent_totals").fetchone()[0] == 0
+    assert tracker.db.execute("SELECT count(*) FROM agent_durations").fetchone()[0] == 0
     assert performance(tracker.db) == []
 
 
@@ -126,4 +130,25 @@ def test_totals_follow_every_change_any_writer_makes(tracker, change):
     with tracker.db.transaction() as conn:
         assert conn.execute(change).rowcount > 0
     assert list(tracker.db.execute("SELECT * FROM agent_totals ORDER BY agent_name")) != before
+    assert_totals_match_a_full_count(tracker.db)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_all_time_percentiles_read_through_the_buckets_are_exact(tracker, seed):
+    """Durations spread over every bucket size (1 ms to hours), many sharing a bucket, some equal,
+    negative and fractional ones from a foreign writer: p50 and p95 of all time, found through
+    agent_durations, are the exact nearest-rank values."""
+    rng = random.Random(seed)
+    with tracker.db.transaction() as conn:
+        for i in range(rng.randint(1, 400)):
+            duration = rng.choice([rng.randint(0, 120), rng.randint(100, 99_999), int(10 ** rng.uniform(0, 7)),
+                                   rng.uniform(-5, 5), 1234])
+            conn.execute("INSERT INTO agent_executions (agent_session_id, agent_name, status, started_at,"
+                         " duration_ms) VALUES (?, ?, 'completed', '2026-11-20T12:00:00.000Z', ?)",
+                         (f"e{i}", rng.choice(["a", "b"]), duration))
+    for row in performance(tracker.db):
+        durations = sorted(r[0] for r in tracker.db.execute(
+            "SELECT duration_ms FROM agent_executions WHERE agent_name = ?", (row["agent_name"],)))
+        for p in (50, 95):
+            assert row[f"p{p}_duration_ms"] == durations[max(1, math.ceil(p / 100 * len(durations))) - 1]
     assert_totals_match_a_full_count(tracker.db)

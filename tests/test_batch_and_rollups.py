@@ -132,6 +132,94 @@ def test_a_window_reads_whole_days_from_its_first_midnight(since, day):
     assert first_whole_day(since) == day
 
 
+# -- cost by each request's model over all time (model_totals) -----------------------------------
+
+BEGINNING = "0001-01-01T00:00:00.000Z"  # a window holding everything: the path that reads the rows
+
+
+def assert_model_totals_match_a_full_count(db) -> None:
+    rounded = ", ".join(f"round({c[1]}, 6)" for c in db.execute("PRAGMA table_info(model_totals)"))
+    differ = [f"SELECT {rounded} FROM model_totals EXCEPT SELECT {rounded} FROM model_totals_recount",
+              f"SELECT {rounded} FROM model_totals_recount EXCEPT SELECT {rounded} FROM model_totals"]
+    assert [db.execute(sql).fetchall() for sql in differ] == [[], []]
+    assert db.execute("SELECT count(*) FROM model_totals WHERE executions = 0").fetchone()[0] == 0
+    from_totals = cost_report(db, None, "model")
+    counted = cost_report(db, BEGINNING, "model")
+    for row in from_totals + counted:
+        row["cost_usd"] = row["cost_usd"] and round(row["cost_usd"], 4)
+    assert from_totals == counted
+
+
+def usage_row(rnd: random.Random, execution_id: int, message_id: str) -> tuple:
+    priced = rnd.random() < 0.7
+    return (execution_id, message_id, rnd.choice(["opus", "haiku", "sonnet", None]), T0.isoformat(),
+            rnd.randrange(5000), rnd.randrange(900), rnd.randrange(100), rnd.randrange(50), rnd.randrange(20), 1,
+            rnd.random() if priced else None, "transcript", None)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_model_totals_follow_requests_and_executions_whatever_the_order(db_path, seed):
+    """Executions recorded with totals only, with requests (llm_usage) added, replaced, priced,
+    moved and deleted, the totals carried into a first request, foreign edits, cascades: after
+    each round model_totals equals a recount, and `cost --by model` all time equals the same
+    report read from every row."""
+    from monitor.ops.retention import cleanup
+    from monitor.store import writes
+
+    rnd = random.Random(seed)
+    clock = Clock(T0)
+    with Tracker(db_path, clock=clock) as t:
+        for n in range(60):
+            name = f"e{n}"
+            t.start_agent_execution(name, rnd.choice(["coder", "tester"]), rnd.choice(["s1", "s2", None]),
+                                    model=rnd.choice(["opus", "haiku", None]))
+            usage = rnd.choice([{}, {"input_tokens": rnd.randrange(1000)},
+                                {"input_tokens": 10, "output_tokens": 5, "cost_usd": rnd.random()}])
+            t.complete_agent_execution(name, rnd.choice(["completed", "failed"]), **usage)
+            clock.advance(hours=1)
+        ids = [r[0] for r in t.db.execute("SELECT id FROM agent_executions")]
+        for round_ in range(6):
+            with t.db.transaction() as conn:
+                for _ in range(40):
+                    execution_id = rnd.choice(ids)
+                    messages = [r[0] for r in conn.execute(
+                        "SELECT message_id FROM llm_usage WHERE execution_id = ?", (execution_id,))]
+                    action = rnd.random()
+                    if action < 0.45 or not messages:
+                        if rnd.random() < 0.3:
+                            writes.carry_execution_totals(conn, execution_id)
+                        writes.put_usage(conn, usage_row(rnd, execution_id, f"m{rnd.randrange(6)}"))
+                    elif action < 0.6:
+                        writes.delete_usage(conn, execution_id, rnd.choice(messages))
+                    elif action < 0.7:
+                        writes.price_usage(conn, execution_id, rnd.choice(messages), rnd.random(), "test")
+                    elif action < 0.8:
+                        conn.execute("UPDATE llm_usage SET model = ?, cost_usd = NULL WHERE execution_id = ?"
+                                     " AND message_id = ?", (rnd.choice(["opus", "gpt", None]), execution_id,
+                                                             rnd.choice(messages)))
+                    elif action < 0.85:  # a request moved to another execution (a foreign writer)
+                        conn.execute("UPDATE OR IGNORE llm_usage SET execution_id = ?, message_id = ?"
+                                     " WHERE execution_id = ? AND message_id = ?",
+                                     (rnd.choice(ids), f"moved{rnd.randrange(10**6)}", execution_id,
+                                      rnd.choice(messages)))
+                    else:
+                        conn.execute("UPDATE agent_executions SET model = ?, input_tokens = ?, cost_usd = ?"
+                                     " WHERE id = ?", (rnd.choice(["opus", None]), rnd.choice([None, 7]),
+                                                       rnd.choice([None, 0.25]), execution_id))
+                    if rnd.random() < 0.3:
+                        writes.refresh_execution_usage(conn, execution_id)
+            assert_model_totals_match_a_full_count(t.db)
+        with t.db.transaction() as conn:  # cascades: an orchestration's executions and their requests
+            conn.execute("DELETE FROM orchestrations WHERE session_id = 's1'")
+            conn.execute("DELETE FROM agent_executions WHERE id % 5 = 0")
+        assert_model_totals_match_a_full_count(t.db)
+        cleanup(t.db, 1, now=clock.now)
+        assert_model_totals_match_a_full_count(t.db)
+        cleanup(t.db, 0, now=clock.advance(days=1))
+        assert t.db.execute("SELECT count(*) FROM model_totals").fetchone()[0] == 0
+        assert cost_report(t.db, None, "model") == []
+
+
 # -- reads that stop early -------------------------------------------------------------------------
 
 def test_a_cut_page_counts_up_to_its_limit(tracker, invoke, monkeypatch):

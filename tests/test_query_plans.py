@@ -21,7 +21,7 @@ from monitor.alerts.check import check
 from monitor.alerts.rules import Config, parse_flags
 from monitor.ops import reap, retention
 from monitor.ops.export import write_export
-from monitor.read import costs, logs, metrics, queries, reports
+from monitor.read import costs, logs, metrics, queries, reports, tools
 from monitor.read.queries import Filters
 
 from conftest import T0, Clock
@@ -113,8 +113,9 @@ def traced_selects(db, call) -> list[str]:
     return selects
 
 
-#: Tables with a row per agent, not per execution: reading all of one is reading a handful of rows.
-PER_AGENT_TABLES = {"agent_totals", "agent_model_totals", "orchestration_totals", "t"}
+#: Tables with a row per agent (or model, or status), not per execution: reading all of one is
+#: reading a handful of rows.
+PER_AGENT_TABLES = {"agent_totals", "agent_model_totals", "orchestration_totals", "model_totals", "t"}
 
 
 def full_scans(db, sql: str) -> list[str]:
@@ -123,6 +124,8 @@ def full_scans(db, sql: str) -> list[str]:
     plan = [row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {sql}")]
     derived = {m.group(2) for line in plan
                if (m := re.match(r"(MATERIALIZE|CO-ROUTINE) (\S+)", line))}
+    derived |= {m.group(2) for m in re.finditer(r"\bFROM\s+(\w+)\s+(?:AS\s+)?(\w+)", sql, re.IGNORECASE)
+                if m.group(1) in PER_AGENT_TABLES}  # a per-agent table under an alias
     bad = []
     for line in plan:
         m = re.match(r"SCAN (\S+)(.*)", line)
@@ -171,6 +174,7 @@ READS = {
     "executions --agent --since": lambda db: queries.list_executions(db, filters=Filters(SINCE, None, "agent1", 100)),
     "list --agent --since": lambda db: queries.list_orchestrations(db, Filters(SINCE, None, "agent1", 50)),
     "cost by agent": lambda db: costs.cost_report(db, by="agent"),
+    "cost by model": lambda db: costs.cost_report(db, by="model"),
     "cost by model --since": lambda db: costs.cost_report(db, SINCE_MIDDAY, by="model"),
     "cost by agent --since": lambda db: costs.cost_report(db, SINCE_MIDDAY, by="agent"),
     "cost by session --since": lambda db: costs.cost_report(db, SINCE, by="session"),
@@ -186,6 +190,7 @@ READS = {
     "otel export SESSION": lambda db: _otel().write_json(db, io.StringIO(), resource={}, session_id="s1"),
     "otel export --since": lambda db: _otel().write_json(db, io.StringIO(), resource={}, since=SINCE),
     "otel push (what an endpoint has not accepted)": lambda db: list(_otel().batches(db, {}, unsent_for=1)),
+    "tools --since": lambda db: tools.tool_report(db, SINCE),
 }
 
 
@@ -201,10 +206,9 @@ def test_read_uses_an_index(db, name):
         assert full_scans(db, sql) == [], f"{name}: {sql}"
 
 
-WINDOWED = ["health window and stale executions", "executions --since --status", "failures --executions --since",
-            "list --since --status", "performance --since", "agent --since", "executions --agent --since",
-            "cost by model --since", "cost by session --since", "export --since", "logs SESSION --since",
-            "check, every rule", "reap --dry-run"]
+#: Every read of READS over a time window.
+WINDOWED = [name for name in READS if "--since" in name] + [
+    "health window and stale executions", "check, every rule", "reap --dry-run", "metrics (a Prometheus scrape)"]
 
 
 @pytest.mark.parametrize("name", WINDOWED)
@@ -251,3 +255,14 @@ def test_pages_and_their_counts_use_an_index(db, name):
     assert any("count(*)" in sql for sql in selects), f"{name}: the limit cut nothing, so nothing was counted"
     for sql in selects:
         assert full_scans(db, sql) == [], f"{name}: {sql}"
+
+
+@pytest.mark.parametrize("name", ["performance", "agent"])
+def test_all_time_percentiles_start_at_their_bucket(db, name):
+    """All of an agent's history: each percentile seeks its bucket's smallest duration in the
+    agent's duration index (agent_durations says which), instead of walking the index from its start."""
+    selects = [sql for sql in traced_selects(db, READS[name]) if "OFFSET" in sql]
+    assert selects, "no percentile was read"
+    for sql in selects:
+        plan = " ".join(row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {sql}"))
+        assert "USING COVERING INDEX idx_executions_agent_duration (agent_name=? AND duration_ms>?)" in plan, plan

@@ -7,8 +7,9 @@ By agent the sums come from the cost_rollup table (per UTC day, agent and model,
 time, kept by triggers on executions): all time reads one row per agent and model, a window reads
 one row per day for its whole days and the executions themselves only for the part of its first
 day that it covers. By session they come from the executions in the window (execution_usage).
-By model they come from each LLM request's own model (llm_usage), which the roll-up, keyed by each
-execution's model, cannot give: that report still reads every request in its window.
+By model they come from each LLM request's own model (llm_usage), which cost_rollup, keyed by each
+execution's model, cannot give: all time from the model_totals roll-up (one row per model, kept by
+triggers on llm_usage and on executions), a window from the requests and executions in it.
 """
 
 from __future__ import annotations
@@ -85,10 +86,13 @@ def cost_report(db: Database, since: str | None = None, by: str = "agent", *,
 
 
 def _by_model(db: Database, since: str | None) -> list[dict]:
-    """By model, from each request's own model (llm_usage): read from the rows themselves, not
-    from the roll-up, whose model is each execution's (see the module's docstring)."""
-    sql = _BY_MODEL.format(since_u="AND e.started_at >= :since" if since else "",
-                           since_e="AND e.started_at >= :since" if since else "")
+    """By model, from each request's own model (llm_usage): all time from model_totals, a window
+    from the rows themselves (cost_rollup's model is each execution's: see the module's docstring).
+    model is None for requests and executions that name none."""
+    if since is None:
+        return rows(db, f"SELECT nullif(r.model, '') AS model, {_SUMS} FROM model_totals r GROUP BY r.model"
+                        " ORDER BY sum(r.cost_usd) DESC, executions DESC, 1")
+    sql = _BY_MODEL.format(since_u="AND e.started_at >= :since", since_e="AND e.started_at >= :since")
     return rows(
         db,
         f"SELECT model, count(DISTINCT execution_id) AS executions, sum(input_tokens) AS input_tokens,"

@@ -81,9 +81,11 @@ def _percentiles(db: Database, where: str, params: tuple, count: int, *, agent_h
     Each is one ORDER BY ... OFFSET from whichever end is nearer (p95 from the top). The rows that
     `where` chooses (a window, a session) are found through their own index and sorted:
     `+duration_ms` keeps SQLite from walking an agent's duration index through every execution the
-    agent ever had to spare that sort. Only agent_history (all of one agent's executions) walks it.
+    agent ever had to spare that sort. All of one agent's executions (agent_history, `where` being
+    "agent_name = ?") go through its duration buckets instead (_history_percentiles).
     """
-    column = "duration_ms" if agent_history else "+duration_ms"
+    if agent_history:
+        return _history_percentiles(db, params[0], count)
     result: dict[int, int | None] = {}
     for p in (50, 95):
         if not count:
@@ -92,11 +94,33 @@ def _percentiles(db: Database, where: str, params: tuple, count: int, *, agent_h
         rank = nearest_rank(p, count)
         order, offset = ("", rank - 1) if rank - 1 <= count - rank else (" DESC", count - rank)
         row = db.execute(
-            f"SELECT duration_ms FROM agent_executions WHERE {where} AND {column} IS NOT NULL"
-            f" ORDER BY {column}{order} LIMIT 1 OFFSET {offset}",
+            f"SELECT duration_ms FROM agent_executions WHERE {where} AND +duration_ms IS NOT NULL"
+            f" ORDER BY +duration_ms{order} LIMIT 1 OFFSET {offset}",
             params,
         ).fetchone()
         result[p] = row[0] if row else None
+    return result
+
+
+def _history_percentiles(db: Database, agent_name: str, count: int) -> dict[int, int | None]:
+    """Exact nearest-rank p50 and p95 of all of one agent's durations, whatever their number: the
+    agent_durations roll-up (a few hundred buckets at most) says which bucket holds each rank and
+    how many durations come before it, and the agent's duration index is read from that bucket's
+    smallest duration on, skipping only the bucket's own durations before the rank."""
+    buckets = db.execute("SELECT bucket, executions FROM agent_durations WHERE agent_name = ? ORDER BY bucket",
+                         (agent_name,)).fetchall()
+    result: dict[int, int | None] = {}
+    for p in (50, 95):
+        rank = max(1, math.ceil(p / 100 * count))  # 1-based, ascending
+        before, row = 0, None
+        for bucket, executions in buckets:
+            if before + executions >= rank:
+                row = db.execute("SELECT duration_ms FROM agent_executions WHERE agent_name = ?"
+                                 " AND duration_ms >= ? ORDER BY duration_ms LIMIT 1 OFFSET ?",
+                                 (agent_name, bucket, rank - before - 1)).fetchone()
+                break
+            before += executions
+        result[p] = row[0] if row and count else None
     return result
 
 

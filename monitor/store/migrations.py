@@ -15,7 +15,8 @@ A rebuild is where the data-keeping rules live, the same for every older shape:
 - times are rewritten to the one fixed-width UTC format (TIMESTAMP_SQL);
 - NULL in a column that is now NOT NULL takes the column's default;
 - the derived tables are refilled: the full-text indexes ('rebuild'), and the roll-ups (TOTALS:
-  agent_totals, agent_model_totals, orchestration_totals, cost_rollup) from their *_recount views.
+  agent_totals, agent_model_totals, orchestration_totals, cost_rollup, model_totals, agent_durations)
+  from their *_recount views.
 
 Before it rebuilds a table, it keeps a copy of the whole file next to it (keep_copy) and says so
 through the "monitor" logger. Everything happens in one BEGIN IMMEDIATE transaction with foreign
@@ -30,7 +31,9 @@ LLM request and model), tool_calls, transcript_owners, 8 the runner_* columns of
 `monitor run` executions and spool_offsets, 9 the agent-and-time index, the events' time index and
 the cost_rollup roll-up, 10 idx_executions_agent_success, 11 idx_executions_agent_failed (`monitor run
 --breaker`), 12 otel_endpoints and the otel_sent_* marks of `monitor otel push`, 13 daily_rollup (daily
-roll-ups that outlive cleanup). Raise LATEST with every change to schema.sql.
+roll-ups that outlive cleanup), 14 model_totals (cost by each request's model over all time) and
+agent_durations (each agent's durations per bucket, for all-time percentiles). Raise LATEST with every
+change to schema.sql.
 
 After upgrading an existing file the statistics the query planner reads are gathered anew
 (ANALYZE, bounded by ANALYSIS_LIMIT), as SQLite recommends after a large change.
@@ -50,7 +53,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # imported for real only by an upgrade (see _upgrade)
     import sqlite_utils
 
-LATEST = 13
+LATEST = 14
 
 #: Any stored time (ISO text with or without zone, SQLite's datetime(), epoch seconds or
 #: milliseconds as numbers or text) in the one format, as the *_normalize triggers do.
@@ -65,7 +68,8 @@ _TIMED_TABLES = ("orchestrations", "agent_executions")
 #: Derived tables, refilled from what they derive from after a rebuild.
 _FTS = {"events_fts": "events", "errors_fts": "agent_executions"}
 #: Running totals kept by triggers, each with a <table>_recount view.
-TOTALS = ("agent_totals", "agent_model_totals", "orchestration_totals", "cost_rollup")
+TOTALS = ("agent_totals", "agent_model_totals", "orchestration_totals", "cost_rollup", "model_totals",
+          "agent_durations")
 #: Rows ANALYZE reads per index (SQLite's advice: 100-1000), so that gathering statistics takes
 #: milliseconds on any size of database.
 ANALYSIS_LIMIT = 1000

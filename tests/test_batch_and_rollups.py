@@ -61,6 +61,19 @@ def test_commits_wait_for_the_wal_not_for_the_disk(db_path):
         assert db.execute("PRAGMA synchronous").fetchone()[0] == 1
 
 
+def test_monitor_sync_full_syncs_every_commit(db_path, monkeypatch):
+    monkeypatch.setenv("MONITOR_SYNC", "full")
+    with open_db(db_path) as db:
+        assert db.execute("PRAGMA synchronous").fetchone()[0] == 2
+
+
+def test_an_unknown_monitor_sync_is_an_error(tracker, invoke, monkeypatch):
+    monkeypatch.setenv("MONITOR_SYNC", "sometimes")
+    result = invoke("health")
+    assert (result.exit_code, result.stderr) == (
+        1, "Error: MONITOR_SYNC must be 'normal' (the default) or 'full', got 'sometimes'\n")
+
+
 def test_closing_gathers_the_statistics_the_reads_missed(tracker, db_path):
     tracker.start_agent_execution("a", "coder")
     with open_db(db_path, create=False) as db:

@@ -26,11 +26,22 @@ _TRANSIENT_ERRORS = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_FULL")
 #: What a commit waits for. In WAL mode NORMAL writes the commit to the WAL file without an fsync;
 #: the WAL is synced at each checkpoint. A process that crashes loses nothing that was committed;
 #: a power loss or an OS crash can undo the last transactions committed before it (never part of
-#: one), and never corrupts the file. FULL would sync every commit, at several times the cost.
+#: one), and never corrupts the file. FULL syncs every commit, at several times the cost: opt in
+#: with MONITOR_SYNC=full.
 SYNCHRONOUS = "NORMAL"
+SYNC_ENV_VAR = "MONITOR_SYNC"
+_SYNC_MODES = {"": "NORMAL", "normal": "NORMAL", "full": "FULL"}
 #: How long closing waits for the write lock to refresh the planner's statistics: it is skipped
 #: (to be done by a later close) rather than make a report or a hook wait behind another writer.
 OPTIMIZE_BUSY_MS = 20
+
+
+def synchronous() -> str:
+    """What commits wait for: SYNCHRONOUS, or FULL (an fsync at every commit) with MONITOR_SYNC=full."""
+    value = os.environ.get(SYNC_ENV_VAR, "").strip().lower()
+    if value not in _SYNC_MODES:
+        raise DatabaseError(f"{SYNC_ENV_VAR} must be 'normal' (the default) or 'full', got {value!r}")
+    return _SYNC_MODES[value]
 
 
 def resolve_path(path: str | os.PathLike[str] | None = None) -> Path:
@@ -266,7 +277,7 @@ def open_db(
         else:
             if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                 conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute(f"PRAGMA synchronous = {SYNCHRONOUS}")
+            conn.execute(f"PRAGMA synchronous = {synchronous()}")
             if version != migrations.LATEST:
                 migrations.migrate(conn, db_path, notify)
                 # Load the schema as it now is: a statement first prepared against the schema read

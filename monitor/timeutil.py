@@ -23,10 +23,9 @@ def format_timestamp(moment: datetime) -> str:
     """'2026-11-23T09:00:00.123Z' for any aware datetime; naive ones are taken as UTC."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    moment = moment.astimezone(timezone.utc)
-    m = moment  # formatted by hand: strftime's %Y does not pad years before 1000 on every platform
-    return (f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}"
-            f".{m.microsecond // 1000:03d}Z")
+    # isoformat, not strftime: its year always has four digits (strftime's %Y does not pad years
+    # before 1000 on every platform), and it is one C call (the Tracker formats two per execution).
+    return moment.astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 #: The earliest moment a timestamp can hold: what "longer ago than anything" clamps to.

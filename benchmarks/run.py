@@ -635,9 +635,10 @@ def unused_indexes(small: Path) -> list[str]:
     return [n for n in names if n not in used and not n.startswith("sqlite_autoindex") and n not in TRIGGER_INDEXES]
 
 
-#: Indexes that serve the roll-ups' triggers rather than a report: idx_executions_agent_success
-#: finds an agent's latest success for agent_model_totals when the row holding it goes.
-TRIGGER_INDEXES = {"idx_executions_agent_success"}
+#: Indexes that serve something other than a report: idx_executions_agent_success finds an agent's
+#: latest success for the agent_model_totals triggers when the row holding it goes;
+#: idx_executions_agent_failed, an agent's recent failures for `monitor run --breaker`.
+TRIGGER_INDEXES = {"idx_executions_agent_success", "idx_executions_agent_failed"}
 
 
 def print_results(began: float) -> None:

@@ -32,6 +32,8 @@ _ROLLUP_COLUMNS = ("agent_name, model, executions, input_tokens, input_tokens_ro
                    " output_tokens_rows, cache_read_tokens, cache_read_tokens_rows, cache_write_tokens,"
                    " cache_write_tokens_rows, cost_usd, cost_usd_rows, unpriced")
 #: Totals over rows `r` of those columns: a total of nothing known is NULL, as SQL's sum() says.
+#: Reports order by the cost rounded as shown: a roll-up's running sum of costs added and taken
+#: away keeps float residue (1e-17 where a recount says 0).
 _SUMS = """
     sum(r.executions) AS executions,
     CASE WHEN sum(r.input_tokens_rows) THEN sum(r.input_tokens) END AS input_tokens,
@@ -79,7 +81,7 @@ def cost_report(db: Database, since: str | None = None, by: str = "agent", *,
     found = rows(
         db,
         f"SELECT {GROUPINGS[by]} AS {by}, {_SUMS} FROM {source} GROUP BY 1"
-        " ORDER BY sum(r.cost_usd) DESC, executions DESC, 1",
+        " ORDER BY round(sum(r.cost_usd), 6) DESC, executions DESC, 1",
         params,
     )
     return [*found, total(found, by)] if with_total and found else found
@@ -91,7 +93,7 @@ def _by_model(db: Database, since: str | None) -> list[dict]:
     model is None for requests and executions that name none."""
     if since is None:
         return rows(db, f"SELECT nullif(r.model, '') AS model, {_SUMS} FROM model_totals r GROUP BY r.model"
-                        " ORDER BY sum(r.cost_usd) DESC, executions DESC, 1")
+                        " ORDER BY round(sum(r.cost_usd), 6) DESC, executions DESC, 1")
     sql = _BY_MODEL.format(since_u="AND e.started_at >= :since", since_e="AND e.started_at >= :since")
     return rows(
         db,
@@ -99,7 +101,7 @@ def _by_model(db: Database, since: str | None) -> list[dict]:
         f" sum(output_tokens) AS output_tokens, sum(cache_read_tokens) AS cache_read_tokens,"
         f" sum(cache_write_tokens) AS cache_write_tokens, round(sum(cost_usd), 6) AS cost_usd,"
         f" count(DISTINCT CASE WHEN unpriced THEN execution_id END) AS unpriced"
-        f" FROM ({sql}) GROUP BY 1 ORDER BY coalesce(sum(cost_usd), 0) DESC, executions DESC, 1",
+        f" FROM ({sql}) GROUP BY 1 ORDER BY round(coalesce(sum(cost_usd), 0), 6) DESC, executions DESC, 1",
         {"since": since},
     )
 

@@ -31,9 +31,10 @@ def _filters(db: Database, alias: str, session_id: str | None, since: str | None
         orchestration_id = get_orchestration(db, session_id)["id"]  # NotFound for an unknown session
         clauses.append(f"{alias}.{'orchestration_id' if alias == 'e' else 'id'} = ?")
         params.append(orchestration_id)
-    if since is not None:
-        clauses.append(f"{alias}.started_at >= ?")
-        params.append(since)
+    if since is not None:  # from the window's first id (found through the time index), as search --since
+        table = "agent_executions" if alias == "e" else "orchestrations"
+        clauses += [f"{alias}.started_at >= ?", f"{alias}.id >= (SELECT min(+id) FROM {table} WHERE started_at >= ?)"]
+        params += [since, since]
     if unsent_for is not None:
         clauses.append(f"NOT EXISTS (SELECT 1 FROM {mark_table} m WHERE m.{mark_column} = {alias}.id"
                        f" AND m.endpoint_id = ? AND m.completed_at IS {alias}.completed_at)")

@@ -12,6 +12,24 @@
 -- writer stores (SQLite's datetime('now'), an ISO time with an offset, or a number of seconds or
 -- milliseconds since 1970) into that one.
 
+-- Orchestrations: one session of a multi-agent workflow each, named by its session_id. Its status
+-- and task counts follow its executions.
+-- Columns:
+--   id                 monitor's row id
+--   uuid               the row's id in a reference-tool database monitor adopted (NULL otherwise)
+--   session_id         the orchestration's name: a CI run, a Claude Code session, `--session`
+--   task_description   what the orchestration was asked to do
+--   status             running, completed, failed, or partial (some executions failed, some did not)
+--   started_at         when it started (UTC)
+--   completed_at       when it ended (UTC); NULL while running
+--   duration_ms        completed_at - started_at, in milliseconds
+--   total_tasks        tasks it has: as many as planned, or as its executions finished if more
+--   completed_tasks    tasks that completed
+--   failed_tasks       tasks that failed
+--   git_commit_hash    HEAD of the git work tree it ran in
+--   plan_file_path     its plan file, if any
+--   progress_file_path its progress file, if any
+--   created_at         when monitor wrote the row (UTC)
 CREATE TABLE IF NOT EXISTS orchestrations (
     id                 INTEGER PRIMARY KEY AUTOINCREMENT,
     uuid               TEXT    UNIQUE,
@@ -31,6 +49,38 @@ CREATE TABLE IF NOT EXISTS orchestrations (
     created_at         TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
 
+-- Agent executions: one run of one agent each, named by its agent_session_id, inside an
+-- orchestration or on its own. Tokens and cost are the sums of its llm_usage rows when it has any.
+-- Columns:
+--   id                  monitor's row id
+--   uuid                the row's id in a reference-tool database monitor adopted (NULL otherwise)
+--   orchestration_id    the orchestration it belongs to (NULL: a lone execution)
+--   agent_session_id    the execution's name
+--   agent_name          the agent that ran: planner, tests, a Claude Code subagent type
+--   task_id             the task it worked on, as its orchestrator names it
+--   task_number         the task's number in its orchestration
+--   status              in_progress, completed or failed
+--   started_at          when it started (UTC)
+--   completed_at        when it ended (UTC); NULL while in progress
+--   duration_ms         completed_at - started_at, in milliseconds
+--   retry_count         retries it needed
+--   self_healed         1 when it recovered from an error by itself
+--   files_created       files it created
+--   files_modified      files it modified
+--   error_message       why it failed (a command's last stderr lines), secrets redacted
+--   summary_report_path its summary report, if any
+--   session_log_path    its session log (a Claude Code transcript), if any
+--   model               the LLM model it used (the last one, if it switched)
+--   input_tokens        input tokens, all requests together
+--   output_tokens       output tokens
+--   cache_read_tokens   tokens read from the prompt cache
+--   cache_write_tokens  tokens written to the prompt cache
+--   cost_usd            its cost in US dollars; NULL when its model has no known price
+--   exit_code           the exit code of the command `monitor run` ran
+--   created_at          when monitor wrote the row (UTC)
+--   runner_pid          the `monitor run` process recording it (to tell when it was killed)
+--   runner_host         that process's host
+--   runner_start        when that process started (boot id and start tick on Linux)
 CREATE TABLE IF NOT EXISTS agent_executions (
     id                  INTEGER PRIMARY KEY AUTOINCREMENT,
     uuid                TEXT    UNIQUE,
@@ -154,6 +204,14 @@ END;
 -- The event log (migration 2): each execution's story along the way, in time order. type is
 -- started, status_changed, llm_call, tool_call, output, error, retry, file, or any custom word;
 -- payload is JSON. dedup_key makes a replayed event (a Claude Code hook run twice) a no-op.
+-- Columns:
+--   orchestration_id  the orchestration it belongs to
+--   execution_id      the execution it belongs to (NULL: the orchestration's own)
+--   timestamp         when it happened (UTC)
+--   type              started, status_changed, llm_call, tool_call, output, error, retry, file, ...
+--   message           what happened, in a line (secrets redacted); searchable
+--   payload           details as JSON
+--   dedup_key         what makes a replayed event a no-op
 CREATE TABLE IF NOT EXISTS events (
     id               INTEGER PRIMARY KEY,
     orchestration_id INTEGER REFERENCES orchestrations(id) ON DELETE CASCADE,
@@ -467,6 +525,7 @@ BEGIN
     UPDATE orchestration_totals SET orchestrations = orchestrations + 1 WHERE status = NEW.status;
 END;
 
+-- What orchestration_totals must hold, counted from the orchestrations themselves.
 CREATE VIEW IF NOT EXISTS orchestration_totals_recount AS
 SELECT R.status AS status, count(*) AS orchestrations FROM orchestrations AS R GROUP BY R.status;
 
@@ -598,6 +657,7 @@ ON agent_executions BEGIN
     WHERE agent_name = NEW.agent_name AND model = coalesce(NEW.model, '');
 END;
 
+-- What agent_model_totals must hold, counted from the executions themselves.
 CREATE VIEW IF NOT EXISTS agent_model_totals_recount AS
 SELECT
     R.agent_name AS agent_name,
@@ -1255,6 +1315,11 @@ END;
 -- Tracker.record_service_call. tool is the tool (Bash, mcp__github__create_issue) or the
 -- service's operation; server the MCP server (github) or the external service, NULL for a
 -- built-in tool. `monitor tools` reports them by tool or by server.
+-- Columns:
+--   execution_id  the execution that made the call
+--   timestamp     when the call ended (UTC)
+--   outcome       ok, failed or interrupted
+--   duration_ms   the call's own duration, in milliseconds
 CREATE TABLE IF NOT EXISTS tool_calls (
     id           INTEGER PRIMARY KEY,
     execution_id INTEGER REFERENCES agent_executions(id) ON DELETE CASCADE,

@@ -34,7 +34,7 @@ _ROLLUP_COLUMNS = ("agent_name, model, executions, input_tokens, input_tokens_ro
 #: Totals over rows `r` of those columns: a total of nothing known is NULL, as SQL's sum() says.
 #: Reports order by the cost rounded as shown: a roll-up's running sum of costs added and taken
 #: away keeps float residue (1e-17 where a recount says 0).
-_SUMS = """
+SUMS = """
     sum(r.executions) AS executions,
     CASE WHEN sum(r.input_tokens_rows) THEN sum(r.input_tokens) END AS input_tokens,
     CASE WHEN sum(r.output_tokens_rows) THEN sum(r.output_tokens) END AS output_tokens,
@@ -80,7 +80,7 @@ def cost_report(db: Database, since: str | None = None, by: str = "agent", *,
     source, params = _session_source(since) if by == "session" else _rollup_source(since)
     found = rows(
         db,
-        f"SELECT {GROUPINGS[by]} AS {by}, {_SUMS} FROM {source} GROUP BY 1"
+        f"SELECT {GROUPINGS[by]} AS {by}, {SUMS} FROM {source} GROUP BY 1"
         " ORDER BY round(sum(r.cost_usd), 6) DESC, executions DESC, 1",
         params,
     )
@@ -92,7 +92,7 @@ def _by_model(db: Database, since: str | None) -> list[dict]:
     from the rows themselves (cost_rollup's model is each execution's: see the module's docstring).
     model is None for requests and executions that name none."""
     if since is None:
-        return rows(db, f"SELECT nullif(r.model, '') AS model, {_SUMS} FROM model_totals r GROUP BY r.model"
+        return rows(db, f"SELECT nullif(r.model, '') AS model, {SUMS} FROM model_totals r GROUP BY r.model"
                         " ORDER BY round(sum(r.cost_usd), 6) DESC, executions DESC, 1")
     sql = _BY_MODEL.format(since_u="AND e.started_at >= :since", since_e="AND e.started_at >= :since")
     return rows(

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 from monitor.read.queries import rows
-from monitor.read.reports import nearest_rank
+from monitor.read.reports import percentile_rank
 from monitor.store.db import Database
 
 Scope = Literal["day", "agent", "model"]
@@ -92,7 +92,7 @@ def count_days(db: Database, where: str, params: Sequence[object], *, percentile
         if percentiles and durations:
             durations.sort()
             for p in (50, 95):
-                row[f"p{p}_duration_ms"] = durations[nearest_rank(p, len(durations)) - 1]
+                row[f"p{p}_duration_ms"] = durations[percentile_rank(p, len(durations)) - 1]
         else:
             row["p50_duration_ms"] = row["p95_duration_ms"] = None
         for i, column in enumerate(_TOKENS):

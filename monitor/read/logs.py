@@ -21,7 +21,7 @@ EVENT_COLUMNS = ["id", "timestamp", "session_id", "agent_name", "agent_session_i
                  "payload"]
 SEARCH_COLUMNS = ["kind", "timestamp", "session_id", "agent_name", "agent_session_id", "type", "message"]
 
-_EVENT_SELECT = (
+EVENT_SELECT = (
     "SELECT v.id, v.timestamp, o.session_id, e.agent_name, e.agent_session_id, v.type, v.message,"
     " v.payload FROM events v LEFT JOIN agent_executions e ON e.id = v.execution_id"
     " LEFT JOIN orchestrations o ON o.id = v.orchestration_id"
@@ -58,7 +58,7 @@ def list_events(db: Database, where: EventFilter) -> list[dict]:
             clauses.append(clause)
             params.append(value)
     limit = f" LIMIT {int(where.limit)}" if where.limit else ""
-    cursor = db.execute(f"{_EVENT_SELECT} WHERE {' AND '.join(clauses)} ORDER BY v.timestamp, v.id{limit}",
+    cursor = db.execute(f"{EVENT_SELECT} WHERE {' AND '.join(clauses)} ORDER BY v.timestamp, v.id{limit}",
                         params)
     names = [d[0] for d in cursor.description]
     found = []

@@ -34,7 +34,7 @@ EXECUTION_SELECT = (
 )
 
 
-_NEWEST_FIRST = "e.started_at DESC, e.id DESC"
+NEWEST_FIRST = "e.started_at DESC, e.id DESC"
 
 
 @dataclass(frozen=True)
@@ -177,7 +177,7 @@ def get_orchestration(db: Database, session_id: str) -> dict:
 
 
 def execution_rows(db: Database, filters: Filters = Filters(), *, where: Sequence[str] = (),
-                   params: Sequence[object] = (), order: str = _NEWEST_FIRST) -> list[dict]:
+                   params: Sequence[object] = (), order: str = NEWEST_FIRST) -> list[dict]:
     """Executions with their orchestration's session_id, filtered by `filters` (since, status,
     agent, limit) and any further `where` clauses on `e`, newest first unless `order` says."""
     clauses, values = _execution_where(filters, where, params)
@@ -204,7 +204,7 @@ def _execution_where(filters: Filters, where: Sequence[str], params: Sequence[ob
 
 
 def execution_page(db: Database, filters: Filters = Filters(), *, where: Sequence[str] = (),
-                   params: Sequence[object] = (), order: str = _NEWEST_FIRST) -> Page:
+                   params: Sequence[object] = (), order: str = NEWEST_FIRST) -> Page:
     """execution_rows as a Page: with the count of all matches when filters.limit cut them."""
     with db.snapshot():
         return page(lambda n: execution_rows(db, replace(filters, limit=n), where=where, params=params, order=order),
@@ -227,7 +227,7 @@ def executions_page(db: Database, session_id: str | None = None, filters: Filter
 def _executions_of(db: Database, session_id: str | None) -> tuple[list[str], list[object], str]:
     """The clause, parameters and order of one orchestration's executions, or of all (newest first)."""
     if session_id is None:
-        return [], [], _NEWEST_FIRST
+        return [], [], NEWEST_FIRST
     return ["e.orchestration_id = ?"], [get_orchestration(db, session_id)["id"]], "e.started_at, e.id"
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from datetime import datetime, timedelta
 
 from monitor.store.db import Database
@@ -13,7 +12,7 @@ from monitor.timeutil import before, format_duration, format_timestamp, parse_ti
 from monitor.verdict import HEALTH_STATUS, Levels, worst
 
 #: One pass over a set of executions; every report that summarises executions uses it.
-_EXECUTION_STATS = """
+EXECUTION_STATS = """
     count(*) AS executions,
     coalesce(sum(status = 'completed'), 0) AS completed,
     coalesce(sum(status = 'failed'), 0) AS failed,
@@ -49,6 +48,36 @@ def _rate(part: int, whole: int) -> float | None:
     return round(100.0 * part / whole, 1) if whole else None
 
 
+def rounded_ratio_sql(numerator: str, denominator: str, digits: int = 0) -> str:
+    """SQL for Python's round(numerator / denominator, digits) (half to even, where SQLite's round()
+    goes half away from zero) of two non-negative integer expressions, the denominator not 0: what
+    _rate and the average duration give, for queries that must show the same numbers in SQL alone
+    (`monitor ui`). Exact integer arithmetic: a float tie (10.5 ms) rounds as Python rounds it."""
+    scale = 10 ** digits
+    top, bottom = f"(({numerator}) * {scale})", f"({denominator})"
+    quotient, remainder = f"({top} / {bottom})", f"({top} % {bottom})"
+    rounded = f"({quotient} + (2 * {remainder} > {bottom} OR (2 * {remainder} = {bottom} AND {quotient} % 2 = 1)))"
+    return f"({rounded} * 1.0 / {scale})" if digits else rounded
+
+
+def percentile_rank(p: int, count: int) -> int:
+    """The 1-based nearest rank of the p-th percentile among `count` sorted values: ceil(p% of
+    count), at least 1 (exact in integers; percentile_rank_sql says the same in SQL)."""
+    return max(1, (p * count + 99) // 100)
+
+
+def percentile_rank_sql(p: int, count: str) -> str:
+    """percentile_rank in SQL, `count` being an integer SQL expression."""
+    return f"max(1, ({int(p)} * ({count}) + 99) / 100)"
+
+
+def stale_clause(before: str = "?", alias: str = "") -> str:
+    """Executions (of `alias`) in progress since before `before` (an SQL value: a parameter by
+    default): what health, check and `monitor ui` call stale."""
+    a = f"{alias}." if alias else ""
+    return f"{a}status = 'in_progress' AND {a}started_at < {before}"
+
+
 _STATS_ORDER = [
     "executions", "completed", "failed", "in_progress", "success_rate", "avg_duration_ms",
     "p50_duration_ms", "p95_duration_ms", "min_duration_ms", "max_duration_ms", "retries",
@@ -69,11 +98,6 @@ def _finish_stats(stats: dict, percentiles: dict[int, int | None]) -> dict:
     return {**{k: stats.pop(k) for k in _STATS_ORDER}, **stats}
 
 
-def nearest_rank(p: int, count: int) -> int:
-    """The 1-based rank, in ascending order, of the nearest-rank p-th percentile of `count` values."""
-    return max(1, math.ceil(p / 100 * count))
-
-
 def _percentiles(db: Database, where: str, params: tuple, count: int, *, agent_history: bool = False
                  ) -> dict[int, int | None]:
     """Nearest-rank p50 and p95 of duration_ms, `count` being how many durations `where` has.
@@ -91,7 +115,7 @@ def _percentiles(db: Database, where: str, params: tuple, count: int, *, agent_h
         if not count:
             result[p] = None
             continue
-        rank = nearest_rank(p, count)
+        rank = percentile_rank(p, count)
         order, offset = ("", rank - 1) if rank - 1 <= count - rank else (" DESC", count - rank)
         row = db.execute(
             f"SELECT duration_ms FROM agent_executions WHERE {where} AND +duration_ms IS NOT NULL"
@@ -111,7 +135,7 @@ def _history_percentiles(db: Database, agent_name: str, count: int) -> dict[int,
                          (agent_name,)).fetchall()
     result: dict[int, int | None] = {}
     for p in (50, 95):
-        rank = max(1, math.ceil(p / 100 * count))  # 1-based, ascending
+        rank = percentile_rank(p, count)
         before, row = 0, None
         for bucket, executions in buckets:
             if before + executions >= rank:
@@ -127,7 +151,7 @@ def _history_percentiles(db: Database, agent_name: str, count: int) -> dict[int,
 def execution_stats(db: Database, where: str, params: tuple, *, agent_history: bool = False) -> dict:
     """Counts, success rate, durations (with p50/p95), tokens and cost of the executions `where`
     finds; agent_history: they are all of one agent's (see _percentiles)."""
-    stats = rows(db, f"SELECT {_EXECUTION_STATS} FROM agent_executions WHERE {where}", params)[0]
+    stats = rows(db, f"SELECT {EXECUTION_STATS} FROM agent_executions WHERE {where}", params)[0]
     return _finish_stats(stats, _percentiles(db, where, params, stats.pop("timed"), agent_history=agent_history))
 
 
@@ -165,7 +189,7 @@ def agent_report(db: Database, agent_name: str, since: str | None = None, recent
     return {"agent_name": agent_name, "since": since, **stats, "recent_executions": recent_rows}
 
 
-#: The same statistics as _EXECUTION_STATS, read from the agent_totals row `t` of each agent
+#: The same statistics as EXECUTION_STATS, read from the agent_totals row `t` of each agent
 #: (kept by triggers: see migrations.AGENT_TOTALS); min and max come from the agent's index.
 _TOTALS_STATS = """
     executions, completed, failed, in_progress, timed,
@@ -207,7 +231,7 @@ def performance(db: Database, since: str | None = None) -> list[dict]:
                 db,
                 # GROUP BY +agent_name: without it SQLite walks the whole agent index and fetches
                 # every row out of order instead of searching the started_at range.
-                f"SELECT agent_name, {_EXECUTION_STATS} FROM agent_executions WHERE {where}"
+                f"SELECT agent_name, {EXECUTION_STATS} FROM agent_executions WHERE {where}"
                 " GROUP BY +agent_name ORDER BY executions DESC, agent_name",
                 params,
             )
@@ -302,14 +326,14 @@ def health(
         )[0]
         executions = execution_stats(db, "started_at >= ?", (since,))
         stale_count = db.execute(
-            "SELECT count(*) FROM agent_executions WHERE status = 'in_progress' AND started_at < ?",
+            f"SELECT count(*) FROM agent_executions WHERE {stale_clause()}",
             (stale_before,),
         ).fetchone()[0]
         stale_rows = [
             {k: r[k] for k in ("session_id", "agent_name", "agent_session_id", "started_at")}
             | {"running_ms": _age_ms(now, r["started_at"])}
-            for r in execution_rows(db, Filters(status="in_progress", limit=stale_shown),
-                                    where=["e.started_at < ?"], params=[stale_before], order="e.started_at")
+            for r in execution_rows(db, Filters(limit=stale_shown),
+                                    where=[stale_clause(alias="e")], params=[stale_before], order="e.started_at")
         ]
     rate = executions["success_rate"]
     rate_level = Levels(warn_below, fail_below, minimum=True).judge(rate)

@@ -4,9 +4,9 @@ call's own duration."""
 
 from __future__ import annotations
 
-import math
 
 from monitor.errors import InvalidInput
+from monitor.read.reports import percentile_rank
 from monitor.store.db import Database
 
 TOOL_COLUMNS = ["calls", "failed", "interrupted", "failure_rate", "p50_duration_ms", "p95_duration_ms",
@@ -15,7 +15,7 @@ GROUPINGS = {"tool": "tool", "server": "server"}
 
 
 def _nearest_rank(durations: list[int], p: int) -> int | None:
-    return durations[max(1, math.ceil(p / 100 * len(durations))) - 1] if durations else None
+    return durations[percentile_rank(p, len(durations)) - 1] if durations else None
 
 
 def tool_report(db: Database, since: str | None = None, by: str = "tool") -> list[dict]:

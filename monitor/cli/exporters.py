@@ -1,9 +1,10 @@
 """Commands that hand monitor's data to other systems: metrics (Prometheus), otel (OpenTelemetry traces),
-report (an HTML page)."""
+report (an HTML page), ui (Datasette)."""
 
 from __future__ import annotations
 
 import io
+import signal
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -227,4 +228,39 @@ def otel_push(db_path: str, endpoint: str | None, headers: tuple[tuple[str, str]
     click.echo(render_record(result.as_dict(), "json") if as_json else otel_summary(result.as_dict()))
 
 
-COMMANDS = [metrics, otel, report]
+@command()
+@db_option
+@click.option("--port", type=click.IntRange(1, 65535), default=8001, show_default=True, help="Port to serve on.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to serve on; 0.0.0.0 lets other machines read every row (and run any read-only SQL).")
+@click.option("--no-open", is_flag=True, help="Do not open a browser.")
+@click.pass_context
+def ui(ctx: click.Context, db_path: str, port: int, host: str, no_open: bool) -> None:
+    """Browse and query the database in Datasette (pip install 'monitor[ui]') until Ctrl-C.
+
+    \b
+    Example:
+      monitor ui
+      monitor ui --port 8002 --no-open
+    """
+    from monitor.exporters import datasette
+
+    datasette.require_datasette()  # before anything else: the one thing to fix may be the install
+    with read_db(db_path) as db:
+        tables = datasette.table_names(db)
+    signal.signal(signal.SIGTERM, _terminated)  # stop the server and remove its metadata, as Ctrl-C does
+    with datasette.serve(db_path, tables, host=host, port=port, open_browser=not no_open) as server:
+        click.echo(f"Serving {db_path} on {datasette.url(host, port, db_path)} (Ctrl-C to stop).", err=True)
+        try:
+            code = server.wait()
+        except KeyboardInterrupt:
+            ctx.exit(130)
+    if code:
+        raise click.ClickException(f"Datasette stopped with exit code {code} (its message is above).")
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+COMMANDS = [metrics, otel, report, ui]

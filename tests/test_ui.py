@@ -456,3 +456,28 @@ def test_a_browser_shows_the_executions_page(server, tmp_path):
     assert len(data) > 20_000
     if os.environ.get("MONITOR_UI_SCREENSHOT"):
         shutil.copy(shot, os.environ["MONITOR_UI_SCREENSHOT"])
+
+
+#: What each canned query may read from end to end: its own CTEs and subqueries (a few rows),
+#: agent_totals (a row per agent), and for slowest_agents the walk of each agent's durations in the
+#: order of their index. Anything else is a search through an index.
+SCANS_ALLOWED = {
+    "failures_24h": set(), "stale_executions": set(), "cost_by_agent_per_day": set(),
+    "session_timeline": {"named", "lone", "runs"},
+    "slowest_agents": {"t", "s", "r", "agent_executions USING INDEX idx_executions_agent_duration"},
+}
+
+
+@pytest.mark.parametrize("name, params", [("failures_24h", {"hours": ""}), ("stale_executions", {"minutes": ""}),
+                                          ("cost_by_agent_per_day", {"since": "2026-11-01"}),
+                                          ("session_timeline", {"session": "s-today"}),
+                                          ("slowest_agents", {"since": ""}), ("slowest_agents", {"since": "2026-11-01"})])
+def test_canned_queries_read_through_indexes(tmp_path, name, params):
+    from monitor.read.canned import QUERIES
+
+    path = tmp_path / "monitoring.db"
+    Tracker(path).close()
+    with open_db(path, create=False) as db:
+        plan = [row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {QUERIES[name]['sql']}", params)]
+    scanned = {step[5:] for step in plan if step.startswith("SCAN ") and not step.startswith("SCAN (subquery-")}
+    assert scanned == SCANS_ALLOWED[name], plan

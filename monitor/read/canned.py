@@ -23,7 +23,8 @@ from typing import TypedDict
 from monitor.read.costs import SUMS
 from monitor.read.logs import EVENT_SELECT
 from monitor.read.queries import EXECUTION_SELECT, NEWEST_FIRST
-from monitor.read.reports import EXECUTION_STATS, percentile_rank_sql, rounded_ratio_sql, stale_clause
+from monitor.read.reports import (EXECUTION_STATS, TOTALS_STATS, percentile_rank_sql, rounded_ratio_sql,
+                                  stale_clause)
 
 
 class CannedQuery(TypedDict):
@@ -58,17 +59,25 @@ WHERE r.day >= coalesce(nullif(substr(:since, 1, 10), ''), '0')
 GROUP BY r.day, r.agent_name
 ORDER BY r.day DESC, sum(r.cost_usd) DESC, executions DESC, agent"""
 
-_SLOWEST = f"""WITH e AS (SELECT * FROM agent_executions WHERE started_at >= :since),
-stats AS (SELECT agent_name, {EXECUTION_STATS.strip()}, sum(duration_ms) AS total_duration_ms
-          FROM e GROUP BY agent_name),
-ranked AS (SELECT agent_name, duration_ms,
-                  row_number() OVER (PARTITION BY agent_name ORDER BY duration_ms) AS n,
-                  count(*) OVER (PARTITION BY agent_name) AS timed
-           FROM e WHERE duration_ms IS NOT NULL),
-percentiles AS (SELECT agent_name,
-                  max(CASE WHEN n = {percentile_rank_sql(50, 'timed')} THEN duration_ms END) AS p50_duration_ms,
-                  max(CASE WHEN n = {percentile_rank_sql(95, 'timed')} THEN duration_ms END) AS p95_duration_ms
-                FROM ranked GROUP BY agent_name)
+#: As performance: all time, the counts from the agent_totals roll-up; with :since, from the
+#: executions of the window. The percentiles number each agent's durations in the order of its
+#: (agent_name, duration_ms) index, and keep the rows at the two ranks.
+_SLOWEST = f"""WITH stats AS (
+  SELECT agent_name, {TOTALS_STATS.strip()}, duration_ms AS total_duration_ms
+  FROM agent_totals t WHERE :since = '' AND executions > 0
+  UNION ALL
+  SELECT agent_name, {EXECUTION_STATS.strip()}, sum(duration_ms)
+  FROM agent_executions WHERE :since != '' AND started_at >= :since GROUP BY +agent_name),
+percentiles AS (SELECT r.agent_name,
+                  max(CASE WHEN r.n = {percentile_rank_sql(50, 's.timed')} THEN r.duration_ms END) AS p50_duration_ms,
+                  max(CASE WHEN r.n = {percentile_rank_sql(95, 's.timed')} THEN r.duration_ms END) AS p95_duration_ms
+                FROM (SELECT agent_name, duration_ms,
+                             row_number() OVER (PARTITION BY agent_name ORDER BY duration_ms) AS n
+                      FROM agent_executions
+                      WHERE duration_ms IS NOT NULL AND (:since = '' OR started_at >= :since)) r
+                JOIN stats s ON s.agent_name = r.agent_name
+                WHERE r.n IN ({percentile_rank_sql(50, 's.timed')}, {percentile_rank_sql(95, 's.timed')})
+                GROUP BY r.agent_name)
 SELECT s.agent_name, s.executions, s.completed, s.failed, s.in_progress,
   CASE WHEN s.completed + s.failed > 0
        THEN {rounded_ratio_sql('100 * s.completed', 's.completed + s.failed', 1)} END AS success_rate,

@@ -191,7 +191,7 @@ def agent_report(db: Database, agent_name: str, since: str | None = None, recent
 
 #: The same statistics as EXECUTION_STATS, read from the agent_totals row `t` of each agent
 #: (kept by triggers: see migrations.AGENT_TOTALS); min and max come from the agent's index.
-_TOTALS_STATS = """
+TOTALS_STATS = """
     executions, completed, failed, in_progress, timed,
     CASE WHEN timed THEN 1.0 * duration_ms / timed END AS avg_duration_ms,
     (SELECT min(duration_ms) FROM agent_executions e WHERE e.agent_name = t.agent_name) AS min_duration_ms,
@@ -208,7 +208,7 @@ _TOTALS_STATS = """
 
 def _agent_history(db: Database, agent_name: str) -> dict:
     """execution_stats of all of one agent's executions: its agent_totals row and its duration index."""
-    found = rows(db, f"SELECT {_TOTALS_STATS} FROM agent_totals t WHERE agent_name = ?", (agent_name,))
+    found = rows(db, f"SELECT {TOTALS_STATS} FROM agent_totals t WHERE agent_name = ?", (agent_name,))
     if not found:
         return execution_stats(db, "agent_name = ?", (agent_name,))  # none: the same zeros and NULLs
     return _finish_stats(found[0], _percentiles(db, "agent_name = ?", (agent_name,), found[0].pop("timed"),
@@ -224,7 +224,7 @@ def performance(db: Database, since: str | None = None) -> list[dict]:
     where, params = ("started_at >= ?", (since,)) if since else ("1", ())
     with db.snapshot():
         if since is None:
-            per_agent = rows(db, f"SELECT agent_name, {_TOTALS_STATS} FROM agent_totals t"
+            per_agent = rows(db, f"SELECT agent_name, {TOTALS_STATS} FROM agent_totals t"
                                  " WHERE executions > 0 ORDER BY executions DESC, agent_name")
         else:
             per_agent = rows(

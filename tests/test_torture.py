@@ -316,7 +316,8 @@ def command_args(command, draw) -> list[str]:
     return args
 
 
-COMMANDS = sorted(cli.commands)
+#: `ui` serves until it is stopped, whatever its arguments: its bad arguments are tested in test_ui.py.
+COMMANDS = sorted(set(cli.commands) - {"ui"})
 TRUE = shutil.which("true") or "true"
 
 

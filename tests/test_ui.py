@@ -431,6 +431,24 @@ def test_a_port_in_use_is_an_error(tmp_path):
 
 
 @needs_datasette
+@pytest.mark.parametrize("args, error", [
+    (["--port", "0"], "Error: Invalid value for '--port': 0 is not in the range 1<=x<=65535."),
+    (["--port", "http"], "Error: Invalid value for '--port': 'http' is not a valid integer range."),
+    (["--host", "256.1.1.1"], None),  # not this machine's: refused when it is bound, exit 1
+])
+def test_bad_arguments(tmp_path, args, error):
+    db = tmp_path / "monitoring.db"
+    Tracker(db).close()
+    result = CliRunner().invoke(cli, ["ui", "--db", str(db), "--no-open", *args])
+    if error is None:
+        assert result.exit_code == 1, result.output
+        assert result.output.startswith("Error: cannot serve on 256.1.1.1:8001: ")
+    else:
+        assert result.exit_code == 2, result.output
+        assert result.output.splitlines()[-1] == error
+
+
+@needs_datasette
 def test_a_missing_database_is_an_error(tmp_path):
     result = CliRunner().invoke(cli, ["ui", "--db", str(tmp_path / "none.db"), "--no-open"])
     assert result.exit_code == 1

@@ -29,7 +29,7 @@ from hypothesis import given, strategies as st
 
 from monitor import Tracker, open_db
 from monitor.cli import cli
-from monitor.exporters.datasette import HIDDEN_TABLES, schema_docs
+from monitor.exporters.datasette import schema_docs
 from monitor.read.reports import percentile_rank, percentile_rank_sql, rounded_ratio_sql
 from monitor.store.migrations import schema_sql, statements
 
@@ -83,9 +83,19 @@ def test_column_descriptions_are_read_as_written():
 --       and more
 --   bb  second
 CREATE TABLE IF NOT EXISTS t (a, bb);
+CREATE TABLE IF NOT EXISTS t_too (c);
+-- an index's comment
+CREATE INDEX IF NOT EXISTS i ON t (a);
+
+CREATE TABLE IF NOT EXISTS u (
+    -- a comment inside is not the table's
+    d
+);
 """)
     assert docs["t"].description == "A table."
     assert docs["t"].columns == {"a": "first and more", "bb": "second"}
+    assert docs["t_too"] == docs["t"]  # one comment above a group of statements
+    assert "u" not in docs
 
 
 @given(st.integers(min_value=0, max_value=10**12), st.integers(min_value=1, max_value=10**6), st.sampled_from([0, 1]))
@@ -384,7 +394,7 @@ def test_tables_carry_the_schemas_descriptions_and_internal_ones_are_hidden(serv
     hidden = {t["name"] for t in listing["tables"] if t["hidden"]}
     shown = {t["name"] for t in listing["tables"] if not t["hidden"]}
     assert shown == {"orchestrations", "agent_executions", "events", "llm_usage", "tool_calls"}
-    assert {t for t in HIDDEN_TABLES if t != "sqlite_sequence"} <= hidden
+    assert {"agent_totals", "cost_rollup", "alert_state", "spool_offsets", "transcript_offsets"} <= hidden
     meta = fetch(base.rsplit("/", 1)[0] + "/-/metadata.json")["databases"]["monitoring"]
     docs = schema_docs()
     assert meta["tables"]["agent_executions"]["columns"] == docs["agent_executions"].columns

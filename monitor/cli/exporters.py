@@ -247,10 +247,10 @@ def ui(ctx: click.Context, db_path: str, port: int, host: str, no_open: bool) ->
 
     datasette.require_datasette()  # before anything else: the one thing to fix may be the install
     with read_db(db_path) as db:
-        tables = datasette.table_names(db)
+        tables, views = datasette.table_names(db)
     previous = signal.signal(signal.SIGTERM, _terminated)  # stop the server and remove its metadata, as Ctrl-C
     try:
-        with datasette.serve(db_path, tables, host=host, port=port, open_browser=not no_open) as server:
+        with datasette.serve(db_path, tables, views, host=host, port=port, open_browser=not no_open) as server:
             click.echo(f"Serving {db_path} on {datasette.url(host, port, db_path)} (Ctrl-C to stop).", err=True)
             try:
                 code = server.wait()

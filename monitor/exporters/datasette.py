@@ -12,7 +12,7 @@ The metadata, written to a private temporary folder for the server's life, gives
 - the canned queries of monitor.read.canned (the CLI's reports as SQL);
 - full-text search on events (events_fts) and on executions' error messages (errors_fts), facets
   (status, agent_name, model, ...) and the newest rows first;
-- roll-ups and monitor's own state (migrations.TOTALS, alert_state, offsets) as hidden tables.
+- the tables people read (TABLE_OPTIONS) shown, every other one (roll-ups, monitor's own state) hidden.
 """
 
 from __future__ import annotations
@@ -34,14 +34,12 @@ from monitor.errors import MonitorError
 from monitor.read.canned import QUERIES
 from monitor.store.db import Database
 from monitor.store.files import write_new
-from monitor.store.migrations import TOTALS, schema_sql
+from monitor.store.migrations import schema_sql
 
 INSTALL_HINT = "pip install 'monitor[ui]'"
-#: Tables kept out of the table list (Datasette's "hidden tables" link still shows them): roll-ups
-#: kept by triggers, and what monitor keeps for itself.
-HIDDEN_TABLES = (*TOTALS, "alert_state", "transcript_offsets", "transcript_owners", "spool_offsets",
-                 "sqlite_sequence")
-#: What a table's page offers besides its rows: facets, search, order, the column naming a row.
+#: The tables people read, and what each one's page offers besides its rows: facets, search, order,
+#: the column naming a row. Every other table (roll-ups kept by triggers, what monitor keeps for
+#: itself: offsets, alert and push state) is hidden: Datasette's "hidden tables" link still shows it.
 TABLE_OPTIONS: dict[str, dict[str, Any]] = {
     "orchestrations": {"facets": ["status"], "sort_desc": "started_at", "label_column": "session_id"},
     "agent_executions": {"facets": ["status", "agent_name", "model"], "sort_desc": "started_at",
@@ -79,20 +77,26 @@ _COLUMN = re.compile(r"(\s+)(\w+)\s+(.+)")
 
 
 def schema_docs(script: str | None = None) -> dict[str, TableDoc]:
-    """Each table's and view's documentation: the comment right above its CREATE statement in
-    schema.sql, a paragraph then, after a `Columns:` line, one `name  description` line per column
-    (a deeper indented line continues the one above)."""
+    """Each table's and view's documentation: the comment above its CREATE statement in schema.sql
+    (or above the group of statements, with no blank line between them, that it opens), a paragraph
+    then, after a `Columns:` line, one `name  description` line per column (a deeper indented line
+    continues the one above)."""
     docs: dict[str, TableDoc] = {}
     comment: list[str] = []
+    in_comment = False
     for line in (schema_sql() if script is None else script).splitlines():
         stripped = line.strip()
         if stripped.startswith("--"):
-            comment.append(stripped[2:])
+            comment = (comment if in_comment else []) + [stripped[2:]]
+            in_comment = True
+            continue
+        in_comment = False
+        if not stripped:
+            comment = []
             continue
         created = _CREATE.match(stripped)
         if created and comment:
             docs[created.group(1)] = _table_doc(comment)
-        comment = []
     return docs
 
 
@@ -116,10 +120,12 @@ def _table_doc(lines: list[str]) -> TableDoc:
     return TableDoc(description, columns)
 
 
-def metadata(db_name: str, tables: Collection[str], docs: dict[str, TableDoc] | None = None) -> dict[str, Any]:
+def metadata(db_name: str, tables: Collection[str], views: Collection[str] = (),
+             docs: dict[str, TableDoc] | None = None) -> dict[str, Any]:
     """Datasette's metadata for the database named db_name (its file name without the suffix)
-    holding `tables` (tables and views): descriptions, options, hidden tables, canned queries."""
+    holding `tables` and `views`: descriptions, options, hidden tables, canned queries."""
     docs = schema_docs() if docs is None else docs
+    tables = {*tables, *views}
     described: dict[str, dict[str, Any]] = {}
     for name in sorted(tables):
         entry: dict[str, Any] = {}
@@ -132,7 +138,7 @@ def metadata(db_name: str, tables: Collection[str], docs: dict[str, TableDoc] | 
             options.pop("fts_table", None)
             options.pop("fts_pk", None)
         entry.update(options)
-        if name in HIDDEN_TABLES:
+        if name not in TABLE_OPTIONS and name not in views:
             entry["hidden"] = True
         if entry:
             described[name] = entry
@@ -150,9 +156,10 @@ def metadata(db_name: str, tables: Collection[str], docs: dict[str, TableDoc] | 
     }
 
 
-def table_names(db: Database) -> list[str]:
-    """The database's tables and views."""
-    return [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")]
+def table_names(db: Database) -> tuple[list[str], list[str]]:
+    """The database's tables, and its views."""
+    found = db.execute("SELECT type, name FROM sqlite_master WHERE type IN ('table', 'view')").fetchall()
+    return [n for t, n in found if t == "table"], [n for t, n in found if t == "view"]
 
 
 def require_datasette() -> None:
@@ -189,16 +196,16 @@ def check_port(host: str, port: int) -> None:
 
 
 @contextmanager
-def serve(db_path: str | Path, tables: Collection[str], *, host: str = "127.0.0.1", port: int = 8001,
-          open_browser: bool = False) -> Iterator[subprocess.Popen[bytes]]:
-    """Run Datasette on db_path (whose tables and views are `tables`) with monitor's metadata,
-    until the block ends (or the server stops: wait on the process). Its output goes to ours."""
+def serve(db_path: str | Path, tables: Collection[str], views: Collection[str] = (), *, host: str = "127.0.0.1",
+          port: int = 8001, open_browser: bool = False) -> Iterator[subprocess.Popen[bytes]]:
+    """Run Datasette on db_path (which holds `tables` and `views`) with monitor's metadata, until
+    the block ends (or the server stops: wait on the process). Its output goes to ours."""
     require_datasette()
     check_port(host, port)
     folder = Path(tempfile.mkdtemp(prefix="monitor-ui-"))  # 0700
     try:
         meta = folder / "metadata.json"
-        write_new(meta, json.dumps(metadata(database_name(db_path), tables), indent=2).encode("utf-8"))
+        write_new(meta, json.dumps(metadata(database_name(db_path), tables, views), indent=2).encode("utf-8"))
         argv = [sys.executable, "-m", "datasette", "serve", str(db_path), "--metadata", str(meta),
                 "--host", host, "--port", str(port)]
         for name, value in SETTINGS.items():

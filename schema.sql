@@ -911,6 +911,7 @@ CREATE TABLE IF NOT EXISTS model_totals (
     unpriced                INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 
+-- What model_totals must hold, counted from llm_usage and the executions (tests compare the two).
 CREATE VIEW IF NOT EXISTS model_totals_recount AS
 WITH usage AS (
     SELECT execution_id, coalesce(model, '') AS model, input_tokens, 1 AS input_tokens_rows,
@@ -1231,6 +1232,7 @@ CREATE TABLE IF NOT EXISTS agent_durations (
     PRIMARY KEY (agent_name, bucket)
 ) WITHOUT ROWID;
 
+-- What agent_durations must hold, counted from the executions (tests compare the two).
 CREATE VIEW IF NOT EXISTS agent_durations_recount AS
 SELECT agent_name, (CASE WHEN duration_ms < 100 THEN CAST(duration_ms AS INTEGER) - (duration_ms < CAST(duration_ms AS INTEGER)) ELSE CAST(substr(CAST(duration_ms AS INTEGER), 1, 2) || substr('000000000000000000', 1, length(CAST(duration_ms AS INTEGER)) - 2) AS INTEGER) END) AS bucket, count(*) AS executions
 FROM agent_executions WHERE duration_ms IS NOT NULL GROUP BY 1, 2;

@@ -139,7 +139,7 @@ def test_signal_to_monitor_alone_still_stops_the_child(db_path):
     assert child.stdout.readline() == "started\n"
     started = time.monotonic()
     child.send_signal(signal.SIGINT)
-    assert child.wait(timeout=30) == 130
+    assert child.wait(timeout=30) == 130, child.stderr.read()
     assert time.monotonic() - started < 20
     assert executions(db_path)[0]["status"] == "failed"
 
@@ -178,3 +178,17 @@ def test_a_database_that_cannot_be_opened_does_not_stop_the_command(tmp_path):
     assert result.stdout == "work done\n"
     assert "running without recording" in result.stderr and "Traceback" not in result.stderr
     assert junk.read_text() == "not a database\n" * 20
+
+
+def test_a_signal_that_comes_while_the_start_is_recorded_reaches_the_command():
+    from monitor.capture.child import held_signals, spawn, wait
+
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, even under `pytest &`
+    with held_signals() as held:
+        child, relay = spawn([sys.executable, "-c", "import time; time.sleep(60)"], "stderr", False)
+        os.kill(os.getpid(), signal.SIGINT)  # before wait() took over: held, not a KeyboardInterrupt
+        assert held == [signal.SIGINT]
+        returncode, received, timed_out = wait(child, None, 5.0, held)
+    relay.lines(1.0)
+    assert (returncode, received, timed_out) == (-signal.SIGINT, signal.SIGINT, False)
+    assert signal.signal(signal.SIGINT, before) is signal.default_int_handler  # put back

@@ -24,7 +24,8 @@ import sys
 import termios
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -247,9 +248,26 @@ class _Interrupted(Exception):
     pass
 
 
-def wait(child: subprocess.Popen, timeout: float | None, kill_after: float) -> tuple[int, int | None, bool]:
-    """The child's return code, the signal that interrupted monitor meanwhile, and whether the time
-    limit ran out (the group then got SIGTERM, and SIGKILL after kill_after seconds).
+@contextmanager
+def held_signals() -> Iterator[list[int]]:
+    """Hold the signals that interrupt monitor (FORWARDED) from before a child starts until wait()
+    takes over; yields the list of those that came meanwhile, which wait() passes on at once (one
+    arriving while monitor records the start would otherwise end monitor and leave the child running)."""
+    held: list[int] = []
+    main = threading.current_thread() is threading.main_thread()
+    previous = ({sig: signal.signal(sig, lambda signum, frame: held.append(signum)) for sig in FORWARDED}
+                if main else {})
+    try:
+        yield held
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def wait(child: subprocess.Popen, timeout: float | None, kill_after: float,
+         held: Sequence[int] = ()) -> tuple[int, int | None, bool]:
+    """The child's return code, the signal that interrupted monitor meanwhile (or before, `held`),
+    and whether the time limit ran out (the group then got SIGTERM, and SIGKILL after kill_after seconds).
 
     A signal that interrupts monitor (SIGINT, SIGTERM, SIGHUP) is passed on to the child's process
     group at once; if the group is still there INSIST seconds later it gets SIGTERM, then SIGKILL."""
@@ -265,6 +283,8 @@ def wait(child: subprocess.Popen, timeout: float | None, kill_after: float) -> t
     previous = {sig: signal.signal(sig, on_signal) for sig in FORWARDED} if main else {}
     try:
         try:
+            if held:
+                on_signal(held[0], None)
             returncode = _wait_for(child, timeout)
         except _Interrupted:
             return _insist(child), received[0], False

@@ -31,7 +31,7 @@ from datetime import datetime
 from pathlib import Path
 
 from monitor.capture import runs
-from monitor.capture.child import CAPTURES, FORWARDED, spawn, use_terminal, wait
+from monitor.capture.child import CAPTURES, FORWARDED, held_signals, spawn, use_terminal, wait
 from monitor.capture.events import insert_event
 from monitor.capture.failure import failure_line
 from monitor.capture.git import head_commit
@@ -390,19 +390,20 @@ def _attempts(argv: Sequence[str], recorder: Recorder | Unrecorded, agent_sessio
     try:
         for attempt in range(1, attempts + 1):
             started = time.monotonic()
-            try:
-                child, relay = spawn(argv, capture, terminal)
-            except (OSError, ValueError) as exc:
-                code, why = cannot_start(argv, exc)
+            with held_signals() as held:  # Ctrl-C while the start is recorded reaches the command
+                try:
+                    child, relay = spawn(argv, capture, terminal)
+                except (OSError, ValueError) as exc:
+                    code, why = cannot_start(argv, exc)
+                    if attempt == 1:
+                        begin()
+                    run.event("exit", f"attempt {attempt}: {why}", {"attempt": attempt, "exit_code": code})
+                    return end("failed", code, why, attempt)
                 if attempt == 1:
                     begin()
-                run.event("exit", f"attempt {attempt}: {why}", {"attempt": attempt, "exit_code": code})
-                return end("failed", code, why, attempt)
-            if attempt == 1:
-                begin()
-            run.event("attempt", f"attempt {attempt} of {attempts} started (pid {child.pid})",
-                      {"attempt": attempt, "of": attempts, "pid": child.pid})
-            returncode, received, timed_out = wait(child, policy.timeout, policy.kill_after)
+                run.event("attempt", f"attempt {attempt} of {attempts} started (pid {child.pid})",
+                          {"attempt": attempt, "of": attempts, "pid": child.pid})
+                returncode, received, timed_out = wait(child, policy.timeout, policy.kill_after, held)
             deadline = time.monotonic() + END_WAIT  # for the last lines, then for the database
             lines = relay.lines(END_WAIT / 2)
             code, message, event_type, told, retryable = _judge(attempt, returncode, received, timed_out, lines,

@@ -110,3 +110,30 @@ def test_only_the_otel_commands_import_protobuf(tmp_path, argv, uses_protobuf):
     assert result.returncode == 0, result.stderr.decode()[-2000:]
     loaded = sorted(m for m in modules if m.startswith(("google.protobuf", "opentelemetry")))
     assert bool(loaded) == uses_protobuf, loaded[:5]
+
+
+@pytest.mark.parametrize("argv", [
+    ["--help"],
+    ["health", "24"],
+    ["watch", "--once"],            # plain text: no full screen, no rich
+    ["watch", "--once", "--json"],
+])
+def test_only_the_full_screen_loads_rich(tmp_path, argv):
+    db = tmp_path / "monitoring.db"
+    open_db(db).close()
+    result, modules = imported(tmp_path, ["-m", "monitor", *argv, "--db", str(db)])
+    assert result.returncode in (0, 3), result.stderr.decode()[-2000:]  # health: degraded when nothing ran
+    assert "monitor.cli" in modules
+    assert sorted(m for m in modules if m.split(".")[0] == "rich") == []
+
+
+def test_the_full_screen_does_load_rich(tmp_path):
+    """The other side of the guard above: drawing the screen imports rich, and the test sees it."""
+    db = tmp_path / "monitoring.db"
+    open_db(db).close()
+    code = ("from datetime import datetime, timezone; from monitor import open_db;"
+            " from monitor.cli.live import screen; from monitor.read.live import live_snapshot;"
+            f" screen(live_snapshot(open_db({str(db)!r}), datetime.now(timezone.utc)), 80, 24, 2)")
+    result, modules = imported(tmp_path, ["-c", code])
+    assert result.returncode == 0, result.stderr.decode()[-2000:]
+    assert "rich.console" in modules

@@ -22,6 +22,7 @@ from monitor.alerts.rules import Config, parse_flags
 from monitor.ops import reap, retention
 from monitor.ops.export import write_export
 from monitor.read import costs, logs, metrics, queries, reports, tools
+from monitor.read.live import Limits, live_snapshot
 from monitor.read.queries import Filters
 
 from conftest import T0, Clock
@@ -191,6 +192,9 @@ READS = {
     "otel export --since": lambda db: _otel().write_json(db, io.StringIO(), resource={}, since=SINCE),
     "otel push (what an endpoint has not accepted)": lambda db: list(_otel().batches(db, {}, unsent_for=1)),
     "tools --since": lambda db: tools.tool_report(db, SINCE),
+    # Limits of 1: the running and failed executions are cut, so their counts are read too.
+    "watch (a live snapshot)": lambda db: live_snapshot(db, T0 + timedelta(hours=1), limits=Limits(1, 1, 5)),
+    "the latest events": lambda db: logs.latest_events(db, SINCE, 5),
 }
 
 
@@ -208,7 +212,8 @@ def test_read_uses_an_index(db, name):
 
 #: Every read of READS over a time window.
 WINDOWED = [name for name in READS if "--since" in name] + [
-    "health window and stale executions", "check, every rule", "reap --dry-run", "metrics (a Prometheus scrape)"]
+    "health window and stale executions", "check, every rule", "reap --dry-run", "metrics (a Prometheus scrape)",
+    "watch (a live snapshot)", "the latest events"]
 
 
 @pytest.mark.parametrize("name", WINDOWED)
@@ -220,7 +225,8 @@ def test_windowed_reads_search_a_time_range(db, name):
                for line in plans), plans
 
 
-@pytest.mark.parametrize("name", ["agent --since", "performance --since", "executions --agent --since"])
+@pytest.mark.parametrize("name", ["agent --since", "performance --since", "executions --agent --since",
+                                  "watch (a live snapshot)"])
 def test_an_agent_over_a_window_is_read_by_time(db, name):
     """Not through the agent's duration index, which walks every execution the agent ever had."""
     plans = [row[3] for sql in traced_selects(db, READS[name])

@@ -1,7 +1,7 @@
 """The `monitor` command line: parse, call one library function, render. Nothing else.
 
-The commands live by job in reports.py, record.py, maintenance.py, watchdog.py and exporters.py; what they share (options,
-output, errors) in options.py; all formatting in output.py.
+The commands live by job in reports.py, record.py, maintenance.py, watchdog.py, live.py (watch) and
+exporters.py; what they share (options, output, errors) in options.py; all formatting in output.py.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from monitor import __version__
-from monitor.cli import exporters, maintenance, record, reports, watchdog
+from monitor.cli import exporters, live, maintenance, record, reports, watchdog
 from monitor.cli.options import CONTEXT_SETTINGS, MonitorGroup, root_db_option
 
 
@@ -27,7 +27,7 @@ def cli(db_path: str | None) -> None:
 
 
 for _command in (*reports.COMMANDS, *record.COMMANDS, *maintenance.COMMANDS, *watchdog.COMMANDS,
-                 *exporters.COMMANDS):
+                 *live.COMMANDS, *exporters.COMMANDS):
     cli.add_command(_command)
 
 

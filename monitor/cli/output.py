@@ -18,11 +18,13 @@ from dataclasses import dataclass
 
 from monitor.capture.failure import failure_line
 from monitor.capture.scrub import escape_controls
+from monitor.read.queries import Page
 from monitor.timeutil import format_duration
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
     from monitor.ops.retention import CleanupResult
+    from monitor.read.live import LiveSnapshot
     from monitor.read.logs import EventFilter
     from monitor.store.db import Database
 
@@ -237,15 +239,16 @@ def _draw(header: Sequence[str], body: list[list[str]], align: Sequence[str], st
 
 
 def _table(rows: Sequence[Mapping], columns: Sequence[str], style: TableStyle, *,
-           keep_empty_columns: bool = False, missing: Mapping[str, str] | None = None) -> str:
+           keep_empty_columns: bool = False, missing: Mapping[str, str] | None = None,
+           labels: Mapping[str, str] = {}) -> str:
     """Rows as a table: the columns that have a value somewhere (all with keep_empty_columns),
-    numbers to the right, text to the left."""
+    numbers to the right, text to the left; `labels` names columns for this table only."""
     missing = missing or {}
     body = [[_cell(c, r.get(c), missing.get(c, "")) for c in columns] for r in rows]
     kept = [i for i in range(len(columns)) if keep_empty_columns or any(row[i] for row in body)] or [0]
     align = ["right" if all(_is_number(r.get(columns[i])) for r in rows if r.get(columns[i]) is not None)
              and any(r.get(columns[i]) is not None for r in rows) else "left" for i in kept]
-    return _draw([_TABLE_LABELS.get(columns[i]) or _label(columns[i]) for i in kept],
+    return _draw([labels.get(columns[i]) or _TABLE_LABELS.get(columns[i]) or _label(columns[i]) for i in kept],
                  [[row[i] for i in kept] for row in body], align, style, [columns[i] in _FREE_TEXT for i in kept])
 
 
@@ -468,3 +471,87 @@ def render_alerts(alerts: Sequence[dict], report: dict, fmt: str) -> str:
     if fmt == "json":
         return json.dumps(generic_payload(alerts, report), indent=2, ensure_ascii=False)
     return "\n".join(alert_line(a) for a in alerts)
+
+
+# -- watch: the live view's parts, as text -------------------------------------------------------
+
+#: The parts of `watch`: title, the snapshot's field, the table's columns (times shown short).
+LIVE_PARTS = [
+    ("Running orchestrations", "running_orchestrations",
+     ["session_id", "total_tasks", "completed_tasks", "failed_tasks", "executions", "elapsed_ms", "task_description"]),
+    ("Running executions", "running_executions",
+     ["agent_name", "agent_session_id", "session_id", "elapsed_ms", "started_at"]),
+    ("Failures", "failures", ["completed_at", "agent_name", "session_id", "exit_code", "duration_ms", "error_message"]),
+    ("Agents", "agents", ["agent_name", "executions", "failed", "success_rate", "p50_duration_ms", "p95_duration_ms",
+                          "cost_usd"]),
+    ("Latest events", "events", ["timestamp", "agent_name", "type", "message"]),
+]
+
+
+#: Shorter headers, for a screen of 80 columns.
+_LIVE_LABELS = {"completed_at": "failed at", "started_at": "started", "timestamp": "time", "exit_code": "exit",
+                "duration_ms": "took", "error_message": "error", "agent_session_id": "execution",
+                "agent_name": "agent", "session_id": "session", "executions": "runs"}
+
+
+def live_sections(snapshot: LiveSnapshot, style: TableStyle = TableStyle(), *, events: int | None = None
+                  ) -> list[tuple[str, str]]:
+    """`watch` as (title, text) parts: a summary of the window, then a table per part, each titled
+    with how many rows it has ('Running executions (12 of 40)'); `events` keeps the newest so many.
+    Times are UTC, as the first line says: today's as 12:01:10, other days' as 11-19 12:01."""
+    overall, cost = snapshot.overall, snapshot.cost_today
+    window = f"last {_age(snapshot.window_hours * 3600)}"
+    summary = [
+        f"{plural(overall['executions'], 'execution')} in the {window}",
+        f"success {_cell('success_rate', overall['success_rate'], '-')}",
+        f"p95 {_cell('p95_duration_ms', overall['p95_duration_ms'], '-')}",
+        f"{snapshot.stale:,} stale (over {format_duration(snapshot.stale_after_ms)})",
+        f"cost today ${_cell('cost_usd', cost['cost_usd'], '0.0000')}"
+        + (f" ({cost['unpriced']:,} unpriced)" if cost["unpriced"] else ""),
+    ]
+    parts = [(f"monitor watch · {display_time(snapshot.generated_at)} · since {display_time(snapshot.since)}",
+              _joined(summary, " · ", style.width))]
+    for title, field, columns in LIVE_PARTS:
+        found = getattr(snapshot, field)
+        page = found if isinstance(found, Page) else Page(found, len(found))
+        rows = page.rows
+        if field == "events" and events is not None:
+            rows = rows[len(rows) - events:] if events > 0 else []
+        of = f"more than {page.total - 1:,}" if page.more_than_counted else f"{page.total:,}"
+        count = f"{len(rows):,} of {of}" if page.total > len(rows) else of
+        heading = {"failures": f"Failures in the {window}", "agents": f"Agents in the {window}"}.get(field, title)
+        short = [{**row, **{c: _short_time(row[c], snapshot.today) for c in columns if _is_time(c) and row.get(c)}}
+                 for row in rows]
+        parts.append((f"{heading} ({count})", _table(short, columns, style, labels=_LIVE_LABELS) if rows else "none"))
+    return parts
+
+
+def _short_time(value: str, today: str) -> str:
+    """A stored time as the live view shows it: '12:01:10' today, '11-19 12:01' another day."""
+    if not re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", value):
+        return value
+    return value[11:19] if value[:10] == today[:10] else f"{value[5:10]} {value[11:16]}"
+
+
+def _joined(items: Sequence[str], separator: str, width: int) -> str:
+    """items joined by separator, on as few lines of at most width characters as they fit."""
+    lines = [items[0]] if items else []
+    for item in items[1:]:
+        if len(lines[-1]) + len(separator) + len(item) <= width:
+            lines[-1] += separator + item
+        else:
+            lines.append(item)
+    return "\n".join(lines)
+
+
+def _age(seconds: float) -> str:
+    """A window as it is typed: '24h', '90m', '7d', '36h', '45s'."""
+    for unit, size in (("d", 86_400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0 and (unit != "d" or seconds >= 2 * 86_400):
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
+
+
+def render_live(snapshot: LiveSnapshot, style: TableStyle = TableStyle()) -> str:
+    """`watch` as plain text (not a terminal, or --once): its parts one after another."""
+    return "\n\n".join(f"{title}\n{body}" for title, body in live_sections(snapshot, style))

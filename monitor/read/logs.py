@@ -58,8 +58,20 @@ def list_events(db: Database, where: EventFilter) -> list[dict]:
             clauses.append(clause)
             params.append(value)
     limit = f" LIMIT {int(where.limit)}" if where.limit else ""
-    cursor = db.execute(f"{EVENT_SELECT} WHERE {' AND '.join(clauses)} ORDER BY v.timestamp, v.id{limit}",
-                        params)
+    return _decoded(db.execute(f"{EVENT_SELECT} WHERE {' AND '.join(clauses)} ORDER BY v.timestamp, v.id{limit}",
+                               params))
+
+
+def latest_events(db: Database, since: str, limit: int) -> list[dict]:
+    """The newest `limit` events of every session at or after `since`, oldest of them first: the
+    tail of the whole log (`watch`). A range search on the events' time index, read from its end."""
+    newest = db.execute(f"{EVENT_SELECT} WHERE v.timestamp >= ? ORDER BY v.timestamp DESC, v.id DESC"
+                        f" LIMIT {int(limit)}", (since,))
+    return _decoded(newest)[::-1]
+
+
+def _decoded(cursor: sqlite3.Cursor) -> list[dict]:
+    """Event rows as dicts, payloads decoded from JSON (kept as text when they are not JSON)."""
     names = [d[0] for d in cursor.description]
     found = []
     for row in cursor:

@@ -331,7 +331,7 @@ def health(
         ).fetchone()[0]
         stale_rows = [
             {k: r[k] for k in ("session_id", "agent_name", "agent_session_id", "started_at")}
-            | {"running_ms": _age_ms(now, r["started_at"])}
+            | {"running_ms": age_ms(now, r["started_at"])}
             for r in execution_rows(db, Filters(limit=stale_shown),
                                     where=[stale_clause(alias="e")], params=[stale_before], order="e.started_at")
         ]
@@ -360,7 +360,7 @@ def health(
     }
 
 
-def _age_ms(now: datetime, started_at: str) -> int | None:
+def age_ms(now: datetime, started_at: str) -> int | None:
     try:
         started = parse_timestamp(started_at)
     except (ValueError, TypeError, OverflowError):

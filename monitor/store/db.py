@@ -129,7 +129,11 @@ class Database:
 
     @contextmanager
     def snapshot(self) -> Iterator[sqlite3.Connection]:
-        """A read transaction: every query inside sees the same state of the database."""
+        """A read transaction: every query inside sees the same state of the database. Inside
+        another one (a snapshot or a transaction), the block is part of it."""
+        if self.conn.in_transaction:
+            yield self.conn
+            return
         with self.errors():
             self.conn.execute("BEGIN")
             try:

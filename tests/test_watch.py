@@ -210,13 +210,18 @@ def test_the_screen_fills_the_terminal_with_the_newest_events(recorded):
     assert tall[0] == "monitor watch · 2026-11-20 12:30:00 UTC · since 2026-11-19 12:30:00 UTC"
     assert tall[-1] == "q quits · refreshes every 1.5s"
     assert "Latest events (3)" in tall and tall[-2] == ""  # room to spare: blank lines above the help
-    # 34 lines leave room for the newest 2 of the 3 events, and the help line stays at the bottom.
-    short = render_screen(snapshot, 120, 34)
-    assert len(short) == 34
-    events = short.index("Latest events (2 of 3)")
-    assert [line.split("  ")[0] for line in short[events + 3:-1]] == ["12:01:20", "12:01:22"]
-    assert render_screen(snapshot, 120, 31)[-3:] == ["Latest events (0 of 3)", "none", short[-1]]
-    assert short[-1] == "q quits · refreshes every 1.5s"
+    # 30 lines: the longest parts give up rows first, the events their oldest; the help line stays last.
+    short = render_screen(snapshot, 120, 30)
+    assert len(short) == 30 and short[-1] == "q quits · refreshes every 1.5s"
+    assert [line for line in short if line.endswith(")") and not line.startswith("6 ")] == [
+        "Running orchestrations (1)", "Running executions (1 of 2)", "Failures in the last 24h (1)",
+        "Agents in the last 24h (2 of 5)", "Latest events (2)"]
+    agents, events = short.index("Agents in the last 24h (2 of 5)"), short.index("Latest events (2)")
+    assert [line.split()[0] for line in short[agents + 3:agents + 5]] == ["coder", "lint"]  # the busiest
+    assert [line.split()[0] for line in short[events + 3:-1]] == ["12:01:20", "12:01:22"]   # the newest
+    # 20 lines: a part cut to nothing says so, rather than 'none'.
+    shortest = render_screen(snapshot, 120, 20)
+    assert shortest[3:5] == ["Running orchestrations (0 of 1)", "… (a taller terminal shows them)"]
     # Narrow: no line is wider than the terminal; the failure's message is shortened, not wrapped.
     narrow = render_screen(snapshot, 60, 40)
     assert max(len(line) for line in narrow) <= 60

@@ -22,11 +22,14 @@ import click
 from monitor.cli.options import Age, command, db_option, now, read_db
 from monitor.cli.output import LIVE_PARTS, TableStyle, live_sections, render_live, terminal_width
 from monitor.read.live import Limits, LiveSnapshot, live_snapshot
+from monitor.read.queries import Page
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
+#: How many rows each part of the plain text shows at most (the full screen: as many as fit).
+PLAIN_ROWS = 10
 #: Keys that end the full screen.
 QUIT_KEYS = frozenset(b"qQ")
 #: How often the full screen looks for a key or a new terminal size while it waits to refresh.
@@ -56,8 +59,8 @@ def watch(ctx: click.Context, db_path: str, interval: float, window: timedelta, 
     """
     full_screen = not (once or as_json) and sys.stdout.isatty()
     with read_db(db_path) as db:
-        def read(events: int) -> LiveSnapshot:
-            return live_snapshot(db, now(ctx), window=window, stale_after=stale_after, limits=Limits(events=events))
+        def read(rows: int) -> LiveSnapshot:
+            return live_snapshot(db, now(ctx), window=window, stale_after=stale_after, limits=Limits(rows, rows, rows))
 
         try:
             if full_screen:
@@ -74,7 +77,7 @@ def plain(read: Callable[[int], LiveSnapshot], interval: float, *, once: bool, a
     line but the first; JSON: one document with `once`, else one line per snapshot."""
     first = True
     while True:
-        snapshot = read(10)
+        snapshot = read(PLAIN_ROWS)
         if as_json:
             yield json.dumps(snapshot.to_dict(), indent=2 if once else None, ensure_ascii=False)
         else:
@@ -96,7 +99,7 @@ def show_screen(read: Callable[[int], LiveSnapshot], interval: float) -> None:
     try:
         with keys() as pressed, Live(console=console, screen=True, auto_refresh=False) as live:
             while True:
-                snapshot = read(max(0, console.height))
+                snapshot = read(max(1, console.height))
                 size = console.size
                 live.update(screen(snapshot, *size, interval), refresh=True)
                 deadline = time.monotonic() + interval
@@ -116,23 +119,22 @@ def _exit_on_term(signum: int, frame: object) -> None:
 
 def screen(snapshot: LiveSnapshot, width: int, height: int, interval: float) -> RenderableType:
     """The snapshot as a screen of width x height: titles in bold (failures' in red when there are
-    any), tables shortened to the width, as many of the newest events as the height leaves room
-    for, and a last line of help."""
+    any), tables shortened to the width, each part cut to fit the height (the longest first: its
+    last rows; of the events, the oldest), and a last line of help."""
     from rich.console import Group
     from rich.text import Text
 
     style = TableStyle(width=width)
-    parts = live_sections(snapshot, style)
-    over = sum(1 + len(body.splitlines()) for _, body in parts) + len(parts) - height  # blank lines, help
-    if over > 0 and snapshot.events:
-        # Fewer events: each is a line, and a table of none ('none') is two lines shorter than one of one.
-        shown = len(snapshot.events) - over
-        parts = live_sections(snapshot, style, events=shown if shown > 0 else 0)
+    fields = [field for _, field, _ in LIVE_PARTS]
+    summary = live_sections(snapshot, style, shown=dict.fromkeys(fields, 0))[0][1]  # no table drawn
+    shown = fit({field: len(_rows(getattr(snapshot, field))) for field in fields},
+                height - len(summary.splitlines()) - 3 * len(fields) - 2)
+    parts = live_sections(snapshot, style, shown=shown)
     lines: list[Text] = []
-    for (title, body), (_, field, _) in zip(parts, [(None, "summary", None), *LIVE_PARTS]):
+    for (title, body), field in zip(parts, ["summary", *fields]):
         if lines:
             lines.append(Text())
-        failing = field == "failures" and body != "none"
+        failing = field == "failures" and bool(snapshot.failures.rows)
         lines.append(Text(title, style="bold red" if failing else "bold"))
         lines.extend(Text(line) for line in body.splitlines())
     lines = lines[: max(0, height - 1)]
@@ -140,6 +142,23 @@ def screen(snapshot: LiveSnapshot, width: int, height: int, interval: float) -> 
     for line in lines:
         line.no_wrap, line.overflow = True, "crop"
     return Group(*lines)
+
+
+def fit(rows: dict[str, int], room: int) -> dict[str, int]:
+    """How many rows each table keeps so that they take at most `room` lines, a table of n rows
+    taking n + 2 (its header and rule) and one of none a line more than nothing ('none'): the
+    longest gives up a row first (of equal ones, the first)."""
+    rows = dict(rows)
+    over = sum(n + 1 for n in rows.values() if n) - room  # beyond the line each part has anyway
+    while over > 0 and any(rows.values()):
+        longest = max(rows, key=lambda field: rows[field])
+        over -= 2 if rows[longest] == 1 else 1
+        rows[longest] -= 1
+    return rows
+
+
+def _rows(found: Page | list[dict]) -> list[dict]:
+    return found.rows if isinstance(found, Page) else found
 
 
 @contextmanager

@@ -494,11 +494,12 @@ _LIVE_LABELS = {"completed_at": "failed at", "started_at": "started", "timestamp
                 "agent_name": "agent", "session_id": "session", "executions": "runs"}
 
 
-def live_sections(snapshot: LiveSnapshot, style: TableStyle = TableStyle(), *, events: int | None = None
+def live_sections(snapshot: LiveSnapshot, style: TableStyle = TableStyle(), *, shown: Mapping[str, int] = {}
                   ) -> list[tuple[str, str]]:
     """`watch` as (title, text) parts: a summary of the window, then a table per part, each titled
-    with how many rows it has ('Running executions (12 of 40)'); `events` keeps the newest so many.
-    Times are UTC, as the first line says: today's as 12:01:10, other days' as 11-19 12:01."""
+    with how many rows it shows ('Running executions (12 of 40)'). `shown` cuts a part (a field of
+    the snapshot) to its first so many rows; the events, to their newest. Times are UTC, as the
+    first line says: today's as 12:01:10, other days' as 11-19 12:01."""
     overall, cost = snapshot.overall, snapshot.cost_today
     window = f"last {_age(snapshot.window_hours * 3600)}"
     summary = [
@@ -515,14 +516,18 @@ def live_sections(snapshot: LiveSnapshot, style: TableStyle = TableStyle(), *, e
         found = getattr(snapshot, field)
         page = found if isinstance(found, Page) else Page(found, len(found))
         rows = page.rows
-        if field == "events" and events is not None:
-            rows = rows[len(rows) - events:] if events > 0 else []
+        if field in shown:
+            keep = max(0, shown[field])
+            rows = (rows[len(rows) - keep:] if keep else []) if field == "events" else rows[:keep]
         of = f"more than {page.total - 1:,}" if page.more_than_counted else f"{page.total:,}"
-        count = f"{len(rows):,} of {of}" if page.total > len(rows) else of
+        # Of the events, only the newest are read: how many the window has is not known.
+        count = f"{len(rows):,}" if field == "events" else f"{len(rows):,} of {of}" if page.total > len(rows) else of
         heading = {"failures": f"Failures in the {window}", "agents": f"Agents in the {window}"}.get(field, title)
         short = [{**row, **{c: _short_time(row[c], snapshot.today) for c in columns if _is_time(c) and row.get(c)}}
                  for row in rows]
-        parts.append((f"{heading} ({count})", _table(short, columns, style, labels=_LIVE_LABELS) if rows else "none"))
+        body = (_table(short, columns, style, labels=_LIVE_LABELS) if rows
+                else "… (a taller terminal shows them)" if page.rows else "none")
+        parts.append((f"{heading} ({count})", body))
     return parts
 
 

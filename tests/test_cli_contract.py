@@ -87,7 +87,8 @@ def record_sessions(db_path: Path, clock: Clock) -> None:
 def test_every_command_is_covered():
     assert {"list", "show", "agent", "executions", "health", "performance", "failures", "export", "import",
             "cleanup", "run", "logs", "search", "cost", "tools", "prices", "prices refresh", "hook", "hook install",
-            "hook uninstall", "check", "reap", "alert", "metrics", "otel", "otel export", "otel push", "report", "ui"} == {
+            "hook uninstall", "check", "reap", "alert", "metrics", "otel", "otel export", "otel push", "report", "ui",
+            "watch"} == {
         " ".join(p) for p in ALL_COMMANDS}
 
 

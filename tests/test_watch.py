@@ -315,13 +315,15 @@ class Tmux:
 
 @needs_tmux
 @pytest.mark.slow
-def test_a_real_terminal(tmp_path, db_path):
+@pytest.mark.parametrize("key, exit_code", [("q", "0"), ("C-c", "130")])
+def test_a_real_terminal(tmp_path, db_path, key, exit_code):
     """watch runs in a tmux pane; another process records an execution, which appears on the
-    screen; `q` ends it with 0, and the terminal is as it was: main screen, cursor shown, line
-    editing and echo on (stty, run right after in the same pane)."""
+    screen; `q` ends it with 0 (Ctrl-C with 130), and the terminal is as it was: main screen,
+    cursor shown, line editing and echo on (stty, run right after in the same pane)."""
     open_db(db_path).close()
     tmux = Tmux(tmp_path)
-    script = (f"cd {tmp_path}; stty -a > stty-before.txt; PYTHONPATH={ROOT} {sys.executable} -m monitor watch"
+    # The shell outlives a Ctrl-C (a handler, not an ignored signal, which watch would inherit).
+    script = (f"trap : INT; cd {tmp_path}; stty -a > stty-before.txt; PYTHONPATH={ROOT} {sys.executable} -m monitor watch"
               f" --interval 0.3 --db {db_path}; echo $? > exit-code.txt; stty -a > stty-after.txt;"
               f" sleep 60")
     tmux("new-session", "-d", "-s", "watch", "-x", "110", "-y", "40", "sh", "-c", script)
@@ -334,11 +336,11 @@ def test_a_real_terminal(tmp_path, db_path):
         shown = tmux.wait_for("coder-from-outside")
         assert "Running executions (1)" in shown and "tmux-1-coder" in shown
         assert shown.rstrip().splitlines()[-1].startswith("q quits")
-        tmux("send-keys", "-t", "watch", "q")
+        tmux("send-keys", "-t", "watch", key)
         deadline = time.monotonic() + 30
         while not (tmp_path / "stty-after.txt").exists() and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert (tmp_path / "exit-code.txt").read_text().strip() == "0"
+        assert (tmp_path / "exit-code.txt").read_text().strip() == exit_code
         assert tmux("display", "-p", "-t", "watch", "#{alternate_on} #{cursor_flag}").split() == ["0", "1"]
         time.sleep(0.2)
         before, after = ((tmp_path / name).read_text() for name in ("stty-before.txt", "stty-after.txt"))

@@ -427,3 +427,28 @@ def test_cost_by_model_names_executions_without_a_model_none(db_path, clock):
     table = run(clock, "cost", "--by", "model", "--db", str(db_path)).output.splitlines()
     assert [line.split()[0] for line in table[2:]] == ["(none)", "total"]
     assert json.loads(run(clock, "cost", "--by", "model", "--json", "--db", str(db_path)).output)[0]["model"] is None
+
+
+def _command(path: tuple[str, ...]) -> click.Command:
+    command: click.Command = cli
+    for word in path:
+        assert isinstance(command, click.Group)
+        command = command.commands[word]
+    return command
+
+
+FILE_OPTIONS = [(path, param.opts[-1]) for path in ALL_COMMANDS for param in _command(path).params
+                if isinstance(param, click.Option) and isinstance(param.type, click.Path)]
+
+
+def test_every_file_option_is_found():  # the list below is not empty by accident
+    assert {(("report",), "--html"), (("export",), "--output"), (("check",), "--junit"),
+            (("list",), "--db")} <= set(FILE_OPTIONS)
+
+
+@pytest.mark.parametrize("path, option", FILE_OPTIONS, ids=[f"{' '.join(p)} {o}" for p, o in FILE_OPTIONS])
+def test_a_file_name_with_a_nul_is_a_one_line_usage_error_for_every_file_option(clock, path, option):
+    result = run(clock, *path, option, "a\x00b")
+    last = result.output.splitlines()[-1]
+    assert result.exit_code == 2 and last.startswith("Error: Invalid value for ") and last.endswith(
+        f"'{option}': 'a\\x00b' is not a file name (it holds a NUL character)"), result.output

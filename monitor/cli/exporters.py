@@ -72,7 +72,7 @@ def metrics(db_path: str, address: tuple[str, int] | None, textfile: str | None,
 
 @command()
 @db_option
-@click.option("--html", "html_path", required=True, type=click.Path(dir_okay=False, writable=True), metavar="FILE",
+@click.option("--html", "html_path", required=True, type=FilePath(writable=True), metavar="FILE",
               help="Write the report to FILE (one self-contained HTML page, replaced atomically).")
 @since_option
 @click.option("--session", metavar="SESSION", help="Only this orchestration's executions (one CI run's report).")
@@ -138,7 +138,7 @@ def otel(db_path: str) -> None:
 @db_option
 @click.argument("session", required=False)
 @since_option
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True, allow_dash=True), metavar="FILE",
+@click.option("-o", "--output", type=FilePath(writable=True, allow_dash=True), metavar="FILE",
               help="Write to FILE (atomically) instead of standard output; - is standard output.")
 @service_name_option
 def otel_export(db_path: str, session: str | None, since: str | None, output: str | None,

@@ -119,6 +119,19 @@ def _db_path(fallback: str | None) -> Callable[[click.Context, click.Parameter, 
     return resolve
 
 
+class FilePath(click.Path):
+    """click.Path(dir_okay=False) that refuses a NUL in the name in one line (click's own os.stat
+    raises ValueError on it: a traceback)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(dir_okay=False, **kwargs)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and "\0" in value:
+            self.fail(f"{value!r} is not a file name (it holds a NUL character)", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 def _db_option(help_text: str, path_type: click.ParamType, fallback: str | None = DEFAULT_PATH
                ) -> Callable[[Callable], Callable]:
     return click.option("--db", "db_path", callback=_db_path(fallback), metavar="PATH", type=path_type,
@@ -127,10 +140,10 @@ def _db_option(help_text: str, path_type: click.ParamType, fallback: str | None 
 
 _COMMAND_DB_HELP = f"Database file (default: --db before the command, else ${ENV_VAR}, else ./{DEFAULT_PATH})."
 #: --db PATH after a command (or a group) name; the innermost one given wins.
-db_option = _db_option(_COMMAND_DB_HELP, click.Path(dir_okay=False))
+db_option = _db_option(_COMMAND_DB_HELP, FilePath())
 #: --db PATH before the command: what every command uses unless given its own.
 root_db_option = _db_option(f"Database file (default: ${ENV_VAR}, else ./{DEFAULT_PATH}); also accepted after"
-                            f" the command.", click.Path(dir_okay=False), fallback=None)
+                            f" the command.", FilePath(), fallback=None)
 #: The hook's --db: never refused by the parser, since the hook must exit 0 whatever it is given.
 #: Without one, each payload goes to its own project's database (hook.session_db_path()).
 hook_db_option = _db_option(f"Database file (default: --db before the command, else ${ENV_VAR}, else"
@@ -138,7 +151,7 @@ hook_db_option = _db_option(f"Database file (default: --db before the command, e
 #: hook install's --db: the one database every session records into; without one, see installed_db_path().
 install_db_option = _db_option(f"Database file for every session (default: --db before the command, else ${ENV_VAR};"
                                f" else the project's {DEFAULT_PATH}, and with --user each session's own"
-                               f" project's).", click.Path(dir_okay=False), fallback=None)
+                               f" project's).", FilePath(), fallback=None)
 #: --db where no database is used (hook uninstall), so that the command line that installed can be reused.
 unused_db_option = _db_option("Accepted, and changes nothing: no database is read or written.", click.STRING)
 
@@ -226,19 +239,6 @@ class Window(click.ParamType):
         if hours > 876_000:
             self.fail(f"{text} is more than 100 years (876,000 hours)", param, ctx)
         return int(hours) if hours.is_integer() else hours
-
-
-class FilePath(click.Path):
-    """click.Path(dir_okay=False) that refuses a NUL in the name in one line (click's own os.stat
-    raises ValueError on it: a traceback)."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(dir_okay=False, **kwargs)
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        if isinstance(value, str) and "\0" in value:
-            self.fail(f"{value!r} is not a file name (it holds a NUL character)", param, ctx)
-        return super().convert(value, param, ctx)
 
 
 class Age(click.ParamType):

@@ -143,7 +143,7 @@ def test_bad_arguments(recorded, invoke, args, error):
 
 
 @pytest.mark.parametrize("args, error", [
-    (["--textfile", "/no/such/dir/m.prom"], "Error: cannot write /no/such/dir/m.prom: No such file or directory"),
+    (["--textfile", "/no/such/dir/m.prom"], "Error: cannot write /no/such/dir/m.prom: No such file or directory (no directory /no/such/dir)"),
     (["--textfile", "a\x00b"], "Error: cannot write a\x00b: embedded null byte"),
 ])
 def test_a_textfile_that_cannot_be_written_is_an_error(recorded, invoke, args, error):

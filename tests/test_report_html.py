@@ -205,6 +205,9 @@ def test_an_empty_database_and_bad_input(db_path, tmp_path, tracker):
     assert result.exit_code == 1 and result.output.startswith("Error: ") and "nope" in result.output
     missing = CliRunner().invoke(cli, ["report", "--db", str(db_path)])
     assert missing.exit_code == 2 and "--html" in missing.output
+    nowhere = report(db_path, tmp_path / "no" / "r.html")
+    assert (nowhere.exit_code, nowhere.output) == (
+        1, f"Error: cannot write {tmp_path}/no/r.html: No such file or directory (no directory {tmp_path}/no)\n")
 
 
 def test_the_projects_workflow_uploads_each_jobs_report_next_to_its_export():

@@ -15,7 +15,6 @@ import click
 from monitor.cli.options import (Age, FilePath, MonitorCommand, MonitorGroup, agent_option, command, db_option, now,
                                  read_db, since_option)
 from monitor.cli.output import megabytes, otel_summary, render_record
-from monitor.errors import MonitorError
 from monitor.store.db import open_db
 
 
@@ -156,11 +155,8 @@ def otel_export(db_path: str, session: str | None, since: str | None, output: st
         if output and output != "-":
             from monitor.store.files import atomic_write
 
-            try:
-                with atomic_write(Path(output)) as out:
-                    counts = spans.write_json(db, out, resource=resource, session_id=session, since=since)
-            except OSError as exc:
-                raise MonitorError(f"cannot write {output}: {exc.strerror or exc}") from None
+            with atomic_write(Path(output)) as out:
+                counts = spans.write_json(db, out, resource=resource, session_id=session, since=since)
             click.echo(otel_summary(counts, f"Exported to {output}:"), err=True)
             return
         stdout = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="\n")

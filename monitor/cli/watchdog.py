@@ -160,16 +160,16 @@ def alert(ctx: click.Context, db_path: str, hours: float | None, session: str | 
 def _write(path: str, text: str, mode: str) -> None:
     """Write a report file whole, atomically and owner-only when new (store/files.py), or append to
     one that is there (GitHub's step summary, its own file)."""
-    from monitor.store.files import write_atomic
+    from monitor.store.files import cannot_write, write_atomic
 
+    if mode == "w":
+        write_atomic(path, text)
+        return
     try:
-        if mode == "w":
-            write_atomic(path, text)
-            return
         with open(path, mode, encoding="utf-8") as f:
             f.write(text)
-    except (OSError, ValueError) as exc:  # ValueError: a NUL in the name
-        raise click.ClickException(f"cannot write {path!r}: {getattr(exc, 'strerror', None) or exc}") from None
+    except OSError as exc:
+        raise cannot_write(path, exc) from None
 
 
 #: What reap shows of each execution it ended.

@@ -24,6 +24,7 @@ from prometheus_client.registry import Collector
 from monitor.errors import MonitorError
 from monitor.read.metrics import DURATION_BUCKETS, TOKEN_KINDS, Metrics, collect
 from monitor.store.db import open_db
+from monitor.store.files import cannot_write
 
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
@@ -111,8 +112,10 @@ def write_textfile(path: str | os.PathLike[str] | None, target: str | os.PathLik
     textfile collector."""
     try:
         write_to_textfile(str(Path(target)), registry(path, stale_after))
-    except (OSError, ValueError) as exc:
-        raise MonitorError(f"cannot write {target}: {getattr(exc, 'strerror', None) or exc}") from None
+    except OSError as exc:
+        raise cannot_write(target, exc) from None
+    except ValueError as exc:  # a NUL in the name
+        raise MonitorError(f"cannot write {target}: {exc}") from None
 
 
 def serve(path: str | os.PathLike[str] | None, host: str, port: int,

@@ -11,7 +11,6 @@ from typing import IO
 from monitor import __version__
 from monitor.store.db import Database
 from monitor.store.files import atomic_write
-from monitor.errors import MonitorError
 from monitor.read.queries import export_events_json, export_json
 from monitor.timeutil import format_timestamp, utcnow
 
@@ -61,10 +60,5 @@ def export_to_file(db: Database, path: str | os.PathLike[str], session_id: str |
                    since: str | None = None, *, now: datetime | None = None, events: bool = False) -> dict[str, int]:
     """Write the export to path atomically: readers see the old file or the whole new one. A new
     file is readable by its owner only; an existing one keeps its mode."""
-    target = Path(path)
-    try:
-        with atomic_write(target) as out:
-            return write_export(db, out, session_id, since, now=now, events=events)
-    except OSError as exc:
-        raise MonitorError(f"cannot write {target}: {exc.strerror or exc}"
-                           + ("" if target.parent.is_dir() else f" (no directory {target.parent})")) from None
+    with atomic_write(Path(path)) as out:
+        return write_export(db, out, session_id, since, now=now, events=events)

@@ -22,6 +22,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from monitor.errors import MonitorError
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import IO, Any
@@ -97,17 +99,30 @@ def atomic_write(path: PathLike, *, binary: bool = False) -> Iterator[IO[Any]]:
     the target, which replaces the target (synced) when the block ends, and is removed if it
     raises. The file keeps the existing target's mode; a new one is 0600."""
     target, mode = _target(path)
-    fd, tmp = _temporary(target, mode)
+    try:
+        fd, tmp = _temporary(target, mode)
+    except OSError as exc:
+        raise cannot_write(target, exc) from None
     try:
         with (os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="")) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):  # a full disk, a target that became a directory ...
+            raise cannot_write(target, exc) from None
         raise
     _sync_dir(target.parent)
+
+
+def cannot_write(target: PathLike, exc: OSError) -> MonitorError:
+    """The one-line error for a file that could not be written: 'cannot write x.json: No space
+    left on device', naming a missing folder."""
+    folder = Path(target).parent
+    return MonitorError(f"cannot write {target}: {exc.strerror or exc}"
+                        + ("" if folder.is_dir() else f" (no directory {folder})"))
 
 
 def write_atomic(path: PathLike, data: str | bytes) -> None:

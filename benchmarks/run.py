@@ -3,6 +3,8 @@
     python benchmarks/run.py                             # 10k, 100k and 1M executions (10-15 minutes)
     python benchmarks/run.py --scaling 10000,100000      # a quick run: 100k is the big one
     python benchmarks/run.py startup                     # the three start-up ratios alone (about a minute)
+    python benchmarks/run.py tracker --tracker-ops 2000  # the Tracker against the reference recorder alone
+    python benchmarks/run.py cleanup --scaling 1000000   # cleanup against a raw DELETE alone, on 1M
 
 Every figure is a ratio to a baseline measured a moment before or after on the same machine, because
 absolute times on shared machines mean little. Generated databases are cached in --dir (default
@@ -389,13 +391,20 @@ CLEANUP = textwrap.dedent("""
     import sys, time
     from datetime import timedelta
     from monitor import open_db
-    from monitor.ops.retention import cleanup
+    from monitor.ops.retention import cleanup, cutoff_for
+    from monitor.ops.rollup import days_to_roll_up, roll_up
     from monitor.timeutil import parse_timestamp
     db_path, cutoff, days = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    now = parse_timestamp(cutoff) + timedelta(days=days)
     with open_db(db_path) as db:
+        # The days cleanup rolls up first, timed apart: the raw DELETE keeps no trends.
         began = time.perf_counter()
-        result = cleanup(db, days, now=parse_timestamp(cutoff) + timedelta(days=days))
-        print(time.perf_counter() - began, result.executions, result.cutoff)
+        rolled = roll_up(db, days_to_roll_up(db, cutoff_for(days, now), now), now)
+        rolling = time.perf_counter() - began
+        began = time.perf_counter()
+        result = cleanup(db, days, now=now)
+        assert result.rolled_up_days == 0, result
+        print(time.perf_counter() - began, result.executions, result.cutoff, rolling, rolled)
 """)
 
 
@@ -440,13 +449,16 @@ def bench_cleanup(big: Path, folder: Path, label: str) -> None:
     stop.touch()
     out, err = writer.communicate()
     worst, writes = out.split()
-    seconds, removed, used = result.stdout.split() if result.returncode == 0 else ("nan", "-1", "")
+    seconds, removed, used, rolling, rolled = (result.stdout.split() if result.returncode == 0
+                                               else ("nan", "-1", "", "nan", "0"))
     t_cleanup = float(seconds)
     record(f"cleanup before {cutoff[:10]} on {label}: removed {int(removed):,} (raw {raw_removed:,}) executions",
            ms(t_cleanup), f"raw DELETE {ms(t_raw)}", t_cleanup / t_raw, "<= 1.5x, same rows",
            t_cleanup / t_raw <= 1.5 and int(removed) == raw_removed and used == cutoff)
     record(f"  writer during cleanup: worst wait of {writes} writes", ms(float(worst)), "1 s limit",
            float(worst), "<= 1 s", float(worst) <= 1.0 and writer.returncode == 0)
+    record(f"  cleanup's roll-up of the {int(rolled):,} days it deletes, before (not in the ratio)",
+           ms(float(rolling)), f"raw DELETE {ms(t_raw)}", float(rolling) / t_raw, "report", None)
     for p in (raw_path, path):
         fresh(p)
 
@@ -653,8 +665,10 @@ def print_results(began: float) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", nargs="?", choices=["all", "startup"], default="all",
-                        help="all (default), or startup alone: the three start-up ratios in about a minute")
+    parser.add_argument("what", nargs="?", choices=["all", "startup", "tracker", "cleanup"], default="all",
+                        help="all (default), or one comparison alone: startup (the three start-up ratios in"
+                             " about a minute), tracker (no database needed), cleanup (on the largest"
+                             " --scaling database)")
     parser.add_argument("--runs", type=int, default=21, help="runs of each start-up command (median)")
     parser.add_argument("--dir", default=os.path.join(tempfile.gettempdir(), "monitor-bench"))
     parser.add_argument("--max-age", type=float, default=2.0, help="hours a cached database stays usable")
@@ -662,6 +676,8 @@ def main() -> None:
                         help="comma-separated: tracker,writers,reports,scaling,export,cleanup,startup")
     parser.add_argument("--scaling", default="10000,100000,1000000",
                         help=f"sizes of the scaling databases ({SCALING_DENSITY:,} executions a day)")
+    parser.add_argument("--tracker-ops", type=int, default=1000,
+                        help="executions per round of the tracker comparison (three rounds, best taken)")
     args = parser.parse_args()
     folder = Path(args.dir)
     folder.mkdir(parents=True, exist_ok=True)
@@ -669,6 +685,11 @@ def main() -> None:
     began = time.perf_counter()
     if args.what == "startup":
         bench_startup(folder, args.max_age, args.runs)
+        print_results(began)
+        return
+    if args.what == "tracker":
+        (folder / "work").mkdir(exist_ok=True)
+        bench_tracker(folder / "work", args.tracker_ops)
         print_results(began)
         return
 
@@ -679,15 +700,19 @@ def main() -> None:
     paths = {n: database(folder, n, n / SCALING_DENSITY, args.max_age) for n in sizes}
     big, small = paths[sizes[-1]], paths[sizes[0]]
     label, small_label = size_label(sizes[-1]), size_label(sizes[0])
+    work = folder / "work"
+    work.mkdir(exist_ok=True)
+    if args.what == "cleanup":
+        bench_cleanup(big, work, label)
+        print_results(began)
+        return
     meta = json.loads(big.with_suffix(".json").read_text())
     record(f"generate.py: {meta['executions']:,} executions + {meta['orchestrations']:,} orchestrations"
            f" + {meta.get('events', 0):,} events", f"{meta['rows_per_second']:,.0f} rows/s", "200,000 rows/s",
            meta["rows_per_second"] / 200_000, ">= 1x", meta["rows_per_second"] >= 200_000)
-    work = folder / "work"
-    work.mkdir(exist_ok=True)
     if "tracker" not in skip:
         print("tracker", flush=True)
-        bench_tracker(work, 1000)
+        bench_tracker(work, args.tracker_ops)
     if "writers" not in skip:
         print("writers", flush=True)
         bench_writers(work, 250)

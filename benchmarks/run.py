@@ -424,7 +424,11 @@ def bench_cleanup(big: Path, folder: Path, label: str) -> None:
 
     raw_path = copy("cleanup-raw.db")
     conn = sqlite3.connect(raw_path, isolation_level=None)
+    # The settings every monitor connection has (open_db): foreign keys for the cascade, and
+    # secure_delete, so that the deleted rows are overwritten on both sides (about 10% of the raw
+    # DELETE's time at 100k; it was left out before).
     conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA secure_delete = ON")
     conn.execute("PRAGMA synchronous = NORMAL")
     began = time.perf_counter()
     conn.execute("BEGIN IMMEDIATE")

@@ -122,3 +122,34 @@ def test_structured_values_are_redacted_by_key_and_by_shape():
 ])
 def test_terminal_controls_are_escaped(text, shown):
     assert escape_controls(text) == shown
+
+
+def test_two_threads_redacting_first_both_use_every_rule(monkeypatch):
+    """`monitor run` redacts in two threads at once (its recorder writes the start while the main
+    thread reads the command's last lines): a thread must never scan with the rules half compiled.
+    A tiny switch interval makes the threads take turns inside the compiling; each round starts
+    with none compiled (nor cached by re). Before the fix, about half the rounds kept the AWS secret."""
+    import re
+    import sys
+    import threading
+
+    from monitor.capture import scrub
+
+    text = SECRET_CORPUS[0][0]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    kept = []
+    try:
+        for _ in range(50):
+            monkeypatch.setattr(scrub, "_RULES", type(scrub._RULES)())
+            re.purge()
+            results: list[str] = []
+            threads = [threading.Thread(target=lambda: results.append(redact(text))) for _ in range(2)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            kept += [r for r in results if "wJalr" in r]
+    finally:
+        sys.setswitchinterval(interval)
+    assert kept == []

@@ -78,14 +78,22 @@ def _replacer(kind: str) -> Callable[[re.Match[str]], str]:
 
 
 _Rule = tuple[tuple[str, ...], "re.Pattern[str]", Callable[["re.Match[str]"], str]]
-_RULES: list[_Rule] = []
+_RULES: tuple[_Rule, ...] = ()
 
 
-def _rules() -> list[_Rule]:
-    """SECRETS compiled, on first use: a report that only prints stored text never pays for it."""
-    if not _RULES:
-        _RULES.extend((hints, re.compile(pattern), _replacer(kind)) for kind, hints, pattern in SECRETS)
-    return _RULES
+def _rules() -> tuple[_Rule, ...]:
+    """SECRETS compiled, on first use: a report that only prints stored text never pays for it.
+
+    The rules are published whole, once all are compiled: `monitor run` redacts in two threads at
+    once (its recorder writes the start while the main thread reads the command's last lines), and
+    a list filled in place let the other thread scan with only its first rules, the secret
+    assignments (the last ones) left unredacted. Two threads may both compile them: the same rules."""
+    global _RULES
+    rules = _RULES
+    if not rules:
+        rules = tuple((hints, re.compile(pattern), _replacer(kind)) for kind, hints, pattern in SECRETS)
+        _RULES = rules
+    return rules
 
 
 #: How far past the part of a text that is kept redact_head() looks: a secret that starts in the

@@ -56,6 +56,54 @@ def test_a_failing_commands_secrets_are_stored_nowhere(tmp_path):
     assert not [s for s in SECRETS if s in shown or s.encode() in on_disk(db)]
 
 
+LOCK_HOLDER = ("import select, sqlite3, sys; c = sqlite3.connect(sys.argv[1], isolation_level=None);"
+               " c.execute('BEGIN IMMEDIATE'); print('locked', flush=True);"
+               " select.select([sys.stdin], [], [], 30)")
+
+
+def stored_run(db: Path) -> tuple:
+    """The error message and the events' messages and payloads of the one execution in db."""
+    with open_db(db, create=False) as conn:
+        (error,) = conn.execute("SELECT error_message FROM agent_executions").fetchone()
+        events = conn.execute("SELECT type, message, payload FROM events ORDER BY id").fetchall()
+    return error, [(t, re.sub(r"pid \d+|\d+ ms", "", m), re.sub(r'"(pid|duration_ms)":\d+', "", p or ""))
+                   for t, m, p in events]
+
+
+@pytest.mark.slow
+def test_a_run_spooled_while_the_database_is_locked_keeps_no_secret_in_the_spool_and_stores_the_same(tmp_path):
+    """The database locked: the run's records wait in the spool (a file on disk) until the next
+    command records them. The spool holds no secret, neither from the output nor from the command
+    line the started event tells, and what is recorded from it is what a direct write records."""
+    leak = (f"import sys; print('AWS_SECRET_ACCESS_KEY={AWS_SECRET}', '{GITHUB}', file=sys.stderr);"
+            f" print('Authorization: Bearer {BEARER}', file=sys.stderr); sys.exit(3)")
+    command = ("run", "--agent", "deploy", "--id", "run-1", "--", sys.executable, "-c", leak)
+    direct, spooled = tmp_path / "direct" / "m.db", tmp_path / "spooled" / "m.db"
+    for db in (direct, spooled):
+        db.parent.mkdir()
+        open_db(db).close()  # created, so that the lock can be held
+    assert monitor(direct, *command).returncode == 3
+    holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(spooled)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "locked\n"
+        result = monitor(spooled, *command)
+        waiting = b"".join(p.read_bytes() for p in spooled.parent.glob("m.db.spool*"))
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=10)
+    assert result.returncode == 3 and AWS_SECRET in result.stderr
+    assert b'"run_start"' in waiting and b'"started"' in waiting and b"REDACTED" in waiting
+    assert [s for s in (AWS_SECRET, GITHUB, BEARER) if s.encode() in waiting] == []
+    assert monitor(spooled, "executions").returncode == 0  # records the spool
+    assert not list(spooled.parent.glob("m.db.spool*"))
+    assert stored_run(spooled) == stored_run(direct)
+    error, events = stored_run(spooled)
+    assert error.startswith("AWS_SECRET_ACCESS_KEY=[REDACTED:secret_assignment] [REDACTED:github_token]")
+    assert "[REDACTED:secret_assignment]" in events[0][1] and "[REDACTED:github_token]" in events[0][2]
+    assert [s for s in (AWS_SECRET, GITHUB, BEARER) if s.encode() in on_disk(spooled)] == []
+
+
 def hook(tmp_path: Path, payload: dict | bytes, env: dict | None = None) -> None:
     data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
     environment = {**os.environ, "MONITOR_HOOK_LOG": str(tmp_path / "hook.log"), "HOME": str(tmp_path), **(env or {})}
@@ -167,3 +215,15 @@ def test_deleted_rows_leave_no_text_in_the_file(tmp_path, clock):
     assert b"marmalade" in stored
     for word in (b"zanzibarquokka", b"plumbusfizzle", b"quuxblorf"):
         assert word not in stored, word
+
+
+def test_a_command_that_cannot_start_keeps_no_secret_from_its_name(tmp_path):
+    """A command line passed as one word (`monitor run -- "API_KEY=... ./deploy"`) is not found: the
+    error message that names it is redacted like everything else."""
+    db = tmp_path / "m.db"
+    result = monitor(db, "run", "--agent", "deploy", "--", f"API_KEY={BEARER} ./deploy")
+    assert result.returncode == 127 and BEARER in result.stderr
+    with open_db(db, create=False) as conn:
+        (error,) = conn.execute("SELECT error_message FROM agent_executions").fetchone()
+    assert error == "cannot run 'API_KEY=[REDACTED:secret_assignment] ./deploy': command not found"
+    assert BEARER.encode() not in on_disk(db)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import sqlite3
 
 from monitor.capture.processes import ProcessIdentity, host_name, is_gone
+from monitor.capture.scrub import redact, redact_head, redact_value
 from monitor.store.db import Database
 from monitor.store.writes import end_execution, insert_event, start_execution
 from monitor.timeutil import format_timestamp, utcnow
@@ -29,17 +30,25 @@ def start_record(agent_session_id: str, agent_name: str, at: str, runner: Proces
 
 def end_record(agent_session_id: str, at: str, status: str, exit_code: int, error_message: str | None,
                retry_count: int = 0, self_healed: bool = False) -> dict:
+    """A run's end, its error message redacted (see event_record)."""
     return {"kind": END, "at": at, "agent_session_id": agent_session_id, "status": status,
-            "exit_code": exit_code, "error_message": error_message, "retry_count": retry_count,
-            "self_healed": self_healed}
+            "exit_code": exit_code, "error_message": None if error_message is None else redact(error_message),
+            "retry_count": retry_count, "self_healed": self_healed}
 
 
 def event_record(agent_session_id: str, at: str, seq: int, event_type: str, message: str,
                  payload: dict | None = None) -> dict:
     """An event of a run (started, attempt, exit, signal, timeout, retry): seq numbers the run's
-    events, so that one written twice (once, then again from the spool) is recorded once."""
+    events, so that one written twice (once, then again from the spool) is recorded once.
+
+    Its message and payload are redacted here, as the record is made: the spool, a file on disk
+    that a record goes to when the database is busy, never holds a secret (the started event tells
+    the command line), and the record says the same whichever way it is stored (written again at
+    insert_event: redacting is idempotent)."""
+    from monitor.capture.events import MESSAGE_LIMIT
+
     return {"kind": EVENT, "at": at, "agent_session_id": agent_session_id, "seq": seq, "type": event_type,
-            "message": message, "payload": payload}
+            "message": redact_head(message, MESSAGE_LIMIT), "payload": redact_value(payload)}
 
 
 def apply_start(conn: sqlite3.Connection, record: dict) -> None:

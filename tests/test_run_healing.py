@@ -316,6 +316,29 @@ def test_last_lines_reads_terminal_output_as_shown():
     assert last_lines("\x1b[31mFAILED\x1b[0m a\r\n10%\r50%\r100%\r\n") == "FAILED a\n100%"
 
 
+AWS = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+
+
+@pytest.mark.parametrize("text, cut, open_end, kept", [
+    # the relay's tail starts inside a line: that line is left out, even when it is the only one
+    (f"_ACCESS_KEY={AWS} rejected", True, False, ""),
+    (f"CCESS_KEY={AWS} rejected\nError: access denied\n", True, False, "Error: access denied"),
+    # ... and so is the rest of a private key whose BEGIN line was cut off
+    ("MIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nBKcwggSjAgEAAoIBAQC7\n-----END PRIVATE KEY-----\nError: bad key\n",
+     True, False, "Error: bad key"),
+    # the output had not ended (a process left behind still writes): its last, unended line is left out
+    ("Error: push rejected\nusing token ghp_R8nK2vX7mQ4pL9", False, True, "Error: push rejected"),
+    ("Error: push rejected\n", False, True, "Error: push rejected"),
+    # a whole output keeps its last line, ended or not
+    ("Error: push rejected\nretry later", False, False, "Error: push rejected\nretry later"),
+    # a name coloured apart from its value is an assignment as shown
+    (f"\x1b[1mAWS_SECRET_ACCESS_KEY\x1b[0m={AWS}\n", False, False,
+     "AWS_SECRET_ACCESS_KEY=[REDACTED:secret_assignment]"),
+])
+def test_last_lines_keeps_no_secret_by_halves(text, cut, open_end, kept):
+    assert last_lines(text, cut=cut, open_end=open_end) == kept
+
+
 # -- a real terminal -------------------------------------------------------------------------
 
 def under_terminal(argv: list[str], env: dict, typed: bytes = b"", ctrl_c_after: bytes | None = None,

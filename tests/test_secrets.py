@@ -227,3 +227,20 @@ def test_a_command_that_cannot_start_keeps_no_secret_from_its_name(tmp_path):
         (error,) = conn.execute("SELECT error_message FROM agent_executions").fetchone()
     assert error == "cannot run 'API_KEY=[REDACTED:secret_assignment] ./deploy': command not found"
     assert BEARER.encode() not in on_disk(db)
+
+
+@pytest.mark.slow
+def test_a_secret_half_written_when_the_command_exits_is_not_kept_by_halves(tmp_path):
+    """The command exits while a process it left behind still holds its stderr, half-way through
+    a line with a token: the relay hands back the last lines without waiting for the rest, and the
+    line's first half (a token too short for its pattern) is left out, not stored."""
+    db = tmp_path / "m.db"
+    script = ("printf 'Error: push rejected\\nusing %s' \"$HEAD\" >&2;"
+              " (sleep 2; printf '%s\\n' \"$REST\" >&2) & exit 4")  # the token is not in the command line
+    result = monitor(db, "run", "--agent", "deploy", "--", "sh", "-c", script,
+                     env={"HEAD": GITHUB[:18], "REST": GITHUB[18:]})
+    assert result.returncode == 4 and f"using {GITHUB}\n" in result.stderr  # passed through whole
+    with open_db(db, create=False) as conn:
+        (error,) = conn.execute("SELECT error_message FROM agent_executions").fetchone()
+    assert error == "Error: push rejected"
+    assert GITHUB[:18].encode() not in on_disk(db)

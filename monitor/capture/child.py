@@ -183,11 +183,12 @@ class Relay:
             self.control = None
         if self.tail_fd is None:
             return ""
-        data, deadline = bytearray(), time.monotonic() + wait
+        data, deadline, whole = bytearray(), time.monotonic() + wait, False
         try:
             while (left := deadline - time.monotonic()) > 0 and select.select([self.tail_fd], [], [], left)[0]:
                 chunk = os.read(self.tail_fd, 65536)
                 if not chunk:
+                    whole = True
                     break
                 data += chunk
         finally:
@@ -201,7 +202,10 @@ class Relay:
                 pass
         if metadata_only() or not data:
             return ""
-        return last_lines(bytes(data[1:]).decode("utf-8", errors="replace"), cut=data[:1] == b"1")
+        # Its end is cut when the output had not ended (a process the command left behind still
+        # writes) or when the tail was not read to its end in time: its last line may be half a line.
+        return last_lines(bytes(data[2:]).decode("utf-8", errors="replace"), cut=data[:1] == b"1",
+                          open_end=data[1:2] != b"0" or not whole)
 
 
 def _copy_without_relay(streams: Streams) -> None:

@@ -37,18 +37,39 @@ def as_shown(text: str) -> str:
     return "\n".join(line.rstrip("\r").rsplit("\r", 1)[-1] for line in text.split("\n"))
 
 
-def last_lines(text: str, cut: bool = False) -> str:
+def last_lines(text: str, cut: bool = False, open_end: bool = False) -> str:
     """The last ERROR_TAIL_LINES lines of text (as_shown), at most ERROR_TAIL_BYTES characters of
     them, secrets redacted first; a line whose start was cut off (cut: text itself is a tail) is left
-    out, so that no secret is kept by halves."""
-    lines = as_shown(redact(text)).rstrip().splitlines()
-    if cut and len(lines) > 1:
-        lines = lines[1:]
+    out, and so is a last line not ended by a line break when more may have followed (open_end: the
+    output had not ended), so that no secret is kept by halves (a token's first half matches no pattern)."""
+    if open_end and not text.endswith(("\n", "\r")):
+        text = text.rpartition("\n")[0]
+    if cut:
+        text = _after_cut(text)
+    # Redacted as written and again as shown: a name coloured apart from its value
+    # (ESC[1mTOKEN ESC[0m=...) is an assignment only once the escapes are left out.
+    lines = redact(as_shown(redact(text))).rstrip().splitlines()
     tail = "\n".join(lines[-ERROR_TAIL_LINES:])
     if len(tail) > ERROR_TAIL_BYTES:
         tail = tail[-ERROR_TAIL_BYTES:]
         tail = tail.split("\n", 1)[1] if "\n" in tail else tail
     return tail
+
+
+_KEY_END = re.compile(r"-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----")
+_KEY_BEGIN = re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY")
+
+
+def _after_cut(text: str) -> str:
+    """A tail whose start was cut off, from its first whole line: without the cut line (even when
+    it is the only one: `AWS_SECRET_ACCESS_KEY=` cut off leaves a value no pattern knows), nor the
+    rest of a private key whose BEGIN line was cut off."""
+    end = _KEY_END.search(text)
+    if end is not None and not _KEY_BEGIN.search(text, 0, end.start()):
+        text = text[end.end():]
+    else:
+        text = text.partition("\n")[2]
+    return text.lstrip("\r\n")
 
 
 def failure_line(text: str) -> str:

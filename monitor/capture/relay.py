@@ -7,8 +7,9 @@ terminal), and kept for the error message when CAPTURE is 1; a pseudo-terminal's
 follows its SINK's (SIGWINCH). `in:MASTER_FD` forwards monitor's standard input, a terminal put
 in raw mode, to the command's pseudo-terminal. When every source has ended, or soon after `monitor run` writes a byte to
 CONTROL_FD (the command exited: a process it left behind may hold the output open), it restores
-the terminal and writes to TAIL_FD "1" if the kept output was longer than KEEP bytes, else "0",
-then its last KEEP bytes; it carries on copying until the sources end.
+the terminal and writes to TAIL_FD "1" if the kept output was longer than KEEP bytes, else "0"
+(its start may be cut mid-line), then "1" if a source had not ended, else "0" (its end may be cut
+mid-line: more may follow), then its last KEEP bytes; it carries on copying until the sources end.
 
 It is a separate process so that the command's output keeps a reader whatever happens to
 `monitor run`: killed with SIGKILL, monitor could read neither a pipe nor a pseudo-terminal any
@@ -125,7 +126,7 @@ def main(argv: list[str]) -> int:
                 terminal.restore()
                 forward = False
             try:
-                _write(tail_fd, (b"1" if cut else b"0") + bytes(tail))
+                _write(tail_fd, (b"1" if cut else b"0") + (b"1" if captured & set(sinks) else b"0") + bytes(tail))
             except OSError:
                 pass  # monitor run is gone: nobody asks for the tail
             os.close(tail_fd)

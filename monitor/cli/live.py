@@ -21,11 +21,11 @@ import click
 
 from monitor.cli.options import Age, command, db_option, now, read_db
 from monitor.cli.output import LIVE_PARTS, TableStyle, live_sections, render_live, terminal_width
-from monitor.read.live import Limits, LiveSnapshot, live_snapshot
 from monitor.read.queries import Page
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from monitor.read.live import LiveSnapshot
     from rich.console import RenderableType
 
 #: How many rows each part of the plain text shows at most (the full screen: as many as fit).
@@ -57,6 +57,8 @@ def watch(ctx: click.Context, db_path: str, interval: float, window: timedelta, 
       monitor watch --interval 1 --since 6h
       monitor watch --once | mail -s "agents" oncall@example.com
     """
+    from monitor.read.live import Limits, live_snapshot  # paid by watch alone, not by every command
+
     full_screen = not (once or as_json) and sys.stdout.isatty()
     with read_db(db_path) as db:
         def read(rows: int) -> LiveSnapshot:

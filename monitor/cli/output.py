@@ -16,7 +16,6 @@ import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from monitor.capture.failure import failure_line
 from monitor.capture.scrub import escape_controls
 from monitor.read.queries import Page
 from monitor.timeutil import format_duration
@@ -174,6 +173,8 @@ def _one_line(key: str, text: str) -> str:
     sequences, a lone carriage return, ...) shown escaped (\\x1b, \\r), tabs as spaces; of several
     lines, the last (the first of a description, the failure line of an error message)."""
     if key in _ERROR_KEYS:
+        from monitor.capture.failure import failure_line  # tables only: --json never pays for its patterns
+
         return escape_controls(failure_line(text)).replace("\t", " ")
     lines = [line.strip() for line in re.split(r"\r?\n", text) if line.strip()]
     if not lines:

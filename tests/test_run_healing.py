@@ -530,7 +530,7 @@ def test_on_a_terminal_the_window_size_follows_the_terminal(db_path):
         os.execve(PY, [PY, "-m", "monitor", "run", "--agent", "resize", "--timeout", "30s", "--",
                        PY, "-c", resizer], env)
     shown, deadline, resized = b"", time.monotonic() + 30, False
-    while b"now" not in shown and time.monotonic() < deadline:
+    while b"now (120, 40)" not in shown and time.monotonic() < deadline:  # the whole line, not its start
         if b"size" in shown and not resized:
             fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))  # the user resizes the window
             resized = True

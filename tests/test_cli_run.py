@@ -192,3 +192,9 @@ def test_a_signal_that_comes_while_the_start_is_recorded_reaches_the_command():
     relay.lines(1.0)
     assert (returncode, received, timed_out) == (-signal.SIGINT, signal.SIGINT, False)
     assert signal.signal(signal.SIGINT, before) is signal.default_int_handler  # put back
+
+
+def test_output_of_a_single_question_mark_passes_through_and_is_kept(db_path):
+    result = monitor(db_path, "run", "--agent", "asks", "--", "sh", "-c", "printf '?' >&2; printf '?'; exit 1")
+    assert (result.returncode, result.stdout, result.stderr) == (1, "?", "?")
+    assert executions(db_path)[0]["error_message"] == "?"

@@ -40,15 +40,16 @@ def _write(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
-def _read(fd: int) -> bytes:
-    """b'' at the end: of a pipe, or of a pseudo-terminal whose every slave end closed (EIO)."""
+def _read(fd: int) -> bytes | None:
+    """b'' at the end: of a pipe, or of a pseudo-terminal whose every slave end closed (EIO);
+    None when there is nothing yet (not an end)."""
     try:
         return os.read(fd, 65536)
     except OSError as exc:
         if exc.errno in (errno.EIO, errno.EBADF):
             return b""
         if exc.errno in (errno.EINTR, errno.EAGAIN):
-            return b"?"  # nothing yet: not an end
+            return None
         raise
 
 
@@ -147,16 +148,16 @@ def main(argv: list[str]) -> int:
                     control = -1
             elif fd == 0:
                 data = _read(0)
-                if not data:
+                if data == b"":
                     forward = False
-                elif data != b"?" and forward_to is not None:
+                elif data is not None and forward_to is not None:
                     try:
                         _write(forward_to, data)
                     except OSError:
                         forward = False
             else:
                 data = _read(fd)
-                if data == b"?":
+                if data is None:
                     continue
                 if not data:
                     del sinks[fd]

@@ -156,6 +156,26 @@ def test_the_reference_form_for_one_session(tmp_path, db_path):
     assert table(db_path, "SELECT status, failed_tasks FROM orchestrations") == [("failed", 1)]
 
 
+def test_secrets_in_an_imported_file_are_stored_redacted_as_recorded_ones_are(db_path, tmp_path):
+    secret, token = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
+    row = {"agent_session_id": "x-1", "agent_name": "deploy", "started_at": "2026-11-20T12:00:00.000Z",
+           "status": "failed", "completed_at": "2026-11-20T12:00:05.000Z",
+           "error_message": f"AWS_SECRET_ACCESS_KEY={secret} rejected"}
+    event = {"session_id": None, "agent_session_id": "x-1", "timestamp": "2026-11-20T12:00:01.000Z",
+             "type": "tool_call", "message": f"gh auth with {token}", "payload": {"env": {"GITHUB_TOKEN": token}}}
+    document = tmp_path / "leaky.json"
+    document.write_text(json.dumps({"orchestrations": [], "unassigned_executions": [row], "events": [event]}))
+    with open_db(db_path) as db:
+        import_file(db, str(document))
+        before = dump(db_path)
+        again = import_file(db, str(document))  # a second import finds the same (redacted) rows
+    assert (again.executions.unchanged, again.events.unchanged) == (1, 1) and dump(db_path) == before
+    stored = table(db_path, "SELECT error_message FROM agent_executions") + table(
+        db_path, "SELECT message, payload FROM events")
+    assert "[REDACTED:" in repr(stored) and secret not in repr(stored) and token not in repr(stored)
+    assert not [p for p in (db_path, Path(f"{db_path}-wal")) if p.exists() and secret.encode() in p.read_bytes()]
+
+
 def test_a_conflict_keeps_the_more_complete_record(db_path):
     def document(**execution) -> str:
         row = {"agent_session_id": "x-1", "agent_name": "coder", "started_at": "2026-11-20T12:00:00.000Z",

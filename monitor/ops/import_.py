@@ -37,6 +37,7 @@ from typing import Any, TextIO
 
 import sqlite_utils
 
+from monitor.capture.scrub import redact, redact_value
 from monitor.errors import DatabaseError, InvalidInput
 from monitor.ops.jsonstream import JsonStream
 from monitor.store import writes
@@ -171,6 +172,8 @@ def execution_record(raw: Any) -> dict[str, Any]:
                               "agent_session_id": _text(raw, "agent_session_id", required=True),
                               "agent_name": _text(raw, "agent_name", required=True)}
     record.update((name, _text(raw, name)) for name in _EXECUTION_TEXT)
+    if record["error_message"] is not None:  # as every writer stores it (a reference tool's file is not redacted)
+        record["error_message"] = redact(record["error_message"])
     record["status"] = _status(raw, EXECUTION_STATUSES)
     record["started_at"] = _time(raw, "started_at", required=True)
     record["completed_at"] = _time(raw, "completed_at")
@@ -200,7 +203,19 @@ def event_record(raw: Any) -> dict[str, Any]:
         raise _Invalid(f"message must be a string, not {message!r}")
     return {"session_id": _text(raw, "session_id"), "agent_session_id": _text(raw, "agent_session_id"),
             "timestamp": _time(raw, "timestamp", required=True), "type": _text(raw, "type", required=True),
-            "message": message, "payload": payload, "dedup_key": _text(raw, "dedup_key")}
+            "message": None if message is None else redact(message),
+            "payload": None if payload is None else _redacted_payload(payload), "dedup_key": _text(raw, "dedup_key")}
+
+
+def _redacted_payload(text: str) -> str:
+    """A payload's JSON text with its secrets redacted, as the event log stores payloads; the text
+    as it was when there is none (so that importing a file again finds the same payload)."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return redact(text)
+    redacted = redact_value(value)
+    return text if redacted == value else json.dumps(redacted, ensure_ascii=False)
 
 
 # -- reading a file: a stream of ("orchestration" | "execution", record, parent session id) ------

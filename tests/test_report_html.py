@@ -17,7 +17,7 @@ from monitor.cli.options import Settings
 from conftest import T0, Clock
 
 EVIL = "<script>alert('x')</script>"
-ERROR = "<img src=x onerror=alert(1)> broke\nsecond line"
+ERROR = "collected 3 items\nFAILED tests/test_x.py::test_y - <img src=x onerror=alert(1)> broke\n1 failed in 0.12s"
 
 
 class Page(HTMLParser):
@@ -130,7 +130,7 @@ def test_the_page_has_every_chart_and_table_with_the_databases_numbers(recorded,
     failures = page.table("Latest failures")
     started = db.execute("SELECT started_at FROM agent_executions WHERE status = 'failed'").fetchone()[0]
     assert failures == [{"started": f"{started[:10]} {started[11:19]} UTC", "session": "s-1", "agent": "tester", "exit": "1",
-                         "first error line": "<img src=x onerror=alert(1)> broke"}]
+                         "first error line": "FAILED tests/test_x.py::test_y - <img src=x onerror=alert(1)> broke"}]
     stale = page.table("Stale executions")
     assert [(r["agent"], r["session"]) for r in stale] == [("coder", "s-0")]
     sessions = page.table("Costliest sessions")

@@ -12,9 +12,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from monitor.capture.failure import failure_line
 from monitor.read.daily import daily_scopes, trends
 from monitor.read.queries import get_orchestration, rows
-from monitor.read.reports import execution_stats, performance
+from monitor.read.reports import age_ms, execution_stats, performance
 from monitor.store.db import Database
 from monitor.timeutil import before, format_timestamp, utcnow
 
@@ -86,11 +87,12 @@ def _period_for(first: str | None, last: str | None) -> str:
     return "month" if span > MONTHS_AFTER else "week" if span > WEEKS_AFTER else "day"
 
 
-def first_line(text: str | None) -> str | None:
-    """An error message's first non-blank line, cut at ERROR_LINE characters."""
+def error_line(text: str | None) -> str | None:
+    """The line of an error message that says what went wrong, as every table shows it
+    (capture.failure.failure_line: a pytest FAILED line, an exception ...), cut at ERROR_LINE characters."""
     if not text:
         return text
-    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    line = failure_line(text)
     return line if len(line) <= ERROR_LINE else line[:ERROR_LINE - 1] + "…"
 
 
@@ -141,14 +143,14 @@ def gather(db: Database, *, since: str | None = None, session: str | None = None
                         f" WHERE e.status = 'failed'{where} ORDER BY e.started_at DESC, e.id DESC LIMIT ?",
                     (*params, TABLE_ROWS))
     for row in failures:
-        row["error"] = first_line(row.pop("error_message"))
+        row["error"] = error_line(row.pop("error_message"))
     stale_before = format_timestamp(before(now, stale_after))
     stale = rows(db, "SELECT e.started_at, o.session_id, e.agent_name, e.agent_session_id FROM agent_executions e"
                      " LEFT JOIN orchestrations o ON o.id = e.orchestration_id"
                      f" WHERE e.status = 'in_progress' AND e.started_at < ?{where}"
                      " ORDER BY e.started_at, e.id LIMIT ?", (stale_before, *params, TABLE_ROWS))
     for row in stale:
-        row["age_ms"] = _age_ms(now, row["started_at"])
+        row["age_ms"] = age_ms(now, row["started_at"])
     costliest = rows(db, "SELECT o.session_id, o.status, o.started_at, count(*) AS executions,"
                          " round(sum(e.cost_usd), 6) AS cost_usd FROM agent_executions e"
                          " JOIN orchestrations o ON o.id = e.orchestration_id"
@@ -192,9 +194,3 @@ def _agents(db: Database, since: str | None, orchestration_id: int | None, agent
     found = [{"agent_name": name, **execution_stats(db, where + " AND agent_name = ?", (*params, name))}
              for name in names]
     return sorted(found, key=lambda r: (-r["executions"], r["agent_name"]))
-
-
-def _age_ms(now: datetime, started_at: str) -> int:
-    from monitor.timeutil import parse_timestamp
-
-    return max(0, round((now - parse_timestamp(started_at)).total_seconds() * 1000))

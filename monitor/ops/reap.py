@@ -15,6 +15,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from monitor.read.reports import stale_clause
 from monitor.store.db import Database
 from monitor.store.writes import REAPED, finish_execution, finish_orchestration, insert_event
 from monitor.timeutil import before, format_duration, format_timestamp, utcnow
@@ -23,7 +24,7 @@ from monitor.timeutil import before, format_duration, format_timestamp, utcnow
 BATCH = 200
 #: How many of the ended executions the result names.
 SHOWN = 20
-_STALE = "FROM agent_executions e WHERE e.status = 'in_progress' AND e.started_at < ?"
+_STALE = f"FROM agent_executions e WHERE {stale_clause(alias='e')}"
 _SHOWN_COLUMNS = ("e.id, e.orchestration_id, e.agent_session_id, e.agent_name, e.started_at,"
                   " (SELECT session_id FROM orchestrations o WHERE o.id = e.orchestration_id) AS session_id")
 

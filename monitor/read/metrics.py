@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from monitor.read.reports import stale_clause
 from monitor.store.db import ORCHESTRATION_STATUSES, Database
 from monitor.timeutil import format_timestamp, parse_timestamp, utcnow
 
@@ -72,7 +73,7 @@ def collect(db: Database, stale_after: timedelta = timedelta(hours=1), now: date
             if success is not None and (agent.last_success is None or success > agent.last_success):
                 agent.last_success = success
         for name, count in conn.execute(
-                "SELECT agent_name, count(*) FROM agent_executions WHERE status = 'in_progress' AND started_at < ?"
+                f"SELECT agent_name, count(*) FROM agent_executions WHERE {stale_clause()}"
                 " GROUP BY agent_name", (cutoff,)):
             agents.setdefault(name, AgentMetrics()).stale = count
         orchestrations = dict.fromkeys(ORCHESTRATION_STATUSES, 0)

@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from monitor.capture.failure import failure_line
 from monitor.read.daily import daily_scopes, trends
 from monitor.read.queries import get_orchestration, rows
-from monitor.read.reports import age_ms, execution_stats, performance
+from monitor.read.reports import age_ms, execution_stats, performance, stale_clause
 from monitor.store.db import Database
 from monitor.timeutil import before, format_timestamp, utcnow
 
@@ -147,7 +147,7 @@ def gather(db: Database, *, since: str | None = None, session: str | None = None
     stale_before = format_timestamp(before(now, stale_after))
     stale = rows(db, "SELECT e.started_at, o.session_id, e.agent_name, e.agent_session_id FROM agent_executions e"
                      " LEFT JOIN orchestrations o ON o.id = e.orchestration_id"
-                     f" WHERE e.status = 'in_progress' AND e.started_at < ?{where}"
+                     f" WHERE {stale_clause(alias='e')}{where}"
                      " ORDER BY e.started_at, e.id LIMIT ?", (stale_before, *params, TABLE_ROWS))
     for row in stale:
         row["age_ms"] = age_ms(now, row["started_at"])

@@ -7,6 +7,10 @@ from datetime import datetime, timedelta, timezone
 
 from monitor.errors import InvalidInput
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import random
+
 #: Stored form of every timestamp: fixed width, UTC, milliseconds, 'Z'. String order is time order.
 TIMESTAMP_LENGTH = len("2026-01-01T00:00:00.000Z")
 
@@ -163,3 +167,15 @@ def format_duration(ms: float | None) -> str:
         return f"{minutes // 60}h {minutes % 60:02d}m"
     hours = minutes // 60
     return f"{hours // 24}d {hours % 24:02d}h"
+
+
+def backoff(base: float, cap: float, attempt: int, rng: random.Random | None = None) -> float:
+    """Seconds to wait before retry `attempt` + 1 (attempt 0 waits about `base`): base * 2^attempt,
+    capped at `cap`, of which a random half is taken off ("equal jitter": between half and all of
+    it), so that many clients failing together do not retry together, and no wait exceeds the cap."""
+    if rng is None:
+        import random as _random  # only what retries pays for it
+
+        rng = _random.Random()
+    delay = min(cap, base * 2 ** attempt)
+    return delay / 2 + rng.uniform(0, delay / 2)

@@ -11,7 +11,6 @@ has claimed the rule since), so the next run sends it again: an alert is never l
 from __future__ import annotations
 
 import json
-import random
 import shlex
 import subprocess
 import time
@@ -24,7 +23,7 @@ from datetime import datetime, timedelta
 from monitor.errors import MonitorError
 from monitor.store.db import Database
 from monitor.store.writes import delete_alert_state, put_alert_state
-from monitor.timeutil import format_timestamp, parse_timestamp
+from monitor.timeutil import backoff, format_timestamp, parse_timestamp
 
 #: Kinds of alert, and what each says of the rule.
 KINDS = ("firing", "escalated", "de-escalated", "repeated", "resolved")
@@ -36,7 +35,7 @@ class DeliveryError(MonitorError):
 
 @dataclass(frozen=True)
 class Retry:
-    """attempts in all; waits backoff, 2x backoff, ... (capped at cap, each +-25% jitter) in between."""
+    """attempts in all; waits backoff, 2x backoff, ... (capped at cap, jittered: timeutil.backoff) in between."""
 
     attempts: int = 3
     backoff: float = 1.0
@@ -44,8 +43,7 @@ class Retry:
     sleep: Callable[[float], None] = time.sleep
 
     def wait(self, attempt: int) -> None:
-        delay = min(self.cap, self.backoff * 2 ** attempt)
-        self.sleep(delay * random.uniform(0.75, 1.25))
+        self.sleep(backoff(self.backoff, self.cap, attempt))
 
 
 def state_key(report: dict, rule: str) -> str:

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from monitor.errors import InvalidInput
 from monitor.store.db import Database
-from monitor.timeutil import format_timestamp, parse_duration, parse_timestamp
+from monitor.timeutil import backoff, format_timestamp, parse_duration, parse_timestamp
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -74,12 +74,7 @@ def backoff_delay(policy: Policy, retry: int, rng: Random | None = None) -> floa
     """Seconds to wait before retry number `retry` (1, 2, ...): backoff * 2^(retry-1), capped at
     backoff_max, of which a random half is taken off ("equal jitter": between half and all of it),
     so that many runs failing together do not retry together."""
-    if rng is None:
-        import random  # only a run that retries pays for it
-
-        rng = random.Random()
-    delay = min(policy.backoff_max, policy.backoff * 2 ** (retry - 1))
-    return delay / 2 + rng.uniform(0, delay / 2)
+    return backoff(policy.backoff, policy.backoff_max, retry - 1, rng)
 
 
 def spoken(seconds: float) -> str:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import email.utils
 import os
-import random
 import socket
 import time
 import urllib.error
@@ -36,6 +35,7 @@ from datetime import timezone
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from monitor.errors import InvalidInput, MonitorError
+from monitor.timeutil import backoff
 
 DEFAULT_ENDPOINT = "http://localhost:4318/v1/traces"
 PROTOCOLS = ("http/protobuf", "http/json")
@@ -141,7 +141,7 @@ class Policy:
     def delay(self, attempt: int, server_says: float | None) -> float:
         if server_says is not None:
             return min(server_says, self.cap * 4)
-        return min(self.cap, self.base * 2 ** attempt) * random.uniform(0.5, 1.0)
+        return backoff(self.base, self.cap, attempt)
 
 
 def send(target: Target, body: bytes, policy: Policy = Policy()) -> bytes:

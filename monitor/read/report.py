@@ -99,9 +99,15 @@ def error_line(text: str | None) -> str | None:
 def gather(db: Database, *, since: str | None = None, session: str | None = None, agent: str | None = None,
            check_result: dict, stale_after: timedelta = timedelta(hours=1), now: datetime | None = None
            ) -> ReportData:
-    """Everything the report shows. check_result: `monitor check` over the same scope (the caller
-    runs it, with the rules it reads from the project's configuration)."""
-    now = now or utcnow()
+    """Everything the report shows, read in one snapshot (its charts and tables agree while others
+    record). check_result: `monitor check` over the same scope (the caller runs it, with the rules
+    it reads from the project's configuration)."""
+    with db.snapshot():
+        return _gather(db, since, session, agent, check_result, stale_after, now or utcnow())
+
+
+def _gather(db: Database, since: str | None, session: str | None, agent: str | None, check_result: dict,
+            stale_after: timedelta, now: datetime) -> ReportData:
     orchestration_id = get_orchestration(db, session)["id"] if session is not None else None
     if orchestration_id is None:
         days, per_model = trends(db, since, agent)  # from indexes and roll-ups: fast at any size

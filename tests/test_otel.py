@@ -499,3 +499,13 @@ def test_the_follow_loop_survives_a_failing_round(recorded: Path) -> None:
     finally:
         server.close()
 
+
+
+def test_a_time_nobody_can_read_is_no_traceback(recorded: Path):
+    with open_db(recorded, create=False) as db, db.transaction() as conn:  # as another program might store it
+        conn.execute("UPDATE agent_executions SET started_at = 'yesterday-ish' WHERE agent_name = 'tests'")
+    result = CliRunner().invoke(cli, ["--db", str(recorded), "otel", "export", "ci-1"])
+    assert result.exit_code == 0, result.output
+    spans = {s.name: s for s in otel.parse_json(result.output).resource_spans[0].scope_spans[0].spans}
+    assert spans["invoke_agent tests"].start_time_unix_nano == 0  # unknown, not made up
+    assert otel.nanos("2026-11-23T09:14:28.123Z") == 1795425268123000000

@@ -103,10 +103,14 @@ def span_id(kind: str, *identity: str) -> bytes:
 
 
 def nanos(timestamp: str | None) -> int:
-    """A stored timestamp ('2026-11-23T09:14:28.123Z') in nanoseconds since 1970 (0 for None)."""
+    """A stored timestamp ('2026-11-23T09:14:28.123Z') in nanoseconds since 1970 (0 for None, or
+    for a time another program stored in a form nobody can read: the span is sent all the same)."""
     if not timestamp:
         return 0
-    moment = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+    try:
+        moment = datetime.fromisoformat(str(timestamp).replace("Z", "+00:00"))
+    except ValueError:
+        return 0
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     whole = int(moment.replace(microsecond=0).timestamp())

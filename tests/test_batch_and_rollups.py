@@ -99,20 +99,25 @@ COST_BY_EXECUTION = """
 KEYS = {"agent": "e.agent_name", "model": "e.model", "session": "o.session_id"}
 
 
+def record_random(t: Tracker, clock: Clock, rnd: random.Random, count: int) -> None:
+    """count executions an hour apart, of random agents, sessions and models, with random usage and ends."""
+    for n in range(count):
+        name = f"e{n}"
+        t.start_agent_execution(name, rnd.choice(["coder", "tester"]), rnd.choice(["s1", "s2", None]),
+                                model=rnd.choice(["opus", "haiku", None]))
+        usage = rnd.choice([{}, {"input_tokens": rnd.randrange(1000)},
+                            {"input_tokens": 10, "output_tokens": 5, "cost_usd": rnd.random()}])
+        t.complete_agent_execution(name, rnd.choice(["completed", "failed"]), **usage)
+        clock.advance(hours=1)
+
+
 @pytest.fixture
 def history(db_path):
     """Executions over five days, every hour, some with tokens, some priced, some moved or deleted."""
     rnd = random.Random(7)
     clock = Clock(T0)
     with Tracker(db_path, clock=clock) as t:
-        for n in range(120):
-            name = f"e{n}"
-            t.start_agent_execution(name, rnd.choice(["coder", "tester"]), rnd.choice(["s1", "s2", None]),
-                                    model=rnd.choice(["opus", "haiku", None]))
-            usage = rnd.choice([{}, {"input_tokens": rnd.randrange(1000)},
-                                {"input_tokens": 10, "output_tokens": 5, "cost_usd": rnd.random()}])
-            t.complete_agent_execution(name, rnd.choice(["completed", "failed"]), **usage)
-            clock.advance(hours=1)
+        record_random(t, clock, rnd, 120)
         t.db.execute("UPDATE agent_executions SET agent_name = 'renamed' WHERE id % 7 = 0")
         t.db.execute("UPDATE agent_executions SET model = 'sonnet', cost_usd = NULL WHERE id % 11 = 0")
         t.db.execute("UPDATE agent_executions SET started_at = '2026-11-01 10:00:00' WHERE id % 13 = 0")
@@ -182,14 +187,7 @@ def test_model_totals_follow_requests_and_executions_whatever_the_order(db_path,
     rnd = random.Random(seed)
     clock = Clock(T0)
     with Tracker(db_path, clock=clock) as t:
-        for n in range(60):
-            name = f"e{n}"
-            t.start_agent_execution(name, rnd.choice(["coder", "tester"]), rnd.choice(["s1", "s2", None]),
-                                    model=rnd.choice(["opus", "haiku", None]))
-            usage = rnd.choice([{}, {"input_tokens": rnd.randrange(1000)},
-                                {"input_tokens": 10, "output_tokens": 5, "cost_usd": rnd.random()}])
-            t.complete_agent_execution(name, rnd.choice(["completed", "failed"]), **usage)
-            clock.advance(hours=1)
+        record_random(t, clock, rnd, 60)
         ids = [r[0] for r in t.db.execute("SELECT id FROM agent_executions")]
         for round_ in range(6):
             with t.db.transaction() as conn:

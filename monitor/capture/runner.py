@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import threading
 import time
 import uuid
@@ -60,27 +59,25 @@ class RecordingFailed(MonitorError):
 
 
 def run_unrecorded(argv: Sequence[str], policy: Policy = Policy(), capture: str = "stderr",
-                   terminal: bool | None = None) -> int:
+                   terminal: bool | None = None, warn: Callable[[str], None] = lambda message: None) -> int:
     """Run argv with nothing recorded (when the database cannot be used), with its retries and time
     limit (no breaker: it reads the database); the last attempt's exit code."""
     def start(at: str) -> dict:
         return {}
 
-    return _attempts(argv, Unrecorded(), "unrecorded", start, policy, capture, terminal, utcnow)
+    return _attempts(argv, Unrecorded(), "unrecorded", start, policy, capture, terminal, utcnow, warn)
 
 
 def cannot_start(argv: Sequence[str], exc: OSError | ValueError) -> tuple[int, str]:
-    """Why argv could not be started, said on stderr as a shell would, and the exit code a shell
-    gives for it: 127 when the command is not found, 126 when it cannot be executed."""
+    """Why argv could not be started (as a shell says it) and the exit code a shell gives for it:
+    127 when the command is not found, 126 when it cannot be executed."""
     if isinstance(exc, FileNotFoundError):
         code, reason = 127, "command not found"
     elif isinstance(exc, PermissionError):
         code, reason = 126, "permission denied: not executable"
     else:  # ValueError: an argument with a NUL byte
         code, reason = 126, (getattr(exc, "strerror", None) or str(exc)).lower()
-    message = f"cannot run {argv[0]!r}: {reason}"
-    print(f"monitor: {message}", file=sys.stderr, flush=True)
-    return code, message
+    return code, f"cannot run {argv[0]!r}: {reason}"
 
 
 def exit_code_of(returncode: int) -> int:
@@ -319,7 +316,7 @@ def run_command(
     capture: str = "stderr",
     terminal: bool | None = None,
     clock: Callable[[], datetime] = utcnow,
-    warn: Callable[[str], None] = lambda message: print(f"monitor: {message}", file=sys.stderr, flush=True),
+    warn: Callable[[str], None] = lambda message: None,
 ) -> int:
     """Run argv as an execution of agent_name, with its retries (see healing.Policy); return the
     last attempt's exit code (TIMED_OUT when its time ran out).
@@ -347,7 +344,8 @@ def run_command(
         return runs.start_record(agent_session_id, agent_name, at, this_process(), session=session, task_id=task_id,
                                  git_commit_hash=head_commit() if session else None)
 
-    return _attempts(argv, Recorder(path, db, warn), agent_session_id, start, policy, capture, terminal, clock)
+    return _attempts(argv, Recorder(path, db, warn), agent_session_id, start, policy, capture, terminal, clock,
+                     warn)
 
 
 class Unrecorded:
@@ -368,8 +366,9 @@ class Unrecorded:
 
 def _attempts(argv: Sequence[str], recorder: Recorder | Unrecorded, agent_session_id: str,
               start: Callable[[str], dict], policy: Policy, capture: str, terminal: bool | None,
-              clock: Callable[[], datetime]) -> int:
-    """Run argv's attempts (see run_command), told to recorder; the last one's exit code."""
+              clock: Callable[[], datetime], warn: Callable[[str], None]) -> int:
+    """Run argv's attempts (see run_command), told to recorder, and what monitor has to say to
+    warn; the last one's exit code."""
     run = Run(recorder, agent_session_id, clock)
     terminal = use_terminal() if terminal is None else terminal
     attempts = policy.retries + 1
@@ -395,6 +394,7 @@ def _attempts(argv: Sequence[str], recorder: Recorder | Unrecorded, agent_sessio
                     child, relay = spawn(argv, capture, terminal)
                 except (OSError, ValueError) as exc:
                     code, why = cannot_start(argv, exc)
+                    warn(why)
                     if attempt == 1:
                         begin()
                     run.event("exit", f"attempt {attempt}: {why}", {"attempt": attempt, "exit_code": code})

@@ -73,9 +73,12 @@ def run(ctx: click.Context, db_path: str, agent_name: str, session: str | None, 
     policy = Policy(retries=retries, backoff=backoff.total_seconds(), backoff_max=backoff_max.total_seconds(),
                     timeout=timeout.total_seconds() if timeout else None, kill_after=kill_after.total_seconds(),
                     breaker=breaker)
+    def warn(message: str) -> None:
+        click.echo(f"monitor: {message}", err=True)
+
     try:
         code = run_command(db_path, command, agent_name, session=session, task_id=task_id,
-                           agent_session_id=agent_session_id, policy=policy, capture=capture)
+                           agent_session_id=agent_session_id, policy=policy, capture=capture, warn=warn)
     except BreakerOpen as exc:
         click.echo(f"monitor: {exc}", err=True)
         code = exc.exit_code
@@ -84,7 +87,7 @@ def run(ctx: click.Context, db_path: str, agent_name: str, session: str | None, 
         code = exc.exit_code
     except DatabaseError as exc:  # before the command started: a broken database must not stop the work itself
         click.echo(f"monitor: running without recording: {exc}", err=True)
-        code = run_unrecorded(command, policy, capture)
+        code = run_unrecorded(command, policy, capture, warn=warn)
     ctx.exit(code)
 
 

@@ -1344,12 +1344,23 @@ CREATE INDEX IF NOT EXISTS idx_tool_calls_execution ON tool_calls (execution_id)
 -- after the endpoint answered 2xx, in one transaction per batch, so a push that fails or is killed
 -- sends the rest again next time and never skips one. A row whose completed_at is no longer the
 -- one sent (an execution reopened and finished again) is sent again, under the same span id.
--- Marks per row rather than a high-water mark: executions finish out of order and concurrent
--- writers commit out of time order, so no single mark could say "everything before this was sent".
+-- The marks decide what is sent; executions finish out of order, so no single high-water mark
+-- could say "everything before this was sent". The columns below only say where reading may start.
+-- Per endpoint, so that a push with nothing new reads nothing old (migration 15):
+-- *_checked_through: every finished row with an id up to it had been accepted by this endpoint as
+-- it was when the last complete push began (0: nothing known, read everything against the marks);
+-- *_recheck_from: the lowest id of a finished row changed since (reopened, finished again, its
+-- completed_at rewritten by an import), set by the otel_recheck_* triggers; the next push moves it
+-- into *_checked_through before it reads. New rows need no trigger: AUTOINCREMENT gives them ids
+-- above every earlier one, and a push never claims a row that was still in progress when it began.
 CREATE TABLE IF NOT EXISTS otel_endpoints (
-    id            INTEGER PRIMARY KEY,
-    url           TEXT    NOT NULL UNIQUE,
-    first_push_at TEXT    NOT NULL
+    id                              INTEGER PRIMARY KEY,
+    url                             TEXT    NOT NULL UNIQUE,
+    first_push_at                   TEXT    NOT NULL,
+    executions_checked_through      INTEGER NOT NULL DEFAULT 0,
+    orchestrations_checked_through  INTEGER NOT NULL DEFAULT 0,
+    executions_recheck_from         INTEGER,
+    orchestrations_recheck_from     INTEGER
 );
 CREATE TABLE IF NOT EXISTS otel_sent_executions (
     execution_id INTEGER NOT NULL REFERENCES agent_executions(id) ON DELETE CASCADE,
@@ -1365,3 +1376,19 @@ CREATE TABLE IF NOT EXISTS otel_sent_orchestrations (
     sent_at          TEXT    NOT NULL,
     PRIMARY KEY (orchestration_id, endpoint_id)
 ) WITHOUT ROWID;
+-- A finished row changed (reopened, or its end rewritten): every endpoint reads it again. A row
+-- finishing for the first time (in_progress -> completed) does not fire: recording stays as fast.
+CREATE TRIGGER IF NOT EXISTS otel_recheck_executions
+AFTER UPDATE OF status, completed_at ON agent_executions
+WHEN OLD.status IS NOT 'in_progress'
+     AND (NEW.status IS NOT OLD.status OR NEW.completed_at IS NOT OLD.completed_at)
+BEGIN
+    UPDATE otel_endpoints SET executions_recheck_from = min(coalesce(executions_recheck_from, NEW.id), NEW.id);
+END;
+CREATE TRIGGER IF NOT EXISTS otel_recheck_orchestrations
+AFTER UPDATE OF status, completed_at ON orchestrations
+WHEN OLD.status IS NOT 'running'
+     AND (NEW.status IS NOT OLD.status OR NEW.completed_at IS NOT OLD.completed_at)
+BEGIN
+    UPDATE otel_endpoints SET orchestrations_recheck_from = min(coalesce(orchestrations_recheck_from, NEW.id), NEW.id);
+END;

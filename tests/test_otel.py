@@ -10,7 +10,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from datetime import timedelta
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -509,3 +510,171 @@ def test_a_time_nobody_can_read_is_no_traceback(recorded: Path):
     spans = {s.name: s for s in otel.parse_json(result.output).resource_spans[0].scope_spans[0].spans}
     assert spans["invoke_agent tests"].start_time_unix_nano == 0  # unknown, not made up
     assert otel.nanos("2026-11-23T09:14:28.123Z") == 1795425268123000000
+
+
+# -- a push with nothing new reads nothing old (issue 10) ---------------------------------------
+
+def steps(db_path: Path, url: str) -> tuple[int, otel_push.PushResult]:
+    """What one push costs in SQLite virtual-machine steps (per 100: rows read, not time), and its result."""
+    counted = [0]
+
+    def count() -> int:
+        counted[0] += 1
+        return 0
+
+    with open_db(db_path) as db:
+        target = otlp_http.target(url, environ={})
+        db.conn.set_progress_handler(count, 100)
+        result = otel_push.push(db, target, resource=RESOURCE, policy=QUICK)
+        db.conn.set_progress_handler(None, 100)
+    return counted[0], result
+
+
+def finish(db_path: Path, clock: Clock, names: range, prefix: str = "run") -> None:
+    with Tracker(db_path, clock=clock) as t:
+        for n in names:
+            t.start_agent_execution(f"{prefix}-{n}", "worker")
+            clock.advance(seconds=1)
+            t.complete_agent_execution(f"{prefix}-{n}")
+
+
+def test_a_push_with_nothing_new_reads_only_what_is_new(db_path: Path, clock: Clock, collector: Collector) -> None:
+    finish(db_path, clock, range(100))
+    assert steps(db_path, collector.url)[1].executions == 100
+    small, idle = steps(db_path, collector.url)
+    assert idle.requests == 0
+    finish(db_path, clock, range(100, 2000))
+    assert steps(db_path, collector.url)[1].executions == 1900
+    large, idle = steps(db_path, collector.url)
+    assert idle.requests == 0
+    assert large <= small + 2  # 20 times the history, the same cost (reading every row: ~20 times)
+    with open_db(db_path) as db:
+        assert db.execute("SELECT executions_checked_through, executions_recheck_from FROM otel_endpoints"
+                          ).fetchone() == (2000, None)
+    finish(db_path, clock, range(2000, 2003))
+    again = steps(db_path, collector.url)[1]
+    assert again.executions == 3 and len(collector.spans()) == 2003
+
+
+def test_a_row_in_progress_during_a_push_is_sent_once_it_ends(db_path: Path, clock: Clock,
+                                                              collector: Collector) -> None:
+    finish(db_path, clock, range(3), "early")
+    with Tracker(db_path, clock=clock) as t:
+        t.start_agent_execution("slow-1", "deploy")  # id 4, in progress
+    finish(db_path, clock, range(3), "late")  # ids 5..7, finished: checked_through stops below slow-1
+    assert push(db_path, collector.url).executions == 6
+    with open_db(db_path) as db:
+        assert db.execute("SELECT executions_checked_through FROM otel_endpoints").fetchone()[0] == 3
+    with Tracker(db_path, clock=clock) as t:
+        t.complete_agent_execution("slow-1")
+    again = push(db_path, collector.url)
+    assert again.executions == 1 and collector.spans()[-1].name == "invoke_agent deploy"
+    assert push(db_path, collector.url).requests == 0
+    with open_db(db_path) as db:
+        assert db.execute("SELECT executions_checked_through FROM otel_endpoints").fetchone()[0] == 7
+
+
+def _reopen_execution(db_path: Path, clock: Clock) -> None:  # a subagent given a new task (the hook)
+    from monitor.store import writes
+
+    with open_db(db_path) as db, db.transaction() as conn:
+        writes.reopen_execution(conn, db.execute("SELECT id FROM agent_executions"
+                                                 " WHERE agent_session_id = 'tests-1'").fetchone()[0])
+
+
+def _resume_session(db_path: Path, clock: Clock) -> None:  # a resumed session (the hook's SessionStart)
+    from monitor.store import writes
+
+    with open_db(db_path) as db, db.transaction() as conn:
+        ids = db.execute("SELECT o.id, e.id FROM orchestrations o JOIN agent_executions e ON e.orchestration_id = o.id"
+                         " WHERE e.agent_session_id = 'tests-1'").fetchone()
+        writes.reopen(conn, *ids)
+
+
+@pytest.mark.parametrize("reopen", [_reopen_execution, _resume_session], ids=["reopen_execution", "resume"])
+def test_a_row_reopened_after_it_was_sent_is_sent_again(recorded: Path, collector: Collector, clock: Clock,
+                                                         reopen: Callable[[Path, Clock], None]) -> None:
+    push(recorded, collector.url)
+    finish(recorded, clock, range(3))  # later rows, sent: checked_through is past tests-1
+    push(recorded, collector.url)
+    sent = len(collector.spans())
+    reopen(recorded, clock)
+    assert push(recorded, collector.url).requests == 0  # in progress again: nothing to send
+    with Tracker(recorded, clock=clock) as t:
+        clock.advance(minutes=10)
+        t.complete_agent_execution("tests-1", status="failed", error_message="second try failed")
+        if reopen is _resume_session:
+            t.complete_orchestration("ci-1")
+    again = push(recorded, collector.url)
+    assert again.executions == 1  # (and ci-1, whose end moved with its execution's)
+    assert again.orchestrations == 1
+    assert "second try failed" in [s.status.message for s in collector.spans()[sent:]]
+    assert push(recorded, collector.url).requests == 0
+
+
+def test_a_reaped_execution_that_ends_late_is_sent_again(db_path: Path, clock: Clock, collector: Collector) -> None:
+    from monitor.ops import reap
+
+    with Tracker(db_path, clock=clock) as t:
+        t.start_agent_execution("stuck-1", "build")
+    clock.advance(hours=2)
+    with open_db(db_path) as db:
+        assert reap.reap(db, timedelta(hours=1), now=clock()).executions == 1
+    finish(db_path, clock, range(2))
+    assert push(db_path, collector.url).executions == 3
+    with Tracker(db_path, clock=clock) as t:  # its real end arrives: the reaper's guess is replaced
+        t.complete_agent_execution("stuck-1")
+    again = push(db_path, collector.url)
+    assert again.executions == 1
+    reaped, ended = [s for s in collector.spans() if s.name == "invoke_agent build"]
+    assert (reaped.status.code, ended.status.code) == (Status.STATUS_CODE_ERROR, Status.STATUS_CODE_UNSET)
+    assert reaped.span_id == ended.span_id
+
+
+def test_a_push_that_fails_leaves_the_changed_rows_for_the_next(recorded: Path, clock: Clock) -> None:
+    server = Collector()
+    try:
+        push(recorded, server.url)
+        finish(recorded, clock, range(2))
+        push(recorded, server.url)
+        _reopen_execution(recorded, clock)
+        with Tracker(recorded, clock=clock) as t:
+            clock.advance(minutes=10)
+            t.complete_agent_execution("tests-1", error_message="second try")
+        finish(recorded, clock, range(2, 4))
+        server.statuses = [503] * 4  # the push reads tests-1 and gives up
+        with pytest.raises(otlp_http.SendError):
+            push(recorded, server.url)
+        again = push(recorded, server.url)
+        assert (again.executions, again.orchestrations) == (3, 1)  # tests-1, the two new ones, and ci-1
+        assert push(recorded, server.url).requests == 0
+    finally:
+        server.close()
+
+
+def test_an_import_that_changes_a_sent_row_sends_it_again(recorded: Path, collector: Collector, clock: Clock,
+                                                           tmp_path: Path) -> None:
+    push(recorded, collector.url)
+    finish(recorded, clock, range(2))
+    push(recorded, collector.url)
+    other = tmp_path / "other.db"  # another CI job's half of session ci-1, which ended later
+    with Tracker(other, clock=clock) as t:
+        t.start_orchestration("ci-1")
+        clock.advance(hours=1)
+        t.start_agent_execution("docs-1", "docs", orchestration="ci-1")
+        clock.advance(seconds=5)
+        t.complete_agent_execution("docs-1")
+        t.complete_orchestration("ci-1")
+    with open_db(other) as db:
+        export_to_file(db, tmp_path / "other.json")
+    with open_db(recorded) as db:
+        before = db.execute("SELECT completed_at FROM orchestrations WHERE session_id = 'ci-1'").fetchone()[0]
+        import_file(db, str(tmp_path / "other.json"))
+        after = db.execute("SELECT completed_at FROM orchestrations WHERE session_id = 'ci-1'").fetchone()[0]
+    assert after > before
+    sent = len(collector.spans())
+    again = push(recorded, collector.url)
+    assert (again.executions, again.orchestrations) == (1, 1)
+    workflow = [s for s in collector.spans()[sent:] if s.name == "invoke_workflow"]
+    assert len(workflow) == 1 and workflow[0].end_time_unix_nano > workflow[0].start_time_unix_nano
+    assert push(recorded, collector.url).requests == 0

@@ -191,11 +191,19 @@ READS = {
     "otel export SESSION": lambda db: _otel().write_json(db, io.StringIO(), resource={}, session_id="s1"),
     "otel export --since": lambda db: _otel().write_json(db, io.StringIO(), resource={}, since=SINCE),
     "otel push (what an endpoint has not accepted)": lambda db: list(_otel().batches(db, {}, unsent_for=1)),
+    "otel push: where it starts reading": lambda db: _begin_otel_pass(db),
     "tools --since": lambda db: tools.tool_report(db, SINCE),
     # Limits of 1: the running and failed executions are cut, so their counts are read too.
     "watch (a live snapshot)": lambda db: live_snapshot(db, T0 + timedelta(hours=1), limits=Limits(1, 1, 5)),
     "the latest events": lambda db: logs.latest_events(db, SINCE, 5),
 }
+
+
+def _begin_otel_pass(db):
+    from monitor.store import writes
+
+    with db.transaction() as conn:
+        return writes.begin_otel_pass(conn, writes.otel_endpoint_id(conn, "http://collector/v1/traces", T0.isoformat()))
 
 
 def _otel():  # (imported here: protobuf is paid by the otel reads only)

@@ -280,11 +280,13 @@ class Batch:
 
 
 def batches(db: Database, resource: Attributes, *, batch_size: int = BATCH, session_id: str | None = None,
-            since: str | None = None, unsent_for: int | None = None, max_spans: int = MAX_SPANS) -> Iterator[Batch]:
+            since: str | None = None, unsent_for: int | None = None, max_spans: int = MAX_SPANS,
+            executions_after: int = 0, orchestrations_after: int = 0) -> Iterator[Batch]:
     """Requests holding the spans of the finished executions (each with its tool and LLM calls),
     batch_size executions at a time (fewer once a request holds max_spans spans; an execution's
-    spans are never split), then those of the finished orchestrations, in id order."""
-    after = 0
+    spans are never split), then those of the finished orchestrations, in id order; only rows with
+    ids above executions_after / orchestrations_after."""
+    after = executions_after
     while True:
         rows = traces.finished_executions(db, after_id=after, limit=batch_size, session_id=session_id, since=since,
                                           unsent_for=unsent_for)
@@ -301,7 +303,7 @@ def batches(db: Database, resource: Attributes, *, batch_size: int = BATCH, sess
             batch.executions.append((row["id"], row["completed_at"]))
         yield batch
         after = ids[-1]
-    after = 0
+    after = orchestrations_after
     while True:
         orchestrations = traces.finished_orchestrations(db, after_id=after, limit=batch_size, session_id=session_id,
                                                         since=since, unsent_for=unsent_for)

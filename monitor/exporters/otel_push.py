@@ -7,8 +7,16 @@ with nothing of it marked, so the next push sends it again. A push killed half-w
 the batch in flight: the same span ids, which a tracing backend recognises as the same spans.
 
 Unsent rows are found by their marks, not by a high-water mark, so an execution that finishes
-after later ones, or one that a slower writer commits late, is still sent. Two pushes to the same
-endpoint at once may both send a batch (the marks are idempotent); nothing is lost either way.
+after later ones is still sent. Two pushes to the same endpoint at once may both send a batch (the
+marks are idempotent); nothing is lost either way.
+
+So that a push with nothing new reads nothing old (a `--follow` round costs the same at any size
+of history), each endpoint keeps how far every finished row is known accepted
+(otel_endpoints.*_checked_through): a push reads only ids above it, and after its last request was
+accepted moves it to the highest id it began with, below the first row then still in progress
+(rows recorded later get higher ids: AUTOINCREMENT). A finished row that changes later (reopened,
+finished again, its end rewritten by an import) lowers it through a trigger (*_recheck_from), which
+the next push folds in before it reads. A push that fails or is killed moves nothing forward.
 """
 
 from __future__ import annotations
@@ -93,7 +101,10 @@ def push(db: Database, target: Target, *, resource: otel.Attributes, batch_size:
     began = time.perf_counter()
     with db.transaction() as conn:
         endpoint_id = writes.otel_endpoint_id(conn, target.url, format_timestamp(utcnow()))
-    for batch in otel.batches(db, resource, batch_size=batch_size, unsent_for=endpoint_id):
+        reading = writes.begin_otel_pass(conn, endpoint_id)
+    for batch in otel.batches(db, resource, batch_size=batch_size, unsent_for=endpoint_id,
+                              executions_after=reading["executions"][0],
+                              orchestrations_after=reading["orchestrations"][0]):
         body = encode(target, batch)
         try:
             answer = send(target, body, policy)
@@ -111,6 +122,8 @@ def push(db: Database, target: Target, *, resource: otel.Attributes, batch_size:
         result.seconds = time.perf_counter() - began
         if progress is not None:
             progress(result)
+    with db.transaction() as conn:  # every request accepted: the next push starts after what this one covered
+        writes.end_otel_pass(conn, endpoint_id, reading)
     return result
 
 

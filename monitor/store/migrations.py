@@ -32,8 +32,9 @@ LLM request and model), tool_calls, transcript_owners, 8 the runner_* columns of
 the cost_rollup roll-up, 10 idx_executions_agent_success, 11 idx_executions_agent_failed (`monitor run
 --breaker`), 12 otel_endpoints and the otel_sent_* marks of `monitor otel push`, 13 daily_rollup (daily
 roll-ups that outlive cleanup), 14 model_totals (cost by each request's model over all time) and
-agent_durations (each agent's durations per bucket, for all-time percentiles). Raise LATEST with every
-change to schema.sql.
+agent_durations (each agent's durations per bucket, for all-time percentiles), 15 the *_checked_through
+and *_recheck_from columns of otel_endpoints and the otel_recheck_* triggers (a push with nothing new
+reads nothing old). Raise LATEST with every change to schema.sql.
 
 After upgrading an existing file the statistics the query planner reads are gathered anew
 (ANALYZE, bounded by ANALYSIS_LIMIT), as SQLite recommends after a large change.
@@ -53,7 +54,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # imported for real only by an upgrade (see _upgrade)
     import sqlite_utils
 
-LATEST = 14
+LATEST = 15
 
 #: Any stored time (ISO text with or without zone, SQLite's datetime(), epoch seconds or
 #: milliseconds as numbers or text) in the one format, as the *_normalize triggers do.

@@ -457,6 +457,40 @@ def otel_endpoint_id(conn: sqlite3.Connection, url: str, now: str) -> int:
     return conn.execute("SELECT id FROM otel_endpoints WHERE url = ?", (url,)).fetchone()[0]
 
 
+_OTEL_KINDS = (("executions", "agent_executions", "in_progress"), ("orchestrations", "orchestrations", "running"))
+
+
+def begin_otel_pass(conn: sqlite3.Connection, endpoint_id: int) -> dict[str, tuple[int, int]]:
+    """Start a push to the endpoint (inside a write transaction, so that nothing commits between
+    what is read here): move the rows changed since the last push (*_recheck_from) into
+    *_checked_through, durably, so that a push that fails or is killed leaves them to be read again.
+
+    Returns, for "executions" and "orchestrations", (start, through): the id the push reads after,
+    and how far a push accepted to its end may move *_checked_through (the highest id now, kept
+    below the first row still in progress: it has not been sent, and its id is older than new rows')."""
+    found: dict[str, tuple[int, int]] = {}
+    for kind, table, open_status in _OTEL_KINDS:
+        conn.execute(f"UPDATE otel_endpoints SET {kind}_checked_through = min({kind}_checked_through,"
+                     f" coalesce({kind}_recheck_from - 1, {kind}_checked_through)), {kind}_recheck_from = NULL"
+                     " WHERE id = ?", (endpoint_id,))
+        start = conn.execute(f"SELECT {kind}_checked_through FROM otel_endpoints WHERE id = ?",
+                             (endpoint_id,)).fetchone()[0]
+        highest = conn.execute(f"SELECT coalesce(max(id), 0) FROM {table}").fetchone()[0]
+        first_open = conn.execute(f"SELECT min(+id) FROM {table} WHERE status = ?", (open_status,)).fetchone()[0]
+        found[kind] = (start, highest if first_open is None else min(highest, first_open - 1))
+    return found
+
+
+def end_otel_pass(conn: sqlite3.Connection, endpoint_id: int, began: dict[str, tuple[int, int]]) -> None:
+    """A push whose every request was accepted: move *_checked_through to `through` of what
+    begin_otel_pass returned. Another push that began meanwhile may have lowered it (rows changed):
+    then it only goes lower. Rows changed during this push are in *_recheck_from, for the next one."""
+    for kind, (start, through) in began.items():
+        conn.execute(f"UPDATE otel_endpoints SET {kind}_checked_through = CASE WHEN {kind}_checked_through = :start"
+                     f" THEN :through ELSE min({kind}_checked_through, :through) END WHERE id = :id",
+                     {"start": start, "through": through, "id": endpoint_id})
+
+
 def mark_otel_sent(conn: sqlite3.Connection, endpoint_id: int, now: str, executions: list[tuple[int, str | None]],
                    orchestrations: list[tuple[int, str | None]]) -> None:
     """Record that the endpoint accepted these executions' and orchestrations' spans, each as

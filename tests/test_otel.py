@@ -678,3 +678,28 @@ def test_an_import_that_changes_a_sent_row_sends_it_again(recorded: Path, collec
     workflow = [s for s in collector.spans()[sent:] if s.name == "invoke_workflow"]
     assert len(workflow) == 1 and workflow[0].end_time_unix_nano > workflow[0].start_time_unix_nano
     assert push(recorded, collector.url).requests == 0
+
+
+def test_an_upgrade_from_version_14_keeps_the_endpoints_and_their_marks(recorded: Path, collector: Collector) -> None:
+    import sqlite3
+
+    push(recorded, collector.url)
+    conn = sqlite3.connect(recorded, isolation_level=None)  # back to version 14's otel_endpoints
+    conn.executescript("""
+        BEGIN;
+        DROP TRIGGER otel_recheck_executions; DROP TRIGGER otel_recheck_orchestrations;
+        ALTER TABLE otel_endpoints RENAME TO old_endpoints;
+        CREATE TABLE otel_endpoints (id INTEGER PRIMARY KEY, url TEXT NOT NULL UNIQUE, first_push_at TEXT NOT NULL);
+        INSERT INTO otel_endpoints SELECT id, url, first_push_at FROM old_endpoints;
+        DROP TABLE old_endpoints;
+        PRAGMA user_version = 14;
+        COMMIT;""")
+    conn.close()
+    with open_db(recorded) as db:
+        assert db.execute("SELECT count(*) FROM otel_sent_executions").fetchone()[0] == 3
+        assert db.execute("SELECT url, executions_checked_through FROM otel_endpoints").fetchall() == [
+            (collector.url, 0)]
+    assert push(recorded, collector.url).requests == 0  # read against the marks once: nothing sent twice
+    with open_db(recorded) as db:
+        assert db.execute("SELECT executions_checked_through, orchestrations_checked_through FROM otel_endpoints"
+                          ).fetchone() == (3, 1)

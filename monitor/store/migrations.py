@@ -295,6 +295,13 @@ def _remap_references(conn: sqlite3.Connection, db: sqlite_utils.Database, rebui
                 continue
             col, parent = fk.column, fk.other_table
             ref = f"[{child}].[{col}]"
+            if "uuid" not in db.table(parent).columns_dict:  # its ids were integers, kept as they were
+                lost = conn.execute(f"UPDATE [{child}] SET [{col}] = NULL WHERE [{col}] IS NOT NULL"
+                                    f" AND NOT EXISTS (SELECT 1 FROM [{parent}] WHERE id = {ref})").rowcount
+                if lost:
+                    notify(f"{lost} {'row' if lost == 1 else 'rows'} of {child} pointed to no row of {parent}:"
+                           f" {col} set to NULL")
+                continue
             # CAST: compared as text, so that the uuid index serves the lookup (a column of integer
             # affinity would otherwise turn the comparison numeric and scan the parent per row).
             lost = conn.execute(

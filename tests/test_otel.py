@@ -551,6 +551,10 @@ def test_a_push_with_nothing_new_reads_only_what_is_new(db_path: Path, clock: Cl
     with open_db(db_path) as db:
         assert db.execute("SELECT executions_checked_through, executions_recheck_from FROM otel_endpoints"
                           ).fetchone() == (2000, None)
+    with open_db(db_path) as db:  # and writes nothing
+        before = db.conn.total_changes
+        otel_push.push(db, otlp_http.target(collector.url, environ={}), resource=RESOURCE, policy=QUICK)
+        assert db.conn.total_changes == before
     finish(db_path, clock, range(2000, 2003))
     again = steps(db_path, collector.url)[1]
     assert again.executions == 3 and len(collector.spans()) == 2003

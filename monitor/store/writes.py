@@ -472,7 +472,7 @@ def begin_otel_pass(conn: sqlite3.Connection, endpoint_id: int) -> dict[str, tup
     for kind, table, open_status in _OTEL_KINDS:
         conn.execute(f"UPDATE otel_endpoints SET {kind}_checked_through = min({kind}_checked_through,"
                      f" coalesce({kind}_recheck_from - 1, {kind}_checked_through)), {kind}_recheck_from = NULL"
-                     " WHERE id = ?", (endpoint_id,))
+                     f" WHERE id = ? AND {kind}_recheck_from IS NOT NULL", (endpoint_id,))
         start = conn.execute(f"SELECT {kind}_checked_through FROM otel_endpoints WHERE id = ?",
                              (endpoint_id,)).fetchone()[0]
         highest = conn.execute(f"SELECT coalesce(max(id), 0) FROM {table}").fetchone()[0]
@@ -486,8 +486,10 @@ def end_otel_pass(conn: sqlite3.Connection, endpoint_id: int, began: dict[str, t
     begin_otel_pass returned. Another push that began meanwhile may have lowered it (rows changed):
     then it only goes lower. Rows changed during this push are in *_recheck_from, for the next one."""
     for kind, (start, through) in began.items():
-        conn.execute(f"UPDATE otel_endpoints SET {kind}_checked_through = CASE WHEN {kind}_checked_through = :start"
-                     f" THEN :through ELSE min({kind}_checked_through, :through) END WHERE id = :id",
+        moved = (f"CASE WHEN {kind}_checked_through = :start THEN :through"
+                 f" ELSE min({kind}_checked_through, :through) END")
+        conn.execute(f"UPDATE otel_endpoints SET {kind}_checked_through = {moved}"
+                     f" WHERE id = :id AND {kind}_checked_through != {moved}",  # (an idle round writes nothing)
                      {"start": start, "through": through, "id": endpoint_id})
 
 

@@ -483,7 +483,8 @@ def test_otel_push_follow_sends_what_finishes_until_interrupted(recorded: Path, 
     assert process.returncode == 0, err
     # slow-1 was ci-2's only execution: its end ends ci-2 too
     assert [s.name for s in collector.spans()][-2:] == ["invoke_agent deploy", "invoke_workflow"]
-    assert out.startswith(f"Sent 8 spans (4 executions, 2 orchestrations) to {collector.url} in 4 requests")
+    # in 4 requests, or 5 when slow-1 ends between a round's read of executions and of orchestrations
+    assert out.startswith(f"Sent 8 spans (4 executions, 2 orchestrations) to {collector.url} in "), out
     assert "Pushing to" in err and "Traceback" not in err
     assert attributes(collector.accepted()[0].resource_spans[0].resource)["service.name"] == "follow"
 

@@ -190,7 +190,8 @@ def test_a_signal_that_comes_while_the_start_is_recorded_reaches_the_command():
         assert held == [signal.SIGINT]
         returncode, received, timed_out = wait(child, None, 5.0, held)
     relay.lines(1.0)
-    assert (returncode, received, timed_out) == (-signal.SIGINT, signal.SIGINT, False)
+    # passed on at once: the child ends by it (killed, or exit 1 from a KeyboardInterrupt once Python runs)
+    assert (received, timed_out) == (signal.SIGINT, False) and returncode in (-signal.SIGINT, 1)
     assert signal.signal(signal.SIGINT, before) is signal.default_int_handler  # put back
 
 
